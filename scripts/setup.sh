@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything tinyml needs on a fresh Debian machine, from this
+# repository's own files: Debian packages (cross compilers, QEMU), then the
+# CPU build of torch (pinned first: any other torch spec pulls GBs of CUDA
+# wheels), then this package with its test extras. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+    gcc cmake make
+    gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
+    qemu-system-arm
+    gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PIP="python3 -m pip"
+if ! python3 -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
+    echo "setup: installing torch==2.13.0 (CPU build)"
+    $PIP install -q torch==2.13.0
+fi
+echo "setup: installing tinyml and its dependencies"
+$PIP install -q -e ".[dev]"

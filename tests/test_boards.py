@@ -1,0 +1,41 @@
+import pytest
+
+from tinyml.boards import list_boards, load_board
+from tinyml.errors import TinymlError
+
+
+def test_every_profile_loads_with_budgets_inside_the_chip():
+    boards = {b.name: b for b in list_boards()}
+    for required in ("stm32f405", "esp32dev", "esp32s3", "esp32c3", "nucleo_f446re", "nucleo_h743zi"):
+        assert required in boards
+    for board in boards.values():
+        assert 0 < board.model_flash_budget < board.flash_bytes
+        assert 0 < board.model_ram_budget < board.ram_bytes
+        assert board.latency_unit in ("cycles", "instructions")
+        assert board.path is not None and board.path.stem == board.name
+
+
+def test_emulated_board_is_the_stm32f405_of_the_issue():
+    board = load_board("stm32f405")
+    assert board.flash_bytes == 1024 * 1024 and board.ram_bytes == 192 * 1024
+    assert board.clock_hz == 168_000_000 and board.latency_unit == "instructions"
+    assert board.emulator["machine"] == "netduinoplus2"
+
+
+def test_cortex_m7_board_present():
+    assert any(b.core == "cortex-m7" for b in list_boards())
+
+
+def test_unknown_board_names_the_known_ones():
+    with pytest.raises(TinymlError, match="unknown board 'nope'.*stm32f405"):
+        load_board("nope")
+
+
+def test_board_profile_from_path_and_missing_keys(tmp_path):
+    good = tmp_path / "mine.toml"
+    good.write_text('name="mine"\nmcu="X"\ncore="cortex-m0"\nclock_hz=48000000\nflash_bytes=65536\nram_bytes=8192\n')
+    assert load_board(str(good)).name == "mine"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name="bad"\nmcu="X"\n')
+    with pytest.raises(TinymlError, match="missing core"):
+        load_board(str(bad))

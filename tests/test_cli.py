@@ -1,0 +1,61 @@
+"""The command line: thin, one-line errors, non-zero exits, nothing written on failure."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def tinyml(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tinyml.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_help_reads_like_a_manual():
+    result = tinyml("--help")
+    assert result.returncode == 0
+    for command in ("prepare", "convert", "inspect", "emit", "boards"):
+        assert command in result.stdout
+
+
+def test_boards_lists_every_profile():
+    result = tinyml("boards")
+    assert result.returncode == 0
+    assert "stm32f405" in result.stdout and "nucleo_h743zi" in result.stdout
+    profiles = json.loads(tinyml("boards", "--json").stdout)
+    assert {p["name"] for p in profiles} >= {"stm32f405", "esp32dev", "esp32s3", "nucleo_f446re"}
+
+
+def test_inspect_tflite_prints_layers_totals_and_arena(tiny_models):
+    result = tinyml("inspect", tiny_models["int8"])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "CONV_2D" in out and "DEPTHWISE_CONV_2D" in out and "FULLY_CONNECTED" in out
+    # conv 8x8x8 outputs x 3x3x1, depthwise 8x8x8 x 3x3, 1x1 conv 8x8x16 x 8, dense 16x10
+    assert f"{8 * 8 * 8 * 9 + 8 * 8 * 8 * 9 + 8 * 8 * 16 * 8 + 16 * 10:,} MACs" in out
+    assert "arena (TFLite-Micro, measured on host)" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("inspect", "missing.tflite"), "no such model file"),
+        (("inspect", "model.bin"), "unknown model format"),
+        (("emit", "missing.tflite", "--out", "out"), "cannot read"),
+        (("prepare", "--dataset", "digits", "--board", "nope", "--out", "out"), "unknown board 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):
+    (tmp_path / "model.bin").write_bytes(b"\0" * 16)
+    result = tinyml(*args, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_emit_float_model_is_refused(tiny_models, tmp_path):
+    result = tinyml("emit", tiny_models["float"], "--out", tmp_path / "out")
+    assert result.returncode == 2 and "not int8" in result.stderr
+    assert not (tmp_path / "out").exists()
