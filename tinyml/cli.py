@@ -24,6 +24,10 @@ def cli() -> None:
       convert   your own ONNX model -> int8 .tflite
       inspect   per-layer table of a .tflite or .onnx
       emit      C artifacts (arrays, op resolver, I/O header, test vectors) for a .tflite
+      compile   a .tflite -> interpreter-free C99, bit-exact with TFLite-Micro
+      flash     build the firmware and put it on a board (or boot the emulated one)
+      bench     stream the test set to the board: on-device accuracy, latency, agreement
+      demo      all of the above on the emulated STM32F405
       boards    the board profiles in boards/
     """
 
@@ -113,6 +117,25 @@ def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> 
                f"{result.input_zero_point}), output {'x'.join(map(str, result.output_shape))} int8")
 
 
+@cli.command("compile")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
+@click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32"]), default="generic",
+              show_default=True, help="Kernel path: portable C, or the Cortex-M DSP (SMLAD) path.")
+@click.option("--profile", is_flag=True, help="Record that per-layer timing is wanted (build with -DTINYML_PROFILE).")
+def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool) -> None:
+    """Compile an int8 MODEL.tflite into interpreter-free C99: model.c (weights,
+    precomputed multipliers and shifts, a static arena planned at compile time,
+    `tinyml_model_invoke`), model.h, compile.json and memory_plan.png. The
+    kernels it calls are in firmware/engine/; the output is bit-exact with
+    TFLite-Micro."""
+    from .compiler import compile_tflite
+
+    result = compile_tflite(model, out_dir, target=target, profile=profile)
+    click.echo(f"compiled {len(result.layers)} layers for {result.target}: {result.macs:,} MACs, weights "
+               f"{result.weight_bytes:,} B, arena {result.arena_bytes:,} B -> {result.out_dir}")
+
+
 @cli.command("inspect")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -160,6 +183,149 @@ def emit_cmd(model: Path, out_dir: Path, test_data: str | None) -> None:
     m = result.manifest
     click.echo(f"model {m['model_sha256'][:16]}…  flash {m['flash_bytes']:,} B  arena {m['arena_bytes']:,} B  "
                f"ops {', '.join(m['ops'])}")
+
+
+def _model_dir_option(help_text: str):
+    return click.option("--model-dir", "--model", "model_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+                        help=help_text)
+
+
+@cli.command("flash")
+@click.option("--board", "board_name", required=True, help="Board profile (see `tinyml boards`).")
+@_model_dir_option("A `tinyml prepare`/`emit` output (compiled here for the board's target) or a `tinyml compile` "
+                   "output.")
+@click.option("--port", default=None, help="Serial port of the board; default: found by USB VID:PID.")
+@click.option("--image", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Upload this prebuilt image instead of building (esptool / st-flash / OpenOCD).")
+@click.option("--backend", type=click.Choice(["engine", "tflm"]), default="engine", show_default=True,
+              help="engine: the interpreter-free C; tflm: TFLite-Micro (PlatformIO boards).")
+@click.option("--address", type=lambda v: int(v, 0), default=None, help="Flash address for --image (e.g. 0x8000000).")
+@click.option("--profile", is_flag=True, help="Build with per-layer timing (TINYML_PROFILE) for `tinyml bench --profile`.")
+def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
+              address: int | None, profile: bool) -> None:
+    """Build the firmware for a board and put it on the board, then check with
+    HELLO that it runs the expected model. For the emulated board this boots
+    QEMU and leaves it running: `tinyml bench --board stm32f405` finds it."""
+    from .boards import load_board
+    from .demo import ensure_compiled
+    from .host.flash import flash_board
+
+    board = load_board(board_name)
+    source = model_dir
+    if image is None and backend == "engine":
+        source = ensure_compiled(model_dir, board, profile=profile)
+    result = flash_board(board, port=port, image=image, model_dir=source, backend=backend, address=address,
+                         profile=profile)
+    click.echo(f"{result.board}: flashed with {result.tool}, serial port {result.port}")
+    if result.info is not None:
+        click.echo(f"board runs model {result.info.model_sha256[:16]}… on the {result.info.backend} backend")
+
+
+@cli.command("bench")
+@click.option("--port", default=None, help="pyserial URL: /dev/ttyUSB0, socket://host:port, rfc2217://…, loop://")
+@click.option("--board", "board_name", default=None,
+              help="Find the port of a board started by `tinyml flash` (emulated) and use its baud rate.")
+@_model_dir_option("The `tinyml prepare`/`emit` output the board was flashed from (manifest.json, test_vectors.npz).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Report directory [default: MODEL_DIR/bench].")
+@click.option("--baud", type=int, default=None, help="Baud rate [default: the board's, else 115200].")
+@click.option("--samples", type=int, default=None, help="Bench the first N test vectors [default: all].")
+@click.option("--resume", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Continue an interrupted run from its JSONL log, skipping the samples it holds.")
+@click.option("--protocol", type=click.Choice(["tinyml", "mlperf-tiny"]), default="tinyml", show_default=True,
+              help="tinyml: our binary framed protocol; mlperf-tiny: the EEMBC runner's ASCII protocol.")
+@click.option("--profile", is_flag=True, help="Then time every layer on the board (firmware flashed with --profile): "
+              "table and PNG of op, MACs, time, time per MAC.")
+@click.option("--runs", type=int, default=1, show_default=True, help="mlperf-tiny: inferences per sample (`infer N`).")
+@click.option("--warmup", type=int, default=0, show_default=True, help="mlperf-tiny: warm-up inferences (`infer N W`).")
+@click.option("--input-uint8", is_flag=True, help="mlperf-tiny: send inputs as the runner's raw uint8 (int8 + 128).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, protocol, profile, runs, warmup,
+              input_uint8, quiet) -> None:
+    """Stream the test set to a board and measure on-device accuracy, agreement
+    with host TFLite-Micro (bytes), latency (cycles, or instructions on an
+    emulator) and link efficiency. Writes report.json, report.md, PNG plots and
+    one JSON line per sample (so an interrupted run resumes)."""
+    from .boards import load_board
+
+    board = load_board(board_name) if board_name else None
+    if port is None:
+        if board is None:
+            raise TinymlError("give --port URL or --board NAME")
+        from .host.emulator import find_running_emulator
+
+        running = find_running_emulator(board)
+        if running is None:
+            raise TinymlError(f"no running board found for {board.name}: start it with "
+                              f"`tinyml flash --board {board.name} --model-dir DIR`, or give --port")
+        port = running.port
+    baud = baud or (board.baud if board else 115200)
+    out_dir = out_dir or Path(model_dir) / "bench"
+    if protocol == "mlperf-tiny":
+        if resume:
+            raise TinymlError("--resume is not available with --protocol mlperf-tiny")
+        from .host.mlperf import run_mlperf
+
+        result = run_mlperf(port, model_dir, out_dir, baud=baud, samples=samples, runs=runs, warmup=warmup,
+                            input_uint8=input_uint8, board_name=board.name if board else None)
+    else:
+        from .host.harness import run_bench
+
+        result = run_bench(port, model_dir, out_dir, baud=baud, samples=samples, resume=resume, progress=not quiet)
+    click.echo(_bench_summary(result.report) + f" -> {out_dir}")
+    if profile:
+        _bench_profile(port, baud, Path(model_dir), out_dir, result.report.get("board") or "board")
+
+
+def _bench_profile(port: str, baud: int, model_dir: Path, out_dir: Path, board_name: str) -> None:
+    """One more inference on the board, then its per-layer times beside compile.json's MACs."""
+    from .emit import read_test_vectors
+    from .host.link import BoardLink
+    from .host.profile import format_table, read_profile, write_profile
+    from .host.transport import open_port
+
+    compile_json = next(iter(sorted(model_dir.glob("compiled-*/compile.json"))), model_dir / "compile.json")
+    sample = read_test_vectors(model_dir / "test_vectors.npz").inputs[0].tobytes()
+    transport = open_port(port, baud)
+    try:
+        profile = read_profile(BoardLink(transport), sample, compile_json)
+    finally:
+        transport.close()
+    files = write_profile(out_dir, profile, board_name)
+    click.echo(format_table(profile) + f"per-layer profile -> {', '.join(str(f) for f in files)}")
+
+
+def _bench_summary(r: dict) -> str:
+    unit = r.get("latency_unit", "cycles")
+    latency = r.get(f"latency_{unit}") or {}
+    return (f"{r['samples']} samples on {r.get('board')} ({r.get('backend')}): on-device accuracy "
+            f"{r['on_device_accuracy']:.2%} (host int8 {r['host_int8_accuracy']:.2%}), byte agreement "
+            f"{r['agreement']:.2%}, latency p50 {latency.get('p50', 0):,.0f} {unit}, "
+            f"{r['throughput_sps']:.1f} samples/s, wire efficiency {r['wire_efficiency']:.2f}")
+
+
+@cli.command("demo")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("build/demo"), show_default=True,
+              help="Where the model, firmware and reports go.")
+@click.option("--epochs", type=int, default=None, help="Student epochs [default: the dataset's].")
+@click.option("--samples", type=int, default=None, help="Bench only the first N test samples [default: all].")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool) -> None:
+    """The whole chain on the emulated STM32F405: prepare the digits student,
+    compile it to C, build the firmware, boot QEMU, bench the whole test split
+    over the serial link and write the reports."""
+    from .demo import run_demo
+
+    result = run_demo(out_dir, epochs=epochs, samples=samples, progress=not quiet)
+    p, b = result.prepare, result.bench
+    click.echo("")
+    click.echo(f"digits student {p['student']}: teacher {p['teacher_accuracy']:.2%}, alone "
+               f"{p['student_alone_accuracy']:.2%}, distilled {p['student_float_accuracy']:.2%}, int8 on host "
+               f"TFLite-Micro {p['student_int8_accuracy']:.2%}")
+    click.echo(_bench_summary(b))
+    click.echo(f"firmware: {result.firmware['flash_bytes']:,} B flash, {result.firmware['ram_bytes']:,} B RAM; "
+               f"demo took {result.wall_seconds:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in result.stage_seconds.items())})")
+    click.echo(f"reports: {out_dir / 'model' / 'report.md'}, {out_dir / 'bench' / 'report.md'}")
 
 
 def main() -> None:

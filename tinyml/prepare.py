@@ -42,10 +42,6 @@ class PrepareResult:
     files: list[str] = field(default_factory=list)
 
 
-# Epochs that reach the accuracy targets within the time budget on 2 CPU cores.
-DEFAULT_EPOCHS = {"digits": (30, 20), "mnist5k": (20, 12)}  # dataset: (student, teacher)
-
-
 def check_fits_board(board: Board, flash_bytes: int, arena_bytes: int) -> None:
     """The model's real flash and arena must fit what the board leaves for it."""
     if flash_bytes > board.model_flash_budget:
@@ -87,9 +83,9 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         raise TinymlError(f"unknown distillation '{options.kd}' (choose hinton, fitnets, attention or none)")
     board = load_board(options.board)
     splits = data.load_dataset(options.dataset, seed=options.seed)
-    student_epochs, teacher_epochs = DEFAULT_EPOCHS.get(splits.name, (30, 20))
-    student_epochs = options.epochs or student_epochs
-    teacher_epochs = options.teacher_epochs or teacher_epochs
+    epochs = distill.recommended_epochs(splits.name)
+    student_epochs = options.epochs or epochs["student"]
+    teacher_epochs = options.teacher_epochs or epochs["teacher"]
     config, estimate = models.pick_student(board, splits.input_shape, splits.num_classes, options.max_weight_bytes)
     _say(options, f"{splits.name}: {len(splits.x_train)}/{len(splits.x_val)}/{len(splits.x_test)} train/val/test, "
                   f"{splits.num_classes} classes; student {config.name()} for {board.name} "

@@ -17,11 +17,15 @@
  * (QEMU -icount shift=0), where a cycle count would be fiction. */
 #define TM_UNIT_CYCLES 0u
 #define TM_UNIT_INSTRUCTIONS 1u
+/* Wall-clock nanoseconds, for the host (POSIX) port only. */
+#define TM_UNIT_NANOSECONDS 2u
 
 typedef struct {
     const char *board;     /* board profile name, as in boards/NAME.toml */
     uint32_t clock_hz;     /* core clock */
-    uint32_t latency_unit; /* TM_UNIT_CYCLES or TM_UNIT_INSTRUCTIONS */
+    uint32_t latency_unit; /* TM_UNIT_CYCLES, TM_UNIT_INSTRUCTIONS or TM_UNIT_NANOSECONDS */
+    uint32_t rx_buffer_bytes; /* received bytes the port buffers while the core is busy:
+                                 the host keeps at most this many bytes in flight */
 } tm_port_info_t;
 
 /* Clocks, UART (at TM_UART_BAUD when the build defines it), timer. */
@@ -39,6 +43,10 @@ void tm_port_uart_write(const uint8_t *buf, size_t len);
 
 /* Monotonic count in latency_unit, extended to 64 bits by the port. */
 uint64_t tm_port_timer_now(void);
+
+/* Called when the line is quiet: may sleep until the next interrupt (WFI)
+ * or, on the host port, wait for input. Must return when bytes arrive. */
+void tm_port_idle(void);
 
 /* Resets the board (the RESET command). Does not return on hardware. */
 void tm_port_reset(void);

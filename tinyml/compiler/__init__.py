@@ -1,0 +1,8 @@
+"""The interpreter-free compiler: an int8 `.tflite` -> C99 calling the kernels in firmware/engine/."""
+
+from __future__ import annotations
+
+from .compile import CompileResult, LayerInfo, compile_tflite
+from .layers import TARGETS, supported_ops
+
+__all__ = ["CompileResult", "LayerInfo", "TARGETS", "compile_tflite", "supported_ops"]

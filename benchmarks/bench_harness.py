@@ -1,0 +1,124 @@
+"""Figures of the board link and the on-device bench (printed, never asserted).
+
+    python benchmarks/bench_harness.py                      # host port + fault plans (fixture model)
+    python benchmarks/bench_harness.py --model-dir OUT      # + a `tinyml prepare` output on emulated STM32F405
+    python benchmarks/bench_harness.py --prepare            # prepares the digits student first (minutes)
+
+Prints wire efficiency, throughput and latency per setup, retries per fault
+plan, and for the emulated board: agreement, on-device vs host int8 accuracy,
+and the time of each stage (compile, build, boot, bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def host_port_figures(work: Path) -> None:
+    import numpy as np
+
+    from firmware_fixtures import fixture_outputs, write_fixture_model_dir
+    from firmware_fixtures.boards import fixture_image, running_board
+    from tinyml.host.harness import run_bench
+    from tinyml.host.link import BoardLink
+    from tinyml.host.transport import FaultPlan, FaultyTransport, open_port
+
+    model_dir = write_fixture_model_dir(work / "fixture_model", count=2000)
+    with running_board(fixture_image(work)) as board:
+        for batch in (1, 8, 32):
+            r = run_bench(board.port, model_dir, work / f"bench_host_b{batch}", batch=batch, progress=False).report
+            print(f"host port, batch {batch:2d}: {r['samples']} samples, wire_efficiency {r['wire_efficiency']:.3f}, "
+                  f"throughput {r['throughput_sps']:.0f} samples/s, agreement {r['agreement']:.3f}")
+        plans = {
+            "drop 3e-4/byte": FaultPlan(drop=3e-4, seed=1),
+            "flip 3e-4/byte": FaultPlan(flip=3e-4, seed=2),
+            "duplicate 3e-4/byte": FaultPlan(duplicate=3e-4, seed=3),
+            "delay 10% chunks 0.1 s": FaultPlan(delay=0.1, delay_s=0.1, seed=4),
+            "reset mid-run": FaultPlan(reset_after_bytes=20000, seed=5),
+            "garbage burst": FaultPlan(garbage_after_bytes=20000, seed=6),
+            "all of them": FaultPlan(drop=2e-4, flip=2e-4, duplicate=2e-4, delay=0.05, delay_s=0.1,
+                                     reset_after_bytes=30000, garbage_after_bytes=15000, seed=7),
+        }
+        inputs = np.random.default_rng(0).integers(-128, 128, (1000, 64), dtype=np.int8)
+        expected = fixture_outputs(inputs)
+        for name, plan in plans.items():
+            transport = FaultyTransport(open_port(board.port), plan)
+            link = BoardLink(transport, reply_timeout_s=1.0)
+            started = time.monotonic()
+            link.hello(attempts=10, timeout_s=0.3)
+            results = list(link.infer((i, inputs[i].tobytes()) for i in range(len(inputs))))
+            elapsed = time.monotonic() - started
+            transport.close()
+            exact = sorted(r.index for r in results) == list(range(len(inputs))) and all(
+                r.output == expected[r.index].tobytes() for r in results)
+            payload = link.stats.payload_sent + link.stats.payload_received
+            print(f"fault {name:24s}: complete and correct {exact}, retries {link.stats.retries:3d}, "
+                  f"boots {link.stats.boots_seen}, wire_efficiency "
+                  f"{payload / (transport.bytes_written + transport.bytes_read):.3f}, {elapsed:.2f} s")
+
+
+def emulated_figures(model_dir: Path, work: Path) -> None:
+    from tinyml.boards import load_board
+    from tinyml.compiler import compile_tflite
+    from tinyml.host.build import build_firmware
+    from tinyml.host.emulator import start_emulator
+    from tinyml.host.harness import run_bench
+
+    board = load_board("stm32f405")
+    times = {}
+    t = time.monotonic()
+    compile_tflite(model_dir / "model.tflite", work / "compiled", target=board.compile_target)
+    times["compile"] = time.monotonic() - t
+    t = time.monotonic()
+    image = build_firmware(board, work / "compiled", work / "build")
+    times["build"] = time.monotonic() - t
+    t = time.monotonic()
+    emulator = start_emulator(board, image)
+    times["boot"] = time.monotonic() - t
+    try:
+        t = time.monotonic()
+        report = run_bench(emulator.port, model_dir, work / "bench_qemu", progress=False).report
+        times["bench"] = time.monotonic() - t
+    finally:
+        emulator.stop()
+    lat = report["latency_instructions"]
+    print(f"emulated {board.name}: image text {image.text_bytes} B, data {image.data_bytes} B, bss {image.bss_bytes} B")
+    print(f"  samples {report['samples']}, agreement {report['agreement']:.4f} ({report['disagreements']} differ), "
+          f"on-device accuracy {report['on_device_accuracy']:.4f}, host int8 accuracy {report['host_int8_accuracy']:.4f}")
+    print(f"  latency (instructions) p50 {lat['p50']:.0f} p90 {lat['p90']:.0f} p99 {lat['p99']:.0f}, throughput "
+          f"{report['throughput_sps']:.1f} samples/s, wire_efficiency {report['wire_efficiency']:.3f}, "
+          f"retries {report['link']['retries']}, line_rate_fraction {report['line_rate_fraction']}")
+    print("  stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, help="a `tinyml prepare` output (model.tflite, manifest, vectors)")
+    parser.add_argument("--prepare", action="store_true", help="prepare the digits student first")
+    parser.add_argument("--skip-host", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_harness.") as tmp:
+        work = Path(tmp)
+        if not args.skip_host:
+            host_port_figures(work)
+        model_dir = args.model_dir
+        if args.prepare:
+            from tinyml.prepare import PrepareOptions, prepare
+
+            t = time.monotonic()
+            model_dir = prepare(PrepareOptions(dataset="digits", board="stm32f405", out=work / "prepared",
+                                               sweep=False, progress=False)).out_dir
+            print(f"prepare digits: {time.monotonic() - t:.1f} s")
+        if model_dir is not None:
+            emulated_figures(Path(model_dir), work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+/*
+ * tm_conv_2d.h - CONV_2D, int8 activations, int8 per-channel weights, int32 bias.
+ *
+ * Layouts (TFLite): input [N][H][W][C_in], filter [C_out][KH][KW][C_f],
+ * output [N][OH][OW][C_out], with C_f = C_in / groups, and output channel oc
+ * reading input channels g*C_f .. g*C_f + C_f - 1, g = oc / (C_out / groups).
+ *
+ * For every output element (n, oy, ox, oc):
+ *
+ *   acc = bias[oc] + sum over ky < KH, kx < KW, c < C_f, with
+ *             iy = oy*stride_h - pad_h + ky*dilation_h inside [0, H) and
+ *             ix = ox*stride_w - pad_w + kx*dilation_w inside [0, W)
+ *         of filter[oc][ky][kx][c] * (input[n][iy][ix][g*C_f + c] + input_offset)
+ *   out = clamp(MBQM(acc, multiplier[oc], shift[oc]) + output_offset, act_min, act_max)
+ *
+ * where input_offset = -input_zero_point, output_offset = output_zero_point, and
+ * MBQM is TFLite's MultiplyByQuantizedMultiplier (tm_common.h): the rounding
+ * doubling high multiply by multiplier (Q31) and a rounding shift by shift
+ * (> 0 left, < 0 right). Padded taps contribute nothing, as in TFLite-Micro.
+ * The int32 accumulator is exact for any layer TFLite itself runs.
+ *
+ * requant (compile time, when every channel's pair allows it) replaces
+ * MBQM(acc) + output_offset by tm_requant (tm_common.h): one SMLAL and a shift.
+ *
+ * DSP path (built with __ARM_FEATURE_DSP and groups == 1, given bias_folded and requant):
+ *   acc = bias_folded[oc] + sum over all taps of filter * x
+ *   bias_folded[oc] = bias[oc] + input_offset * sum(filter[oc])   (compile time)
+ * where padded taps read x = input_zero_point (so filter * (x + input_offset) = 0
+ * and the two sums are equal). Patches of two output pixels are gathered into
+ * the scratch buffer (im2col, TM_CONV_2D_SCRATCH_BYTES: whole filter rows are
+ * copied at once, padding rows filled), then a 2 pixel x 2 channel block is
+ * multiplied four bytes at a time with SXTB16 + SMLAD.
+ * A 1x1 filter without padding reads its patches straight from the input.
+ */
+#ifndef TM_CONV_2D_H
+#define TM_CONV_2D_H
+
+#include <stdint.h>
+
+#include "tm_common.h"
+#include "tm_dsp.h"
+
+typedef struct {
+    int32_t batches;
+    int32_t input_h, input_w, input_c;
+    int32_t output_h, output_w, output_c;
+    int32_t filter_h, filter_w, filter_c; /* filter_c = input_c / groups */
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_h, pad_w;                 /* top and left padding */
+    int32_t input_offset;                 /* -input zero point */
+    int32_t output_offset;                /* output zero point */
+    int32_t act_min, act_max;             /* fused activation, in output units */
+    const int8_t *filter;                 /* [output_c][filter_h][filter_w][filter_c] */
+    const int32_t *bias;                  /* [output_c] or NULL */
+    const int32_t *multiplier;            /* [output_c], Q31 */
+    const int32_t *shift;                 /* [output_c], > 0 left */
+    const int32_t *bias_folded;           /* [output_c] for the DSP path, or NULL */
+    const tm_requant_t *requant;          /* [output_c] folded requantization, or NULL */
+} tm_conv_2d_params_t;
+
+/* Scratch bytes the DSP path needs (0: none); the compiler computes the same. */
+#define TM_CONV_2D_SCRATCH_BYTES(p)                                                          \
+    (((p)->filter_h == 1 && (p)->filter_w == 1 && (p)->pad_h == 0 && (p)->pad_w == 0)       \
+         ? 0                                                                                 \
+         : ((2 * (p)->filter_h * (p)->filter_w * (p)->filter_c + 3) / 4 * 4))
+
+/* scratch: TM_CONV_2D_SCRATCH_BYTES(p) bytes, or NULL (then the generic path runs). */
+void tm_conv_2d_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+
+/*
+ * Shared with FULLY_CONNECTED (DSP path only): out0/out1[oc] for oc < channels,
+ * the dot products of rows row0 and row1 (row1 NULL: one row) of length k with
+ * the filter rows, acc = bias_folded[oc] + sum filter * row, requantized with
+ * requant[per_channel ? oc : 0] and clamped to [act_min, act_max].
+ */
+void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *filter, int32_t k,
+                        int32_t channels, const int32_t *bias_folded, const tm_requant_t *requant,
+                        int32_t per_channel, int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1);
+
+#endif /* TM_CONV_2D_H */

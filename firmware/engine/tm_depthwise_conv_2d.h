@@ -1,0 +1,59 @@
+/*
+ * tm_depthwise_conv_2d.h - DEPTHWISE_CONV_2D, int8 activations, int8 per-channel
+ * weights, int32 bias.
+ *
+ * Layouts (TFLite): input [N][H][W][C_in], filter [1][KH][KW][C_out],
+ * output [N][OH][OW][C_out], C_out = C_in * depth_multiplier; output channel
+ * oc = ic * depth_multiplier + m reads input channel ic only.
+ *
+ * For every output element (n, oy, ox, oc = ic * depth_multiplier + m):
+ *
+ *   acc = bias[oc] + sum over ky < KH, kx < KW, with
+ *             iy = oy*stride_h - pad_h + ky*dilation_h inside [0, H) and
+ *             ix = ox*stride_w - pad_w + kx*dilation_w inside [0, W)
+ *         of filter[0][ky][kx][oc] * (input[n][iy][ix][ic] + input_offset)
+ *   out = clamp(MBQM(acc, multiplier[oc], shift[oc]) + output_offset, act_min, act_max)
+ *
+ * input_offset = -input_zero_point, output_offset = output_zero_point, MBQM is
+ * TFLite's MultiplyByQuantizedMultiplier (tm_common.h). Padded taps contribute
+ * nothing, as in TFLite-Micro. With requant (compile time) MBQM(acc) + output_offset
+ * is tm_requant (tm_common.h).
+ *
+ * DSP path (__ARM_FEATURE_DSP, depth_multiplier 1, given bias_folded and requant):
+ *   acc = bias_folded[c] + sum over all taps of filter[0][ky][kx][c] * x
+ *   bias_folded[c] = bias[c] + input_offset * sum over taps of filter[0][ky][kx][c]  (compile time)
+ * where taps outside the image read x = input_zero_point (their term is then 0 in
+ * both sums). Four channels per 32-bit word: SXTB16 splits input and filter words
+ * into even/odd channel pairs, SMLABB/SMLATT accumulate each channel. Output pixels
+ * whose window lies inside the image walk the taps without bounds checks.
+ */
+#ifndef TM_DEPTHWISE_CONV_2D_H
+#define TM_DEPTHWISE_CONV_2D_H
+
+#include <stdint.h>
+
+#include "tm_common.h"
+
+typedef struct {
+    int32_t batches;
+    int32_t input_h, input_w, input_c;
+    int32_t output_h, output_w, output_c;
+    int32_t depth_multiplier;         /* output_c / input_c */
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_h, pad_w;             /* top and left padding */
+    int32_t input_offset;             /* -input zero point */
+    int32_t output_offset;            /* output zero point */
+    int32_t act_min, act_max;
+    const int8_t *filter;             /* [filter_h][filter_w][output_c] */
+    const int32_t *bias;              /* [output_c] or NULL */
+    const int32_t *multiplier;        /* [output_c], Q31 */
+    const int32_t *shift;             /* [output_c], > 0 left */
+    const int32_t *bias_folded;       /* [output_c] for the DSP path, or NULL */
+    const tm_requant_t *requant;      /* [output_c] folded requantization, or NULL */
+} tm_depthwise_conv_2d_params_t;
+
+void tm_depthwise_conv_2d_s8(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output);
+
+#endif /* TM_DEPTHWISE_CONV_2D_H */

@@ -1,0 +1,72 @@
+/*
+ * tm_dsp.h - the Arm DSP-extension operations the convolution-family kernels use,
+ * as ACLE intrinsics on cores that have them and as plain C (TM_DSP_EMULATE)
+ * on the host, so tests can run the DSP data flow bit for bit.
+ */
+#ifndef TM_DSP_H
+#define TM_DSP_H
+
+#include <stdint.h>
+#include <string.h>
+
+/*
+ * DSP helpers shared by the convolution-family kernels. TM_DSP_AVAILABLE is 1 on
+ * cores with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4/M7/M33...) unless
+ * TM_FORCE_GENERIC is defined; TM_DSP_EMULATE gives plain-C equivalents so a
+ * host build can check the DSP path's data flow bit for bit.
+ *   SXTB16(x)      = { (int16)(int8)x[7:0], (int16)(int8)x[23:16] }
+ *   SXTB16_ROR8(x) = { (int16)(int8)x[15:8], (int16)(int8)x[31:24] }
+ *   SMLAD(a, b, c) = c + a.lo * b.lo + a.hi * b.hi   (wrapping int32)
+ *   SMLABB(a, b, c) = c + a.lo * b.lo,  SMLATT(a, b, c) = c + a.hi * b.hi
+ */
+#if !defined(TM_FORCE_GENERIC) && defined(__ARM_FEATURE_DSP)
+#define TM_DSP_AVAILABLE 1
+#include <arm_acle.h>
+#define TM_SXTB16(x) ((int32_t)__sxtb16(x))
+#define TM_SMLAD(a, b, c) ((int32_t)__smlad((a), (b), (c)))
+#define TM_SMLABB(a, b, c) ((int32_t)__smlabb((a), (b), (c)))
+#define TM_SMLATT(a, b, c) ((int32_t)__smlatt((a), (b), (c)))
+static inline int32_t tm_sxtb16_ror8(int32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+#define TM_SXTB16_ROR8(x) tm_sxtb16_ror8(x)
+#elif !defined(TM_FORCE_GENERIC) && defined(TM_DSP_EMULATE)
+#define TM_DSP_AVAILABLE 1
+static inline int32_t tm_sxtb16_emulated(int32_t x)
+{
+    const uint32_t u = (uint32_t)x;
+    const uint32_t lo = (uint32_t)(uint16_t)(int16_t)(int8_t)(u & 0xffu);
+    const uint32_t hi = (uint32_t)(uint16_t)(int16_t)(int8_t)((u >> 16) & 0xffu);
+    return (int32_t)(lo | (hi << 16));
+}
+static inline int32_t tm_smlad_emulated(int32_t a, int32_t b, int32_t c)
+{
+    const int32_t a_lo = (int16_t)((uint32_t)a & 0xffffu), a_hi = (int16_t)((uint32_t)a >> 16);
+    const int32_t b_lo = (int16_t)((uint32_t)b & 0xffffu), b_hi = (int16_t)((uint32_t)b >> 16);
+    return (int32_t)((uint32_t)c + (uint32_t)(a_lo * b_lo) + (uint32_t)(a_hi * b_hi));
+}
+#define TM_SXTB16(x) tm_sxtb16_emulated(x)
+#define TM_SXTB16_ROR8(x) tm_sxtb16_emulated((int32_t)(((uint32_t)(x) >> 8) | ((uint32_t)(x) << 24)))
+#define TM_SMLAD(a, b, c) tm_smlad_emulated((a), (b), (c))
+#define TM_SMLABB(a, b, c) ((int32_t)((uint32_t)(c) + (uint32_t)((int32_t)(int16_t)((uint32_t)(a) & 0xffffu) * \
+                                                               (int16_t)((uint32_t)(b) & 0xffffu))))
+#define TM_SMLATT(a, b, c) ((int32_t)((uint32_t)(c) + (uint32_t)((int32_t)(int16_t)((uint32_t)(a) >> 16) * \
+                                                               (int16_t)((uint32_t)(b) >> 16))))
+#else
+#define TM_DSP_AVAILABLE 0
+#endif
+
+#if TM_DSP_AVAILABLE
+/* Four int8 from any address (the compiler emits one LDR where unaligned loads are legal). */
+static inline int32_t tm_read_s8x4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+#endif
+
+#endif /* TM_DSP_H */

@@ -1,0 +1,54 @@
+/*
+ * tm_fully_connected.h - FULLY_CONNECTED, int8 activations and weights, int32 bias,
+ * per-tensor or per-channel weight scales.
+ *
+ * Layouts (TFLite): input [batches][input_depth] (any shape flattened so),
+ * filter [output_depth][input_depth], output [batches][output_depth]
+ * (keep_num_dims only changes the shape, not the bytes).
+ *
+ * For every output element (b, oc), with c = oc when per_channel else 0:
+ *
+ *   acc = bias[oc] + sum over i < input_depth of
+ *             (filter[oc][i] + filter_offset) * (input[b][i] + input_offset)
+ *   out = clamp(MBQM(acc, multiplier[c], shift[c]) + output_offset, act_min, act_max)
+ *
+ * input_offset = -input_zero_point, filter_offset = -filter_zero_point (0 for
+ * TFLite's symmetric int8 weights), output_offset = output_zero_point, MBQM is
+ * TFLite's MultiplyByQuantizedMultiplier (tm_common.h).
+ *
+ * requant (compile time, when the multiplier/shift pairs allow it) replaces
+ * MBQM(acc) + output_offset by tm_requant (tm_common.h).
+ *
+ * DSP path (__ARM_FEATURE_DSP, filter_offset == 0, given bias_folded and requant):
+ *   acc = bias_folded[oc] + sum filter[oc][i] * input[b][i]
+ *   bias_folded[oc] = bias[oc] + input_offset * sum_i filter[oc][i]   (compile time)
+ * computed two batches x two channels at a time with SXTB16 + SMLAD (the core
+ * shared with tm_conv_2d.c).
+ */
+#ifndef TM_FULLY_CONNECTED_H
+#define TM_FULLY_CONNECTED_H
+
+#include <stdint.h>
+
+#include "tm_common.h"
+
+typedef struct {
+    int32_t batches;
+    int32_t input_depth;
+    int32_t output_depth;
+    int32_t input_offset;       /* -input zero point */
+    int32_t filter_offset;      /* -filter zero point */
+    int32_t output_offset;      /* output zero point */
+    int32_t act_min, act_max;
+    int32_t per_channel;        /* 1: multiplier/shift have output_depth entries, 0: one */
+    const int8_t *filter;       /* [output_depth][input_depth] */
+    const int32_t *bias;        /* [output_depth] or NULL */
+    const int32_t *multiplier;  /* Q31 */
+    const int32_t *shift;       /* > 0 left */
+    const int32_t *bias_folded; /* [output_depth] for the DSP path, or NULL */
+    const tm_requant_t *requant; /* folded requantization (as multiplier), or NULL */
+} tm_fully_connected_params_t;
+
+void tm_fully_connected_s8(const tm_fully_connected_params_t *p, const int8_t *input, int8_t *output);
+
+#endif /* TM_FULLY_CONNECTED_H */

@@ -1,0 +1,171 @@
+/*
+ * tm_port_stm32f405.c - STM32F405 as QEMU's netduinoplus2 emulates it:
+ * USART1 (serial0) with interrupt-driven reception into a ring, SysTick as a
+ * 64-bit timer, reset through SCB->AIRCR. Registers are written directly so
+ * the port needs no vendor headers.
+ *
+ * Latency unit: QEMU runs with -icount shift=0, where every instruction
+ * advances virtual time by 1 ns and DWT->CYCCNT reads 0. SysTick counts the
+ * 168 MHz core clock of that virtual time, so
+ *     instructions = ticks * 1e9 / 168e6 = ticks * 125 / 21
+ * (resolution 125/21 ~ 6 instructions).
+ */
+#include <stdint.h>
+
+#include "tm_port.h"
+
+#ifndef TM_UART_BAUD
+#define TM_UART_BAUD 115200u
+#endif
+#ifndef TINYML_BOARD_NAME
+#define TINYML_BOARD_NAME "stm32f405"
+#endif
+
+#define CORE_CLOCK_HZ 168000000u
+#define APB2_CLOCK_HZ 84000000u
+#define RX_RING_BYTES 8192u /* power of two */
+
+#define REG32(addr) (*(volatile uint32_t *)(addr))
+
+/* RCC, GPIOA, USART1 (RM0090). QEMU 7.2 models no RCC or GPIO: those writes
+ * are ignored there and make the port correct on silicon. The PLL is left
+ * alone: QEMU's core clock is fixed at 168 MHz. */
+#define RCC_AHB1ENR REG32(0x40023830u)
+#define RCC_APB2ENR REG32(0x40023844u)
+#define GPIOA_MODER REG32(0x40020000u)
+#define GPIOA_AFRH REG32(0x40020024u)
+#define USART1_SR REG32(0x40011000u)
+#define USART1_DR REG32(0x40011004u)
+#define USART1_BRR REG32(0x40011008u)
+#define USART1_CR1 REG32(0x4001100Cu)
+#define USART_SR_RXNE (1u << 5)
+#define USART_SR_TXE (1u << 7)
+#define USART_SR_ORE (1u << 3)
+#define USART_CR1_UE (1u << 13)
+#define USART_CR1_RXNEIE (1u << 5)
+#define USART_CR1_TE (1u << 3)
+#define USART_CR1_RE (1u << 2)
+#define USART1_IRQ 37u
+
+/* Cortex-M4 system control space. */
+#define SYST_CSR REG32(0xE000E010u)
+#define SYST_RVR REG32(0xE000E014u)
+#define SYST_CVR REG32(0xE000E018u)
+#define NVIC_ISER(n) REG32(0xE000E100u + 4u * (n))
+#define SCB_ICSR REG32(0xE000ED04u)
+#define SCB_AIRCR REG32(0xE000ED0Cu)
+#define ICSR_PENDSTSET (1u << 26)
+#define SYSTICK_RELOAD 0x00FFFFFFu
+
+static const tm_port_info_t stm32_info = {
+    TINYML_BOARD_NAME,
+    CORE_CLOCK_HZ,
+    TM_UNIT_INSTRUCTIONS,
+    RX_RING_BYTES - 1u,
+};
+
+static volatile uint8_t rx_ring[RX_RING_BYTES];
+static volatile uint32_t rx_head; /* written by the interrupt */
+static volatile uint32_t rx_tail; /* written by the core */
+static volatile uint32_t rx_dropped;
+static volatile uint32_t systick_wraps;
+
+void USART1_IRQHandler(void);
+void SysTick_Handler(void);
+
+void USART1_IRQHandler(void)
+{
+    while (USART1_SR & (USART_SR_RXNE | USART_SR_ORE)) {
+        uint8_t byte = (uint8_t)USART1_DR; /* reading DR clears RXNE and ORE */
+        uint32_t next = (rx_head + 1u) & (RX_RING_BYTES - 1u);
+        if (next == rx_tail) {
+            rx_dropped++; /* the host sent more than it may have in flight */
+        } else {
+            rx_ring[rx_head] = byte;
+            rx_head = next;
+        }
+    }
+}
+
+void SysTick_Handler(void) { systick_wraps++; }
+
+void tm_port_init(void)
+{
+    RCC_AHB1ENR |= 1u << 0;  /* GPIOA */
+    RCC_APB2ENR |= 1u << 4;  /* USART1 */
+    /* PA9 = TX, PA10 = RX: alternate function 7. */
+    GPIOA_MODER = (GPIOA_MODER & ~(0xFu << 18)) | (0xAu << 18);
+    GPIOA_AFRH = (GPIOA_AFRH & ~(0xFFu << 4)) | (0x77u << 4);
+
+    rx_head = rx_tail = 0;
+    USART1_BRR = (APB2_CLOCK_HZ + TM_UART_BAUD / 2u) / TM_UART_BAUD; /* oversampling 16 */
+    USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
+    NVIC_ISER(USART1_IRQ / 32u) = 1u << (USART1_IRQ % 32u);
+
+    systick_wraps = 0;
+    SYST_RVR = SYSTICK_RELOAD;
+    SYST_CVR = 0;
+    SYST_CSR = 7u; /* core clock, interrupt on wrap, enable */
+}
+
+const tm_port_info_t *tm_port_info(void) { return &stm32_info; }
+
+size_t tm_port_uart_read(uint8_t *buf, size_t max)
+{
+    size_t n = 0;
+    uint32_t tail = rx_tail;
+    while (n < max && tail != rx_head) {
+        buf[n++] = rx_ring[tail];
+        tail = (tail + 1u) & (RX_RING_BYTES - 1u);
+    }
+    rx_tail = tail;
+    return n;
+}
+
+void tm_port_uart_write(const uint8_t *buf, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        while (!(USART1_SR & USART_SR_TXE)) {
+        }
+        USART1_DR = buf[i];
+    }
+}
+
+uint64_t tm_port_timer_now(void)
+{
+    uint32_t wraps, value, pending;
+    uint64_t ticks;
+    do {
+        wraps = systick_wraps;
+        value = SYST_CVR;
+        pending = SCB_ICSR & ICSR_PENDSTSET;
+    } while (wraps != systick_wraps);
+    /* A wrap whose interrupt has not run yet: the count already restarted. */
+    if (pending && value > SYSTICK_RELOAD / 2u) {
+        wraps++;
+    }
+    ticks = (uint64_t)wraps * (SYSTICK_RELOAD + 1u) + (SYSTICK_RELOAD - value);
+    return ticks * 125u / 21u;
+}
+
+void tm_port_idle(void)
+{
+    /* Interrupts masked between the check and WFI, so a byte arriving in
+     * between still wakes the core (WFI wakes on pending, masked or not). */
+    __asm volatile("cpsid i" ::: "memory");
+    if (rx_head == rx_tail) {
+        __asm volatile("wfi");
+    }
+    __asm volatile("cpsie i" ::: "memory");
+}
+
+void tm_port_reset(void)
+{
+    /* Let the RESET answer leave the shift register first. */
+    while (!(USART1_SR & (1u << 6))) {
+    }
+    SCB_AIRCR = 0x05FA0004u; /* VECTKEY | SYSRESETREQ */
+    for (;;) {
+    }
+}

@@ -1,0 +1,121 @@
+"""CMake configure + build of a firmware image for a board profile and a compiled model."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinyml.boards import Board
+from tinyml.errors import TinymlError
+from tinyml.paths import firmware_dir
+
+HOST_PORT = "host"
+
+
+@dataclass(frozen=True)
+class FirmwareImage:
+    """A linked firmware: for the host port an executable, else an ELF to flash or emulate."""
+
+    path: Path
+    board: str
+    port: str
+    backend: str
+    model_dir: Path
+    text_bytes: int
+    data_bytes: int
+    bss_bytes: int
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.text_bytes + self.data_bytes
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.data_bytes + self.bss_bytes
+
+
+def _run(cmd: list[str], log: Path, what: str) -> None:
+    with log.open("a") as out:
+        out.write("$ " + " ".join(cmd) + "\n")
+        out.flush()
+        try:
+            done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
+        except FileNotFoundError as exc:
+            raise TinymlError(f"{what}: {cmd[0]} is not installed") from exc
+    if done.returncode != 0:
+        lines = [l for l in log.read_text().splitlines() if "error" in l.lower() or "Error" in l]
+        reason = lines[0].strip() if lines else f"exit status {done.returncode}"
+        raise TinymlError(f"{what} failed ({reason}); full log in {log}")
+
+
+def _sizes(size_tool: str, path: Path) -> tuple[int, int, int]:
+    tool = shutil.which(size_tool) or shutil.which("size")
+    if tool is None:
+        return (0, 0, 0)
+    out = subprocess.run([tool, str(path)], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s", out, re.M)
+    return tuple(int(g) for g in match.groups()) if match else (0, 0, 0)  # type: ignore[return-value]
+
+
+def _build(port: str, board_name: str, compiled_dir: Path, build_dir: Path, backend: str, profile: bool,
+           baud: int, engine_dir: Path | None, extra: list[str] | None = None) -> FirmwareImage:
+    compiled_dir = Path(compiled_dir).resolve()
+    if not (compiled_dir / "model.c").is_file() or not (compiled_dir / "model.h").is_file():
+        raise TinymlError(f"{compiled_dir} holds no compiled model (model.c, model.h): run `tinyml compile` first")
+    if shutil.which("cmake") is None:
+        raise TinymlError("cmake is not installed")
+    source = firmware_dir()
+    if not (source / "ports" / port / "port.cmake").is_file():
+        raise TinymlError(f"no firmware port '{port}' in {source / 'ports'}")
+    build_dir = Path(build_dir).resolve()
+    cmake_dir = build_dir / f"cmake-{port}-{backend}"
+    cmake_dir.mkdir(parents=True, exist_ok=True)
+    log = build_dir / "build.log"
+    log.write_text("")
+    engine = "" if engine_dir is None else str(Path(engine_dir).resolve())
+    configure = ["cmake", "-S", str(source), "-B", str(cmake_dir), f"-DTINYML_PORT={port}",
+                 f"-DTINYML_BOARD={board_name}", f"-DTINYML_BACKEND={backend}",
+                 f"-DTINYML_MODEL_DIR={compiled_dir}", f"-DTINYML_ENGINE_DIR={engine}",
+                 f"-DTINYML_UART_BAUD={baud}", f"-DTINYML_PROFILE={'ON' if profile else 'OFF'}",
+                 "-DCMAKE_BUILD_TYPE=Release", *(extra or [])]
+    _run(configure, log, f"configuring the firmware for {board_name}")
+    _run(["cmake", "--build", str(cmake_dir), "-j", str(min(2, os.cpu_count() or 1))], log,
+         f"building the firmware for {board_name}")
+    built = cmake_dir / ("tinyml_fw" if port == HOST_PORT else "tinyml_fw.elf")
+    final = build_dir / (f"{board_name}" if port == HOST_PORT else f"{board_name}.elf")
+    temp = final.with_name(final.name + ".tmp")
+    shutil.copy2(built, temp)
+    os.replace(temp, final)
+    text, data, bss = _sizes("size" if port == HOST_PORT else "arm-none-eabi-size", final)
+    return FirmwareImage(final, board_name, port, backend, compiled_dir, text, data, bss)
+
+
+def default_engine_dir() -> Path:
+    return firmware_dir() / "engine"
+
+
+def build_firmware(board: Board, compiled_dir: Path, build_dir: Path, backend: str = "engine",
+                   profile: bool = False, engine_dir: Path | None = None) -> FirmwareImage:
+    """Builds the image for a board profile whose [build] names a CMake port."""
+    port = board.build.get("port")
+    if board.build.get("system") != "cmake" or not port:
+        raise TinymlError(f"board {board.name} is built with {board.build.get('system', 'an unknown system')}, "
+                          "not with this project's CMake ports")
+    image = _build(port, board.name, compiled_dir, build_dir, backend, profile, board.baud,
+                   engine_dir if engine_dir is not None else default_engine_dir())
+    if image.flash_bytes and image.flash_bytes > board.flash_bytes:
+        raise TinymlError(f"firmware for {board.name} needs {image.flash_bytes} bytes of flash, the board has "
+                          f"{board.flash_bytes}")
+    return image
+
+
+def build_host_firmware(compiled_dir: Path, build_dir: Path, backend: str = "engine", profile: bool = False,
+                        engine_dir: Path | None = None, sanitize: bool = False) -> FirmwareImage:
+    """The firmware as a POSIX process on a pty (tests, fuzzing). engine_dir=None: the
+    model calls no engine kernels (test fixture); pass default_engine_dir() for compiled models."""
+    extra = ["-DTINYML_SANITIZE=ON"] if sanitize else []
+    return _build(HOST_PORT, "host", compiled_dir, build_dir, backend, profile, 115200, engine_dir, extra)

@@ -1,0 +1,284 @@
+"""`tinyml bench`: stream the test vectors to a board, log every sample as one
+JSON line, score on-device against host TFLite-Micro, write the report.
+
+The JSONL log is the run's memory: each line is written whole and flushed, a
+resumed run drops a line cut by a crash and skips every index already logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinyml.errors import TinymlError
+
+if TYPE_CHECKING:
+    from tinyml.boards import Board
+
+from .link import BoardLink
+from .protocol import PROTOCOL_VERSION
+from .report import write_bench_report
+from .transport import Transport, open_port
+
+LOG_NAME = "bench_samples.jsonl"
+FSYNC_EVERY = 64
+
+
+@dataclass
+class BenchResult:
+    out_dir: Path
+    log: Path
+    report: dict[str, Any]
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return int(self.report["samples"])
+
+    @property
+    def retries(self) -> int:
+        return int(self.report["link"]["retries"])
+
+
+@dataclass
+class _Vectors:
+    inputs: np.ndarray
+    outputs: np.ndarray
+    labels: np.ndarray
+    label_names: list[str]
+    manifest: dict[str, Any]
+
+
+def _load_vectors(model_dir: Path) -> _Vectors:
+    model_dir = Path(model_dir)
+    manifest_path, vectors_path = model_dir / "manifest.json", model_dir / "test_vectors.npz"
+    for path in (manifest_path, vectors_path):
+        if not path.is_file():
+            raise TinymlError(f"{model_dir} has no {path.name}: run `tinyml prepare` (or `tinyml emit`) first")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        with np.load(vectors_path, allow_pickle=False) as data:
+            inputs, outputs, labels = data["inputs"], data["outputs"], data["labels"]
+            names = [str(n) for n in data["label_names"]] if "label_names" in data else None
+    except (ValueError, KeyError, OSError) as exc:
+        raise TinymlError(f"cannot read the test vectors in {model_dir}: {exc}") from exc
+    if "model_sha256" not in manifest:
+        raise TinymlError(f"{manifest_path} has no model_sha256")
+    if not (len(inputs) == len(outputs) == len(labels)) or len(inputs) == 0:
+        raise TinymlError(f"{vectors_path}: inputs, outputs and labels differ in length or are empty")
+    if inputs.dtype != np.int8 or outputs.dtype != np.int8:
+        raise TinymlError(f"{vectors_path}: inputs and outputs must be int8")
+    names = names or [str(n) for n in manifest.get("labels", [])] or [str(i) for i in range(outputs[0].size)]
+    return _Vectors(inputs.reshape(len(inputs), -1), outputs.reshape(len(outputs), -1), labels.astype(np.int64),
+                    names, manifest)
+
+
+def _read_log(path: Path, sha256: str) -> dict[int, dict[str, Any]]:
+    """Sample records of an earlier run; rewrites the file without a torn last line."""
+    if not path.is_file():
+        raise TinymlError(f"cannot resume: {path} does not exist")
+    done: dict[int, dict[str, Any]] = {}
+    good_lines: list[str] = []
+    torn = False
+    for number, line in enumerate(path.read_text().split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            torn = True  # cut by a crash; the sample is run again
+            continue
+        if "run" in record:
+            if record["run"].get("model_sha256") != sha256:
+                raise TinymlError(f"cannot resume {path}: it was recorded with model "
+                                  f"{record['run'].get('model_sha256')}, the model dir holds {sha256}")
+        elif "index" not in record or "output" not in record:
+            torn = True
+            continue
+        else:
+            done[int(record["index"])] = record
+        good_lines.append(line)
+    if torn:
+        temp = path.with_name(f".{path.name}.tmp")
+        temp.write_text("".join(l + "\n" for l in good_lines))
+        os.replace(temp, path)
+    return done
+
+
+def _percentiles(values: np.ndarray) -> dict[str, float]:
+    return {
+        "p50": float(np.percentile(values, 50)),
+        "p90": float(np.percentile(values, 90)),
+        "p99": float(np.percentile(values, 99)),
+        "mean": float(values.mean()),
+        "min": int(values.min()),
+        "max": int(values.max()),
+    }
+
+
+def _real_baud(url: str) -> bool:
+    """Whether bytes really cross a UART at the configured baud: not a pty
+    (QEMU applies no baud delay), not a socket or loop URL."""
+    return "://" not in url and not url.startswith("/dev/pts/")
+
+
+def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, samples: int | None = None,
+              resume: Path | None = None, progress: bool = True, transport: Transport | None = None,
+              batch: int | None = None, hello_timeout_s: float = 1.5,
+              extra: dict[str, Any] | None = None) -> BenchResult:
+    """Benchmarks the model the board runs against model_dir's test vectors.
+
+    port: a pyserial URL (ignored when a transport is given, e.g. a fault-injecting one).
+    samples: the first N test vectors (default all). resume: the JSONL log of an
+    interrupted run, appended to; otherwise out_dir/bench_samples.jsonl starts afresh.
+    extra: more keys for report.json (e.g. the firmware image's sizes).
+    """
+    vectors = _load_vectors(model_dir)
+    total = len(vectors.inputs) if samples is None else int(samples)
+    if total <= 0 or total > len(vectors.inputs):
+        raise TinymlError(f"--samples {samples}: the model dir has {len(vectors.inputs)} test vectors")
+    sha256 = vectors.manifest["model_sha256"]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = Path(resume) if resume is not None else out_dir / LOG_NAME
+    done = _read_log(log_path, sha256) if resume is not None else {}
+
+    own_transport = transport is None
+    transport = transport or open_port(port, baud)
+    try:
+        link = BoardLink(transport)
+        info = link.hello(timeout_s=hello_timeout_s)
+        if not info.model_ready:
+            raise TinymlError(f"board on {transport.url} failed to initialise its model ({info.backend} backend)")
+        if info.model_sha256 != sha256:
+            raise TinymlError(f"board on {transport.url} runs model {info.model_sha256}, but {model_dir} holds "
+                              f"model {sha256}: flash the board with this model")
+        if info.input_bytes != vectors.inputs.shape[1] or info.output_bytes != vectors.outputs.shape[1]:
+            raise TinymlError(f"board's model takes {info.input_bytes} and gives {info.output_bytes} bytes, the "
+                              f"test vectors have {vectors.inputs.shape[1]} and {vectors.outputs.shape[1]}")
+        todo = [i for i in range(total) if i not in done]
+        bytes_before = transport.bytes_written + transport.bytes_read
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=total - len(todo), unit="sample", desc=f"bench {info.board}")
+        mode = "a" if resume is not None else "w"
+        started = time.monotonic()
+        with log_path.open(mode) as log:
+            if mode == "w" or log_path.stat().st_size == 0:
+                log.write(json.dumps({"run": {"model_sha256": sha256, "board": info.board, "backend": info.backend,
+                                              "latency_unit": info.latency_unit,
+                                              "protocol_version": PROTOCOL_VERSION}}) + "\n")
+            written = 0
+            for result in link.infer(((i, vectors.inputs[i].tobytes()) for i in todo), batch=batch):
+                if result.index in done or result.index >= total:
+                    continue  # the link yields each sample once; this guards the log anyway
+                output = np.frombuffer(result.output, dtype=np.int8)
+                record = {
+                    "index": result.index,
+                    "output": result.output.hex(),
+                    "latency": result.latency,
+                    "label": int(vectors.labels[result.index]),
+                    "pred": int(output.argmax()),
+                    "agree": result.output == vectors.outputs[result.index].tobytes(),
+                }
+                log.write(json.dumps(record) + "\n")  # one write per line: never interleaved
+                log.flush()
+                written += 1
+                if written % FSYNC_EVERY == 0:
+                    os.fsync(log.fileno())
+                done[result.index] = record
+                if bar is not None:
+                    bar.update(1)
+            log.flush()
+            os.fsync(log.fileno())
+        elapsed = time.monotonic() - started
+        if bar is not None:
+            bar.close()
+        missing = [i for i in range(total) if i not in done]
+        if missing:
+            raise TinymlError(f"internal: samples {missing[:5]} got no result")
+        wire_bytes = transport.bytes_written + transport.bytes_read - bytes_before
+    finally:
+        if own_transport:
+            transport.close()
+
+    indices = np.arange(total)
+    device_out = np.stack([np.frombuffer(bytes.fromhex(done[i]["output"]), dtype=np.int8) for i in indices])
+    latencies = np.array([done[i]["latency"] for i in indices], dtype=np.int64)
+    labels = vectors.labels[:total]
+    host_out = vectors.outputs[:total]
+    device_pred = device_out.argmax(axis=1)
+    agree = np.all(device_out == host_out, axis=1)
+    stats = link.stats
+    payload = stats.payload_sent + stats.payload_received
+    unit = info.latency_unit
+    line_rate = None
+    if _real_baud(transport.url) and elapsed > 0:
+        # 10 bits per byte (start, 8 data, stop); the busier direction of the full-duplex line.
+        line_rate = max(transport.bytes_written, transport.bytes_read) * 10 / (transport.baud * elapsed)
+    report: dict[str, Any] = {
+        "samples": int(total),
+        "on_device_accuracy": float((device_pred == labels).mean()),
+        "host_int8_accuracy": float((host_out.argmax(axis=1) == labels).mean()),
+        "agreement": float(agree.mean()),
+        "disagreements": int((~agree).sum()),
+        "latency_unit": unit,
+        f"latency_{unit}": _percentiles(latencies),
+        "throughput_sps": (len(todo) / elapsed) if elapsed > 0 and todo else 0.0,
+        "wire_efficiency": payload / wire_bytes if wire_bytes else 0.0,
+        "wire_bytes": int(wire_bytes),
+        "payload_bytes": int(payload),
+        "line_rate_fraction": line_rate,
+        "baud": int(transport.baud),
+        "port": transport.url,
+        "model_sha256": sha256,
+        "backend": info.backend,
+        "board": info.board,
+        "firmware_version": info.firmware_version,
+        "protocol_version": info.protocol_version,
+        "clock_hz": info.clock_hz,
+        "arena_bytes": info.arena_bytes,
+        "batch": link.batch_size(batch),
+        "elapsed_s": elapsed,
+        "resumed_samples": int(total - len(todo)),
+        "link": {
+            "retries": stats.retries,
+            "frames_sent": stats.frames_sent,
+            "damaged_frames": stats.damaged_frames,
+            "board_errors": stats.board_errors,
+            "duplicates_ignored": stats.duplicates_ignored,
+            "boots_seen": stats.boots_seen,
+        },
+        "log": str(log_path),
+    }
+    report.update(extra or {})
+    faults = getattr(transport, "faults", None)
+    if faults is not None:
+        report["faults_injected"] = {k: v for k, v in vars(faults).items() if k != "log"}
+    files = write_bench_report(out_dir, report, labels, device_pred, latencies, vectors.label_names)
+    return BenchResult(out_dir, log_path, report, files)
+
+
+def run_emulated_bench(board: Board, compiled_dir: Path, model_dir: Path, out_dir: Path, build_dir: Path,
+                       samples: int | None = None, progress: bool = True) -> BenchResult:
+    """Build for an emulated board, boot it, bench, stop it: the last steps of `tinyml demo`."""
+    from .build import build_firmware
+    from .emulator import start_emulator
+
+    image = build_firmware(board, compiled_dir, build_dir)
+    sizes = {"image": {"path": str(image.path), "text_bytes": image.text_bytes, "data_bytes": image.data_bytes,
+                       "bss_bytes": image.bss_bytes}}
+    emulator = start_emulator(board, image)
+    try:
+        return run_bench(emulator.port, model_dir, out_dir, baud=board.baud, samples=samples, progress=progress,
+                         extra=sizes)
+    finally:
+        emulator.stop()

@@ -1,0 +1,82 @@
+"""CONV_2D: one-op Keras models with random shapes, strides, paddings, dilations,
+groups, per-channel scales and fused activations, compiled with tinyml and
+compared byte for byte with tflite-micro (generic C and the DSP path in C emulation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .model_harness import assert_engine_matches_tflm, convert_keras, scale_channels
+
+CASES = 12
+
+
+def _case(seed: int) -> dict:
+    rng = np.random.default_rng(1000 + seed)
+    kernel = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    dilated = rng.random() < 0.3
+    strides = (1, 1) if dilated else (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    dilation = (int(rng.integers(1, 4)), int(rng.integers(1, 3))) if dilated else (1, 1)
+    padding = str(rng.choice(["same", "valid"]))
+    groups = int(rng.choice([1, 1, 1, 2]))
+    in_c = int(rng.integers(1, 9)) * groups
+    out_c = int(rng.integers(1, 7)) * groups
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    h = int(rng.integers(max(eff[0], 2), max(eff[0], 2) + 10))
+    w = int(rng.integers(max(eff[1], 2), max(eff[1], 2) + 10))
+    low = float(rng.uniform(-2.0, 0.5))
+    high = low + float(rng.uniform(0.2, 3.0))
+    return dict(shape=(h, w, in_c), filters=out_c, kernel=kernel, strides=strides, dilation=dilation,
+                padding=padding, groups=groups, activation=rng.choice([None, "relu", "relu6"]),
+                use_bias=bool(rng.random() < 0.8), low=low, high=high, seed=seed)
+
+
+def _model(case: dict):
+    import tensorflow as tf
+
+    inp = tf.keras.Input(case["shape"], batch_size=1)
+    layer = tf.keras.layers.Conv2D(
+        case["filters"], case["kernel"], strides=case["strides"], padding=case["padding"],
+        dilation_rate=case["dilation"], groups=case["groups"], activation=case["activation"],
+        use_bias=case["use_bias"],
+    )
+    out = layer(inp)
+    scale_channels(layer, np.random.default_rng(case["seed"]))
+    return tf.keras.Model(inp, out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(CASES))
+def test_conv_2d_matches_tflm(seed):
+    case = _case(seed)
+    path = convert_keras(lambda: _model(case), case["shape"], seed=seed, low=case["low"], high=case["high"],
+                         key=f"conv_{seed}")
+    engine = assert_engine_matches_tflm(path, count=8, seed=seed)
+    layers = engine.compile_info["layers"]
+    assert [layer["op"] for layer in layers] == ["CONV_2D"], case
+    assert_engine_matches_tflm(path, count=8, seed=seed, target="cortex-m4", defines=["TM_DSP_EMULATE"])
+
+
+# Few input channels (the im2col row copies), 1x1 with odd depths, strides and dilation.
+# (input shape, filters, kernel, strides, dilation, padding)
+FEW_CHANNELS = [
+    ((8, 8, 1), 8, (3, 3), (1, 1), (1, 1), "same"),
+    ((7, 9, 2), 5, (3, 3), (2, 1), (1, 1), "same"),
+    ((9, 7, 3), 6, (3, 3), (2, 2), (1, 1), "same"),
+    ((10, 6, 1), 4, (5, 3), (1, 1), (2, 1), "same"),
+    ((6, 6, 7), 9, (1, 1), (1, 1), (1, 1), "valid"),
+    ((5, 11, 3), 3, (2, 4), (1, 3), (1, 1), "valid"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(FEW_CHANNELS)))
+def test_conv_2d_few_input_channels(index):
+    shape, filters, kernel, strides, dilation, padding = FEW_CHANNELS[index]
+    case = dict(shape=shape, filters=filters, kernel=kernel, strides=strides, dilation=dilation, padding=padding,
+                groups=1, activation="relu6" if index % 2 else None, use_bias=True, low=-1.0, high=1.5,
+                seed=70 + index)
+    path = convert_keras(lambda: _model(case), shape, seed=70 + index, low=-1.0, high=1.5, key=f"conv_few_{index}")
+    assert_engine_matches_tflm(path, count=6, seed=index, target="cortex-m4", defines=["TM_DSP_EMULATE"])
+    assert_engine_matches_tflm(path, count=6, seed=index)

@@ -1,0 +1,81 @@
+"""DEPTHWISE_CONV_2D: random shapes, depth multipliers, strides, dilations,
+paddings, per-channel scales and activations, byte-exact against tflite-micro
+(generic C, and the DSP path -- 4 channels per word, interior/border pixels --
+in C emulation), plus targeted shapes for the DSP path: odd channel counts
+(1..3 tail channels), windows that never fit inside the image, strides and
+dilations at the borders, and depth multiplier > 1 (generic path)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .model_harness import assert_engine_matches_tflm, convert_keras, scale_channels
+
+CASES = 10
+
+
+def _case(seed: int) -> dict:
+    rng = np.random.default_rng(2000 + seed)
+    kernel = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    dilated = rng.random() < 0.3
+    strides = (1, 1) if dilated else (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    dilation = (int(rng.integers(1, 4)), int(rng.integers(1, 3))) if dilated else (1, 1)
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    h = int(rng.integers(max(eff[0], 2), max(eff[0], 2) + 10))
+    w = int(rng.integers(max(eff[1], 2), max(eff[1], 2) + 10))
+    low = float(rng.uniform(-2.0, 0.5))
+    return dict(shape=(h, w, int(rng.integers(1, 9))), multiplier=int(rng.choice([1, 1, 2, 3])), kernel=kernel,
+                strides=strides, dilation=dilation, padding=str(rng.choice(["same", "valid"])),
+                activation=rng.choice([None, "relu", "relu6"]), use_bias=bool(rng.random() < 0.8),
+                low=low, high=low + float(rng.uniform(0.2, 3.0)), seed=seed)
+
+
+def _model(case: dict):
+    import tensorflow as tf
+
+    inp = tf.keras.Input(case["shape"], batch_size=1)
+    layer = tf.keras.layers.DepthwiseConv2D(
+        case["kernel"], strides=case["strides"], padding=case["padding"], depth_multiplier=case["multiplier"],
+        dilation_rate=case["dilation"], activation=case["activation"], use_bias=case["use_bias"],
+    )
+    out = layer(inp)
+    scale_channels(layer, np.random.default_rng(case["seed"]))
+    return tf.keras.Model(inp, out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(CASES))
+def test_depthwise_conv_2d_matches_tflm(seed):
+    case = _case(seed)
+    path = convert_keras(lambda: _model(case), case["shape"], seed=seed, low=case["low"], high=case["high"],
+                         key=f"dw_{seed}")
+    engine = assert_engine_matches_tflm(path, count=8, seed=seed)
+    assert [layer["op"] for layer in engine.compile_info["layers"]] == ["DEPTHWISE_CONV_2D"], case
+    assert_engine_matches_tflm(path, count=8, seed=seed, target="cortex-m4", defines=["TM_DSP_EMULATE"])
+
+
+# (input shape, kernel, strides, dilation, padding, depth multiplier)
+TARGETED = [
+    ((6, 7, 4), (3, 3), (1, 1), (1, 1), "same", 1),    # 4 channels: words only
+    ((5, 5, 7), (3, 3), (1, 1), (1, 1), "same", 1),    # 4 + 3 tail channels
+    ((5, 6, 9), (3, 3), (2, 2), (1, 1), "same", 1),    # 8 + 1, stride 2
+    ((4, 4, 6), (5, 5), (1, 1), (1, 1), "same", 1),    # window larger than the image: no interior pixel
+    ((9, 8, 5), (3, 2), (1, 1), (2, 3), "same", 1),    # dilation at the borders
+    ((7, 7, 12), (3, 3), (1, 2), (1, 1), "valid", 1),  # all interior
+    ((5, 5, 3), (3, 3), (1, 1), (1, 1), "same", 2),    # depth multiplier 2: generic path
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(TARGETED)))
+def test_depthwise_dsp_path_shapes(index):
+    shape, kernel, strides, dilation, padding, multiplier = TARGETED[index]
+    case = dict(shape=shape, multiplier=multiplier, kernel=kernel, strides=strides, dilation=dilation,
+                padding=padding, activation="relu" if index % 2 else None, use_bias=index != 3,
+                low=-0.7, high=1.3, seed=50 + index)
+    path = convert_keras(lambda: _model(case), shape, seed=50 + index, low=-0.7, high=1.3, key=f"dw_dsp_{index}")
+    engine = assert_engine_matches_tflm(path, count=6, seed=index, target="cortex-m4", defines=["TM_DSP_EMULATE"])
+    source = (engine.out_dir / "model.c").read_text()
+    assert ("l0_bias_folded" in source) == (multiplier == 1 and "l0_requant" in source)
+    assert_engine_matches_tflm(path, count=6, seed=index)

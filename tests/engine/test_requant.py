@@ -1,0 +1,116 @@
+"""tm_common.h's fast requantization against TFLite's double-rounding MBQM.
+
+`tm_srdhm` (SMULL + shift instead of a 64-bit division) is checked against a
+Python model of gemmlowp's nudged truncating division, and `tm_requant` (the
+record tinyml.compiler.quant.requant_records folds at compile time) against
+`tm_multiply_by_quantized_multiplier` + zero point, on random and edge values.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+
+import numpy as np
+import pytest
+
+from tinyml.compiler.quant import requant_records
+
+from .model_harness import ENGINE_DIR, work_dir
+
+_SHIM = r"""
+#include <stdint.h>
+#include "tm_common.h"
+void srdhm_many(const int32_t *a, const int32_t *b, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) out[i] = tm_srdhm(a[i], b[i]);
+}
+void requant_many(const int32_t *acc, const int32_t *m, const int32_t *s, int32_t zp, const tm_requant_t *q,
+                  int32_t *slow, int32_t *fast, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        slow[i] = tm_multiply_by_quantized_multiplier(acc[i], m[i], s[i]) + zp;
+        fast[i] = tm_requant(acc[i], &q[i]);
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def shim():
+    source = work_dir() / "requant_shim.c"
+    source.write_text(_SHIM)
+    library = work_dir() / "requant_shim.so"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC", f"-I{ENGINE_DIR}",
+                    str(source), "-o", str(library)], check=True, capture_output=True, text=True)
+    return ctypes.CDLL(str(library))
+
+
+def _ptr(a: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+def _srdhm_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = []
+    for x, y in zip(a.tolist(), b.tolist()):
+        if x == y == -(1 << 31):
+            out.append((1 << 31) - 1)
+            continue
+        ab = x * y
+        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+        q = abs(ab + nudge) // (1 << 31)          # C's / truncates toward zero
+        out.append(q if ab + nudge >= 0 else -q)
+    return np.array(out, dtype=np.int64)
+
+
+def test_srdhm_matches_gemmlowp(shim):
+    rng = np.random.default_rng(0)
+    edges = np.array([0, 1, -1, 2, -2, (1 << 30), -(1 << 30), (1 << 31) - 1, -(1 << 31), 12345, -12345],
+                     dtype=np.int64)
+    a = np.concatenate([rng.integers(-(1 << 31), 1 << 31, 20000), np.repeat(edges, edges.size)]).astype(np.int32)
+    b = np.concatenate([rng.integers(-(1 << 31), 1 << 31, 20000), np.tile(edges, edges.size)]).astype(np.int32)
+    out = np.zeros_like(a)
+    shim.srdhm_many(_ptr(a), _ptr(b), _ptr(out), ctypes.c_int32(a.size))
+    assert np.array_equal(out.astype(np.int64), _srdhm_reference(a, b))
+
+
+@pytest.mark.parametrize("zero_point", [-128, -5, 0, 77, 127])
+def test_requant_record_matches_mbqm(shim, zero_point):
+    rng = np.random.default_rng(zero_point + 200)
+    n = 40000
+    shifts = -rng.integers(2, 24, n)
+    multipliers = rng.integers(1 << 30, 1 << 31, n)
+    multipliers[::97] = 1 << 30                       # the power-of-two edge (acc = -1 case)
+    multipliers[::101] = 0
+    magnitude = rng.integers(0, 31, n)
+    acc = (rng.integers(-(1 << 30), 1 << 30, n) >> (30 - magnitude)).astype(np.int64)
+    acc[::7] = rng.integers(-(1 << 31), 1 << 31, acc[::7].size)
+    acc[::11] = -1
+    # exact ties of the rounding shift: acc * M / 2^31 = k + 1/2 ulp of 2^e
+    ties = np.arange(0, n, 13)
+    acc[ties] = (((rng.integers(-4000, 4000, ties.size) * 2 + 1) << (-shifts[ties] - 1)))
+    multipliers[ties] = 1 << 30
+    acc[ties] *= 2
+    acc = np.clip(acc, -(1 << 31), (1 << 31) - 1)
+    records = requant_records(multipliers, shifts, zero_point)
+    assert records is not None and records.shape == (n, 3)
+    q = np.ascontiguousarray(records, dtype=np.int32)
+    a, m, s = (np.ascontiguousarray(v, dtype=np.int32) for v in (acc, multipliers, shifts))
+    slow, fast = np.zeros(n, np.int32), np.zeros(n, np.int32)
+    shim.requant_many(_ptr(a), _ptr(m), _ptr(s), ctypes.c_int32(zero_point), _ptr(q), _ptr(slow), _ptr(fast),
+                      ctypes.c_int32(n))
+    bad = np.flatnonzero(slow != fast)
+    assert bad.size == 0, (f"{bad.size} differ, first acc {a[bad[0]]} M {m[bad[0]]} shift {s[bad[0]]}: "
+                           f"{slow[bad[0]]} vs {fast[bad[0]]}")
+
+
+def test_requant_records_refuse_what_the_formula_does_not_cover():
+    ok = np.array([1 << 30, (1 << 31) - 1]), np.array([-2, -23])
+    assert requant_records(*ok, 0) is not None
+    assert requant_records(np.array([1 << 30]), np.array([-1]), 0) is None      # e = 1
+    assert requant_records(np.array([1 << 30]), np.array([0]), 0) is None       # no right shift
+    assert requant_records(np.array([1 << 30]), np.array([3]), 0) is None       # left shift
+    assert requant_records(np.array([1 << 30]), np.array([-24]), 0) is None     # high word could overflow
+    assert requant_records(np.array([12345]), np.array([-5]), 0) is None        # not a normalised multiplier

@@ -1,0 +1,26 @@
+"""Shared helpers for tests that run the host-port firmware with the fixture model."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+from tinyml.host.build import FirmwareImage, build_host_firmware
+from tinyml.host.emulator import EmulatedBoard, start_host_board
+
+from . import FIXTURE_DIR
+
+
+def fixture_image(base: Path) -> FirmwareImage:
+    """Builds the fixture firmware once per test session (base = the session's basetemp)."""
+    return build_host_firmware(FIXTURE_DIR, base / "fixture_fw")
+
+
+@contextlib.contextmanager
+def running_board(image: FirmwareImage) -> Iterator[EmulatedBoard]:
+    board = start_host_board(image)
+    try:
+        yield board
+    finally:
+        board.stop()

@@ -1,0 +1,118 @@
+"""The Cortex-M4 DSP path (SXTB16/SMLAD) bit-exact on an emulated Cortex-M4.
+
+The generated model plus engine is linked with newlib's semihosting runtime
+(rdimon) and a minimal vector table, run on QEMU's mps2-an386 (Cortex-M4F)
+board, and its printed outputs are compared with tflite-micro's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from engine.model_harness import convert_keras, tflm_outputs
+from tinyml.compiler import compile_tflite
+from tinyml.paths import firmware_dir
+
+ENGINE = firmware_dir() / "engine"
+FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99", "-Wall", "-Wextra",
+         "-Werror", "-O2"]
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                       reason="needs arm-none-eabi-gcc and qemu-system-arm"),
+]
+
+_VECTORS = r"""
+#include <stdint.h>
+extern void _start(void);
+static void reset(void)
+{
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CPACR: enable the FPU before newlib runs */
+    _start();
+    for (;;) {
+    }
+}
+static void fault(void)
+{
+    for (;;) {
+    }
+}
+__attribute__((section(".vectors"), used)) static void (*const vectors[16])(void) = {
+    (void (*)(void))0x20010000u, reset, fault, fault, fault, fault, fault, 0, 0, 0, 0, fault, fault, 0, fault, fault,
+};
+"""
+
+
+def _odd_shapes_model():
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((9, 9, 5), batch_size=1)
+    x = layers.Conv2D(7, 3, strides=2, padding="same", activation="relu")(inp)   # im2col, K = 45, 25 pixels
+    x = layers.Conv2D(5, 1)(x)                                                   # direct 1x1, odd channels
+    x = layers.Conv2D(6, 2, dilation_rate=2, padding="valid")(x)                 # dilation, valid
+    x = layers.Reshape((9, 6))(x)
+    return tf.keras.Model(inp, layers.Dense(3)(x))                               # FC with 9 batches
+
+
+def _main_source(inputs: np.ndarray, output_bytes: int) -> str:
+    rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in x.reshape(-1)) + "}" for x in inputs)
+    return f"""#include <stdint.h>
+#include <stdio.h>
+#include "model.h"
+
+static const int8_t inputs[{len(inputs)}][TINYML_MODEL_INPUT_BYTES] = {{
+{rows}
+}};
+
+int main(void)
+{{
+    static int8_t output[TINYML_MODEL_OUTPUT_BYTES];
+    int n, i;
+    for (n = 0; n < {len(inputs)}; ++n) {{
+        if (tinyml_model_invoke(inputs[n], output) != 0) {{
+            printf("invoke failed\\n");
+            return 1;
+        }}
+        printf("out");
+        for (i = 0; i < {output_bytes}; ++i) {{
+            printf(" %d", (int)output[i]);
+        }}
+        printf("\\n");
+    }}
+    return 0;
+}}
+"""
+
+
+def _run_on_m4(model, target: str, inputs: np.ndarray, work) -> np.ndarray:
+    out = work / target
+    result = compile_tflite(model, out, target=target)
+    output_bytes = int(np.prod(tflm_outputs(model, inputs[:1]).shape[1:]))
+    (out / "main.c").write_text(_main_source(inputs, output_bytes))
+    (out / "vectors.c").write_text(_VECTORS)
+    elf = out / "test.elf"
+    sources = [out / "main.c", out / "vectors.c", out / "model.c", *(ENGINE / s for s in result.engine_sources)]
+    subprocess.run(["arm-none-eabi-gcc", *FLAGS, "--specs=rdimon.specs", f"-I{ENGINE}", f"-I{out}",
+                    *map(str, sources), "-Wl,--section-start=.vectors=0x0", "-o", str(elf)],
+                   check=True, capture_output=True, text=True)
+    run = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
+                          "-semihosting", "-kernel", str(elf)], capture_output=True, text=True, timeout=120)
+    lines = [line.split()[1:] for line in run.stdout.splitlines() if line.startswith("out")]
+    assert len(lines) == len(inputs), run.stdout + run.stderr
+    return np.array(lines, dtype=np.int64).astype(np.int8)
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "generic"])
+def test_engine_on_cortex_m4_matches_tflm(target, tmp_path):
+    model = convert_keras(_odd_shapes_model, (9, 9, 5), seed=7, low=-1.0, high=2.0, key="qemu_odd_shapes")
+    inputs = np.random.default_rng(0).integers(-128, 128, size=(6, 1, 9, 9, 5), dtype=np.int8)
+    ours = _run_on_m4(model, target, inputs, tmp_path)
+    theirs = tflm_outputs(model, inputs).reshape(ours.shape)
+    assert np.array_equal(ours, theirs)

@@ -1,0 +1,204 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinyml import distill
+from tinyml.data import load_dataset
+from tinyml.errors import TinymlError
+from tinyml.models import StudentConfig, build_student, build_teacher
+
+SMALL = StudentConfig(2.0, 3)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def teacher(digits):
+    """A teacher trained briefly: good enough to give informative soft targets."""
+    net = build_teacher(digits.input_shape, digits.num_classes)
+    return distill.train_teacher(net, digits, distill.TrainConfig(epochs=4), progress=False)
+
+
+def _student(digits, config=SMALL):
+    return build_student(config, digits.input_shape, digits.num_classes)
+
+
+def test_teacher_trains_well_above_chance(teacher, digits):
+    assert teacher.val_accuracy >= 0.85
+    assert len(teacher.history) == 4 and {"epoch", "train_loss", "train_acc", "val_acc"} <= set(teacher.history[0])
+    assert teacher.history[-1]["train_loss"] < teacher.history[0]["train_loss"]
+    assert distill.evaluate(teacher.model, digits.x_test, digits.y_test) >= 0.8
+
+
+@pytest.mark.parametrize("kd", ["none", "hinton", "fitnets", "attention"])
+def test_each_mode_trains_above_chance(kd, digits, teacher):
+    result = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=3, kd=kd),
+                                   teacher=teacher.model, progress=False)
+    assert result.val_accuracy >= 0.4                     # chance is 0.1
+    last = result.history[-1]
+    assert ("kd_loss" in last) == (kd != "none") and ("feature_loss" in last) == (kd in ("fitnets", "attention"))
+    if kd in ("fitnets", "attention"):
+        assert result.history[-1]["feature_loss"] < result.history[0]["feature_loss"]
+
+
+def test_best_epoch_is_chosen_on_validation(digits):
+    result = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=3, kd="none"), progress=False)
+    val = [row["val_acc"] for row in result.history]
+    assert result.val_accuracy == max(val) and val[result.best_epoch - 1] == max(val)
+    assert distill.evaluate(result.model, digits.x_val, digits.y_val) == pytest.approx(result.val_accuracy)
+    assert not result.model.training
+
+
+def test_training_is_deterministic_for_a_seed(digits):
+    config = distill.TrainConfig(epochs=1, kd="none", seed=5)
+    first = distill.train_student(_student(digits), digits, config, progress=False)
+    torch.manual_seed(123)   # whatever ran before must not matter
+    torch.rand(10)
+    second = distill.train_student(_student(digits), digits, config, progress=False)
+    strip = [{k: v for k, v in row.items() if k != "seconds"} for row in first.history]
+    assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in second.history]
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    other = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=1, kd="none", seed=6),
+                                  progress=False)
+    assert other.history[0]["train_loss"] != first.history[0]["train_loss"]
+
+
+def test_hinton_loss_matches_its_formula():
+    torch.manual_seed(0)
+    s, t = torch.randn(5, 4), torch.randn(5, 4)
+    tau = 3.0
+    p_t = F.softmax(t / tau, dim=1)
+    manual = (p_t * (p_t.log() - F.log_softmax(s / tau, dim=1))).sum(dim=1).mean() * tau ** 2
+    assert distill.hinton_loss(s, t, tau).item() == pytest.approx(manual.item(), rel=1e-5)
+    assert distill.hinton_loss(t, t, tau).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_attention_loss_properties():
+    torch.manual_seed(0)
+    a = [torch.rand(2, 8, 8, 8), torch.rand(2, 16, 4, 4)]
+    t = [torch.rand(2, 32, 8, 8), torch.rand(2, 64, 2, 2)]
+    assert distill.attention_loss(a, a).item() == pytest.approx(0.0, abs=1e-7)
+    # scale-free: attention maps are normalised
+    scaled = [f * 7.0 for f in a]
+    assert distill.attention_loss(scaled, t).item() == pytest.approx(distill.attention_loss(a, t).item(), rel=1e-5)
+    value = distill.attention_loss(a, t).item()
+    assert 0.0 < value <= 4.0   # squared distance of unit vectors
+
+
+def test_bad_configs_raise(digits, teacher):
+    with pytest.raises(TinymlError, match="unknown distillation 'magic'"):
+        distill.train_student(_student(digits), digits, distill.TrainConfig(kd="magic"), teacher=teacher.model)
+    with pytest.raises(TinymlError, match="needs a teacher"):
+        distill.train_student(_student(digits), digits, distill.TrainConfig(kd="hinton"))
+    with pytest.raises(TinymlError, match="epochs >= 1"):
+        distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=0, kd="none"))
+    with pytest.raises(TinymlError, match="cannot evaluate"):
+        distill.evaluate(teacher.model, digits.x_val, digits.y_val[:-1])
+
+
+def test_predict_logits_shape_and_agreement(digits, teacher):
+    logits = distill.predict_logits(teacher.model, digits.x_val)
+    assert logits.shape == (len(digits.x_val), 10) and logits.dtype == np.float32
+    accuracy = float(np.mean(logits.argmax(1) == digits.y_val))
+    assert accuracy == pytest.approx(distill.evaluate(teacher.model, digits.x_val, digits.y_val))
+
+
+def test_load_teacher_state_dicts(tmp_path, digits, teacher):
+    path = tmp_path / "teacher.pt"
+    torch.save(teacher.model.state_dict(), path)
+    loaded = distill.load_teacher(str(path), "teacher", digits)
+    assert np.allclose(distill.predict_logits(loaded, digits.x_val[:20]),
+                       distill.predict_logits(teacher.model, digits.x_val[:20]), atol=1e-5)
+    assert loaded.has_features
+    student = _student(digits, StudentConfig(1.0, 2))
+    torch.save({"state_dict": student.state_dict()}, tmp_path / "student.pth")
+    as_teacher = distill.load_teacher(str(tmp_path / "student.pth"), "student:w1.00-d2", digits)
+    assert distill.predict_logits(as_teacher, digits.x_val[:4]).shape == (4, 10)
+
+
+def test_load_teacher_errors(tmp_path, digits, teacher):
+    path = tmp_path / "teacher.pt"
+    torch.save(teacher.model.state_dict(), path)
+    with pytest.raises(TinymlError, match="do not match architecture 'student:w1.00-d2'"):
+        distill.load_teacher(str(path), "student:w1.00-d2", digits)
+    with pytest.raises(TinymlError, match="unknown teacher architecture 'resnet'"):
+        distill.load_teacher(str(path), "resnet", digits)
+    with pytest.raises(TinymlError, match="no such file"):
+        distill.load_teacher(str(tmp_path / "absent.pt"), None, digits)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(TinymlError, match="cannot read as a torch state dict"):
+        distill.load_teacher(str(tmp_path / "junk.pt"), None, digits)
+    (tmp_path / "model.h5").write_bytes(b"junk")
+    with pytest.raises(TinymlError, match="expected a .pt/.pth state dict or an .onnx"):
+        distill.load_teacher(str(tmp_path / "model.h5"), None, digits)
+
+
+class _ChannelsLast(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.permute(0, 3, 1, 2))
+
+
+def _export(module: nn.Module, example: torch.Tensor, path, dynamic: bool) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), example, str(path), dynamo=False, opset_version=13,
+                          input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}} if dynamic else None)
+    return str(path)
+
+
+@pytest.mark.parametrize("layout, dynamic", [("nchw", True), ("nhwc", False)])
+def test_onnx_teacher_matches_torch(tmp_path, digits, teacher, layout, dynamic):
+    module = teacher.model if layout == "nchw" else _ChannelsLast(teacher.model)
+    example = torch.zeros(1, 1, 8, 8) if layout == "nchw" else torch.zeros(1, 8, 8, 1)
+    onnx_teacher = distill.load_teacher(_export(module, example, tmp_path / "t.onnx", dynamic), None, digits)
+    assert onnx_teacher.channels_last == (layout == "nhwc") and not onnx_teacher.has_features
+    x = digits.x_val[:37]     # not a multiple of any batch size
+    assert np.allclose(distill.predict_logits(onnx_teacher, x), distill.predict_logits(teacher.model, x), atol=1e-4)
+
+
+def test_onnx_teacher_gives_soft_targets_but_no_features(tmp_path, digits, teacher):
+    onnx_teacher = distill.load_teacher(_export(teacher.model, torch.zeros(1, 1, 8, 8), tmp_path / "t.onnx", True),
+                                        None, digits)
+    result = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=3, kd="hinton"),
+                                   teacher=onnx_teacher, progress=False)
+    assert result.val_accuracy >= 0.3 and "kd_loss" in result.history[0]
+    for kd in ("fitnets", "attention"):
+        with pytest.raises(TinymlError, match=f"{kd} distillation needs feature maps.*ONNX"):
+            distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=1, kd=kd), teacher=onnx_teacher)
+
+
+def test_onnx_teacher_with_wrong_shapes(tmp_path, digits):
+    wrong_input = _export(build_teacher((10, 10, 1), 10), torch.zeros(1, 1, 10, 10), tmp_path / "a.onnx", True)
+    with pytest.raises(TinymlError, match="does not take 8x8x1 images"):
+        distill.load_teacher(wrong_input, None, digits)
+    wrong_output = _export(build_teacher((8, 8, 1), 7), torch.zeros(1, 1, 8, 8), tmp_path / "b.onnx", True)
+    with pytest.raises(TinymlError, match="expected \\[1, 10\\]"):
+        distill.load_teacher(wrong_output, None, digits)
+    (tmp_path / "c.onnx").write_bytes(b"junk")
+    with pytest.raises(TinymlError, match="cannot load ONNX model"):
+        distill.load_teacher(str(tmp_path / "c.onnx"), None, digits)
+
+
+@pytest.mark.slow
+def test_distillation_does_not_hurt(digits, teacher):
+    """Measured, not a margin: a short Hinton run should land near (usually above) the student alone."""
+    alone = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=12, kd="none"),
+                                  progress=False)
+    taught = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=12, kd="hinton"),
+                                   teacher=teacher.model, progress=False)
+    print(f"val accuracy alone {alone.val_accuracy:.4f}, hinton {taught.val_accuracy:.4f} "
+          f"(teacher {teacher.val_accuracy:.4f})")
+    assert taught.val_accuracy >= alone.val_accuracy - 0.05

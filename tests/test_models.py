@@ -1,0 +1,126 @@
+import dataclasses
+import io
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from tinyml.boards import load_board
+from tinyml.distill import torch_threads
+from tinyml.errors import TinymlError
+from tinyml.models import (Footprint, StudentConfig, build_student, build_teacher, footprint, pick_student,
+                           student_family)
+
+SHAPES = [(8, 8, 1), (28, 28, 1), (9, 7, 3)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_teacher_and_students_give_logits_and_features(shape):
+    torch.manual_seed(0)
+    x = torch.rand(3, shape[2], shape[0], shape[1])
+    nets = [build_teacher(shape, 4)] + [build_student(c, shape, 4) for c in student_family(shape)[::3]]
+    for net in nets:
+        net.eval()
+        with torch_threads(1):
+            logits, features = net.forward_features(x)
+            assert torch.allclose(logits, net(x))
+        assert logits.shape == (3, 4)
+        assert [f.shape[1] for f in features] == net.hint_channels
+        assert all(f.shape[0] == 3 and f.ndim == 4 for f in features)
+        sizes = [f.shape[-1] for f in features]
+        assert sizes == sorted(sizes, reverse=True)   # stages never grow the map
+
+
+def test_teacher_size_is_in_the_teacher_range():
+    for shape in ((8, 8, 1), (28, 28, 1)):
+        assert 100_000 <= footprint(build_teacher(shape, 10), shape, 10).params <= 300_000
+
+
+def test_footprint_of_a_hand_computed_student():
+    # w0.5 x base 8 = 4 channels; 8x8 input gets one halving, in the single block (doubling to 8 channels).
+    # stem 3x3 1->4 at 8x8: w 36, b 4, MACs 8*8*4*9 = 2304, act 64 + 256
+    # depthwise 3x3 stride 2 on 4 ch -> 4x4x4: w 36, b 4, MACs 64*9 = 576, act 256 + 64
+    # pointwise 1x1 4->8 at 4x4: w 32, b 8, MACs 128*4 = 512, act 64 + 128
+    # pool 128 -> 8; linear 8->3: w 24, b 3, MACs 24
+    config = StudentConfig(width=0.5, depth=1)
+    expected = Footprint(params=128 + 19, macs=2304 + 576 + 512 + 24, weight_bytes=128 + 4 * 19, arena_bytes=320)
+    assert footprint(config, (8, 8, 1), 3) == expected
+    assert footprint(build_student(config, (8, 8, 1), 3), (8, 8, 1), 3) == expected
+
+
+def test_downsampling_plan_for_28x28():
+    net = build_student(StudentConfig(1.0, 4), (28, 28, 1), 10)
+    _, features = net.forward_features(torch.zeros(1, 1, 28, 28))
+    assert [tuple(f.shape[1:]) for f in features] == [(8, 14, 14), (16, 7, 7)]
+
+
+def test_family_is_ordered_and_spans_the_targets():
+    big = student_family((28, 28, 1))
+    sizes = [footprint(c, (28, 28, 1), 10) for c in big]
+    assert [s.params for s in sizes] == sorted(s.params for s in sizes)
+    assert sizes[0].params <= 1_500 and sizes[-1].params >= 60_000
+    assert any(40_000 <= s.weight_bytes <= 64 * 1024 for s in sizes)   # the mnist5k <= 64 KB member
+    small = [footprint(c, (8, 8, 1), 10) for c in student_family((8, 8, 1))]
+    assert small[0].params <= 1_500 and small[-1].params <= 30_000      # capped for tiny inputs
+
+
+def test_student_name_round_trip():
+    for config in (StudentConfig(0.5, 3), StudentConfig(1.0, 4, base_channels=16)):
+        assert StudentConfig.parse(config.name()) == config
+    assert StudentConfig(0.5, 3).name() == "w0.50-d3"
+    with pytest.raises(TinymlError, match="bad student name"):
+        StudentConfig.parse("wide-deep")
+
+
+def test_bad_shapes_raise():
+    with pytest.raises(TinymlError, match="input shape"):
+        build_student(StudentConfig(1, 2), (8, 8), 10)
+    with pytest.raises(TinymlError, match="at least 2 classes"):
+        build_teacher((8, 8, 1), 1)
+
+
+def test_pick_student_respects_budgets():
+    board = load_board("stm32f405")
+    shape = (28, 28, 1)
+    family = student_family(shape)
+    config, fp = pick_student(board, shape, 10)
+    assert config == family[-1]
+    config, fp = pick_student(board, shape, 10, max_weight_bytes=64 * 1024)
+    assert fp.weight_bytes <= 64 * 1024
+    bigger = [footprint(c, shape, 10) for c in family[family.index(config) + 1:]]
+    assert bigger and all(b.weight_bytes > 64 * 1024 for b in bigger)
+    small_ram = dataclasses.replace(board, ram_bytes=board.firmware_ram_bytes + 5_000)
+    config, fp = pick_student(small_ram, shape, 10)
+    assert fp.arena_bytes <= 5_000 and config != family[-1]
+
+
+def test_pick_student_says_how_far_over():
+    board = load_board("stm32f405")
+    smallest = footprint(student_family((8, 8, 1))[0], (8, 8, 1), 10)
+    with pytest.raises(TinymlError, match=f"over by {smallest.weight_bytes - 100:,}"):
+        pick_student(board, (8, 8, 1), 10, max_weight_bytes=100)
+    tiny_ram = dataclasses.replace(board, ram_bytes=board.firmware_ram_bytes + 10)
+    with pytest.raises(TinymlError, match=f"arena.*over by {smallest.arena_bytes - 10:,}"):
+        pick_student(tiny_ram, (8, 8, 1), 10)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1)])
+def test_student_exports_to_the_supported_onnx_ops(shape):
+    import onnx
+
+    torch.manual_seed(1)
+    net = build_student(student_family(shape)[1], shape, 10)
+    for module in net.modules():   # trained-looking BN statistics (fresh ones are all equal)
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            nn.init.uniform_(module.weight, 0.5, 1.5)
+            nn.init.uniform_(module.bias, -0.2, 0.2)
+    net.eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, torch.zeros(1, shape[2], shape[0], shape[1]), buffer, dynamo=False, opset_version=13)
+    ops = {node.op_type for node in onnx.load_from_string(buffer.getvalue()).graph.node}
+    assert ops <= {"Conv", "Relu", "Clip", "GlobalAveragePool", "Flatten", "Gemm", "Add"}

@@ -1,0 +1,103 @@
+"""`tinyml compile`: an int8 .tflite -> C99 that runs the model without an interpreter."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import TinymlError
+from ..fsutil import atomic_output_dir
+from ..tflite_graph import Graph, load_tflite
+from .cwriter import model_header, model_source
+from .layers import TARGETS, Layer, lower_graph
+from .planner import MemoryPlan, plan_memory
+from .plot import plot_memory_plan
+
+
+# Kernel sources that call into another kernel's source (the shared DSP dot-product core).
+_SOURCE_DEPENDENCIES = {"tm_fully_connected.c": ("tm_conv_2d.c",)}
+
+
+@dataclass
+class LayerInfo:
+    index: int
+    op: str
+    operator: int                       # operator index in the .tflite
+    input_shapes: list[list[int]]       # activation inputs
+    output_shape: list[int]
+    macs: int
+    params: int
+    weight_bytes: int                   # const bytes emitted for this layer
+    scratch_bytes: int
+
+
+@dataclass
+class CompileResult:
+    out_dir: Path
+    arena_bytes: int
+    weight_bytes: int
+    macs: int
+    layers: list[LayerInfo]
+    target: str
+    sha256: str
+    engine_sources: list[str]           # kernel .c files in firmware/engine/ that model.c calls
+
+
+def _layer_infos(graph: Graph, layers: list[Layer]) -> list[LayerInfo]:
+    return [
+        LayerInfo(
+            index=i, op=layer.opcode, operator=layer.op_index,
+            input_shapes=[list(graph.tensors[t].shape) for t in layer.inputs],
+            output_shape=list(graph.tensors[layer.outputs[0]].shape),
+            macs=int(layer.macs), params=int(layer.params),
+            weight_bytes=sum(a.nbytes for a in layer.consts), scratch_bytes=int(layer.scratch_bytes),
+        )
+        for i, layer in enumerate(layers)
+    ]
+
+
+def _plan_json(graph: Graph, plan: MemoryPlan) -> list[dict]:
+    return [
+        {"name": b.name, "tensors": b.tensors, "storage": b.storage, "offset": b.offset, "bytes": b.size,
+         "first_layer": b.first, "last_layer": b.last, "scratch_of": b.scratch_of}
+        for b in plan.buffers
+    ]
+
+
+def compile_tflite(model: str | Path, out_dir: Path, target: str = "generic", profile: bool = False) -> CompileResult:
+    """Compile MODEL.tflite into out_dir (model.c, model.h, compile.json, memory_plan.png).
+
+    `profile` records that the caller wants per-layer timing: the generated code
+    always has the hooks, enabled by building with -DTINYML_PROFILE.
+    """
+    if target not in TARGETS:
+        raise TinymlError(f"unknown target '{target}' (choose from {', '.join(TARGETS)})")
+    graph = load_tflite(model)
+    layers = lower_graph(graph, target)
+    plan = plan_memory(graph, layers)
+    infos = _layer_infos(graph, layers)
+    weight_bytes = sum(info.weight_bytes for info in infos)
+    sources = sorted({source for layer in layers if not layer.alias
+                      for source in (layer.source, *_SOURCE_DEPENDENCIES.get(layer.source, ()))})
+    summary = {
+        "model": str(model) if not isinstance(model, bytes) else "<bytes>",
+        "model_sha256": graph.sha256,
+        "target": target,
+        "profile": profile,
+        "arena_bytes": plan.arena_bytes,
+        "weight_bytes": weight_bytes,
+        "macs": sum(info.macs for info in infos),
+        "params": sum(info.params for info in infos),
+        "engine_sources": sources,
+        "layers": [asdict(info) for info in infos],
+        "memory_plan": _plan_json(graph, plan),
+    }
+    out_dir = Path(out_dir)
+    with atomic_output_dir(out_dir, keep_existing=False) as tmp:
+        (tmp / "model.h").write_text(model_header(graph, layers, plan, target))
+        (tmp / "model.c").write_text(model_source(graph, layers, plan, target))
+        (tmp / "compile.json").write_text(json.dumps(summary, indent=2) + "\n")
+        plot_memory_plan(plan, len(layers), tmp / "memory_plan.png", Path(str(model)).name)
+    return CompileResult(out_dir, plan.arena_bytes, weight_bytes, summary["macs"], infos, target, graph.sha256,
+                         sources)

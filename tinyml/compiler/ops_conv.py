@@ -1,0 +1,296 @@
+"""Lowering of the convolution family: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED.
+
+The precompute mirrors TFLM's Prepare: per-channel multipliers and shifts from
+double(input_scale) * double(filter_scale) / double(output_scale) for the
+convolutions, float(input_scale * filter_scale) / output_scale for a per-tensor
+fully connected layer, activation ranges, and SAME/VALID padding offsets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tflite_graph import Operator
+from .layers import Arg, ConstArray, Layer, LoweringContext, c_name, lowering
+from .quant import activation_range, per_channel_multipliers, quantize_multiplier, requant_records
+
+
+def _padding(op: Operator, padding: str, size: int, filter_size: int, stride: int, dilation: int,
+             out_size: int, context: LoweringContext, axis: str) -> int:
+    """TFLM ComputePaddingHeightWidth for one axis; checks the output size the model states."""
+    effective = (filter_size - 1) * dilation + 1
+    if padding == "SAME":
+        expected = (size + stride - 1) // stride
+    elif padding == "VALID":
+        expected = (size + stride - effective) // stride
+    else:
+        raise context.fail(op, f"option padding {padding}")
+    if expected != out_size:
+        raise context.fail(op, f"option output {axis} {out_size} (padding {padding} gives {expected})")
+    total = (out_size - 1) * stride + effective - size
+    return max(total // 2, 0)
+
+
+def _per_channel_multipliers(input_scale: float, filter_scales: np.ndarray, output_scale: float,
+                             channels: int) -> tuple[np.ndarray, np.ndarray]:
+    # A per-tensor filter scale applies to every output channel, as in TFLM.
+    scales = np.broadcast_to(np.asarray(filter_scales, dtype=np.float32).reshape(-1), (channels,))
+    return per_channel_multipliers(input_scale, scales, output_scale)
+
+
+def _filter_scales(context: LoweringContext, op: Operator, filter_tensor, channels: int, axis: int) -> np.ndarray:
+    scales = filter_tensor.scale
+    if scales.size not in (1, channels):
+        raise context.fail(op, f"option filter quantization with {scales.size} scales for {channels} channels")
+    if scales.size > 1 and filter_tensor.quantized_dimension != axis:
+        raise context.fail(op, f"option filter quantized_dimension {filter_tensor.quantized_dimension}")
+    if np.any(filter_tensor.zero_point != 0):
+        raise context.fail(op, "option filter zero point not 0")
+    return scales
+
+
+def _bias(context: LoweringContext, op: Operator, channels: int) -> np.ndarray | None:
+    bias = context.optional(op, 2)
+    if bias is None:
+        return None
+    context.require_dtype(op, bias, "bias", np.int32)
+    data = context.require_constant(op, bias, "bias").reshape(-1)
+    if data.size != channels:
+        raise context.fail(op, f"option bias of {data.size} values for {channels} channels")
+    return data.astype(np.int32)
+
+
+def _folded_bias(bias: np.ndarray | None, filter_rows: np.ndarray, input_offset: int) -> np.ndarray:
+    """bias + input_offset * sum(filter row): lets the DSP path multiply raw int8 x int8.
+
+    Exact because the im2col buffer pads with the input zero point, where
+    (x + input_offset) = 0, so every tap may be summed.
+    """
+    sums = filter_rows.reshape(filter_rows.shape[0], -1).astype(np.int64).sum(axis=1)
+    base = np.zeros(filter_rows.shape[0], np.int64) if bias is None else bias.astype(np.int64)
+    folded = base + input_offset * sums
+    return folded.astype(np.int32)  # wraps exactly as the int32 accumulator does
+
+
+def _add_requant(consts: list[ConstArray], fields: dict, index: int, multipliers: np.ndarray, shifts: np.ndarray,
+                 output_zero_point: int) -> bool:
+    """The folded requantization records (tm_requant_t) when every channel allows them."""
+    records = requant_records(multipliers, shifts, output_zero_point)
+    fields["requant"] = "NULL"
+    if records is None:
+        return False
+    consts.append(ConstArray(c_name(index, "requant"), "tm_requant_t", records))
+    fields["requant"] = c_name(index, "requant")
+    return True
+
+
+def _io(context: LoweringContext, op: Operator):
+    inp = context.tensor(op, 0)
+    out = context.tensor(op, 0, "output")
+    context.require_dtype(op, inp, "input", np.int8)
+    context.require_dtype(op, out, "output", np.int8)
+    context.require_activation(op, inp, "input")
+    in_scale, in_zp = context.quant1(op, inp, "input")
+    out_scale, out_zp = context.quant1(op, out, "output")
+    return inp, out, in_scale, in_zp, out_scale, out_zp
+
+
+@lowering("CONV_2D")
+def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
+    inp, out, in_scale, in_zp, out_scale, out_zp = _io(context, op)
+    filt = context.tensor(op, 1)
+    context.require_dtype(op, filt, "filter", np.int8)
+    weights = context.require_constant(op, filt, "filter")
+    if len(inp.shape) != 4 or len(filt.shape) != 4 or len(out.shape) != 4:
+        raise context.fail(op, "option rank (needs 4-D input, filter and output)")
+    batches, in_h, in_w, in_c = inp.shape
+    out_c, k_h, k_w, filter_c = filt.shape
+    if out.shape[0] != batches or out.shape[3] != out_c:
+        raise context.fail(op, f"option output shape {list(out.shape)}")
+    if filter_c <= 0 or in_c % filter_c != 0 or out_c % (in_c // filter_c) != 0:
+        raise context.fail(op, f"option groups (input depth {in_c}, filter depth {filter_c}, output depth {out_c})")
+    opts = op.options
+    stride_h, stride_w = int(opts.get("stride_h", 1)), int(opts.get("stride_w", 1))
+    dil_h, dil_w = int(opts.get("dilation_h_factor", 1)), int(opts.get("dilation_w_factor", 1))
+    if min(stride_h, stride_w, dil_h, dil_w) < 1:
+        raise context.fail(op, f"option stride {stride_h}x{stride_w} dilation {dil_h}x{dil_w}")
+    padding = opts.get("padding", "SAME")
+    pad_h = _padding(op, padding, in_h, k_h, stride_h, dil_h, out.shape[1], context, "height")
+    pad_w = _padding(op, padding, in_w, k_w, stride_w, dil_w, out.shape[2], context, "width")
+    act_min, act_max = activation_range(context.activation(op), out_scale, out_zp)
+    scales = _filter_scales(context, op, filt, out_c, 0)
+    multipliers, shifts = _per_channel_multipliers(in_scale, scales, out_scale, out_c)
+    bias = _bias(context, op, out_c)
+    groups = in_c // filter_c
+
+    consts = [
+        ConstArray(c_name(index, "filter"), "int8_t", weights.reshape(-1)),
+        ConstArray(c_name(index, "multiplier"), "int32_t", multipliers),
+        ConstArray(c_name(index, "shift"), "int32_t", shifts),
+    ]
+    fields: dict = dict(
+        batches=batches, input_h=in_h, input_w=in_w, input_c=in_c,
+        output_h=out.shape[1], output_w=out.shape[2], output_c=out_c,
+        filter_h=k_h, filter_w=k_w, filter_c=filter_c,
+        stride_h=stride_h, stride_w=stride_w, dilation_h=dil_h, dilation_w=dil_w,
+        pad_h=pad_h, pad_w=pad_w, input_offset=-in_zp, output_offset=out_zp,
+        act_min=act_min, act_max=act_max,
+        filter=c_name(index, "filter"), bias="NULL",
+        multiplier=c_name(index, "multiplier"), shift=c_name(index, "shift"), bias_folded="NULL",
+    )
+    if bias is not None:
+        consts.append(ConstArray(c_name(index, "bias"), "int32_t", bias))
+        fields["bias"] = c_name(index, "bias")
+    scratch = 0
+    requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
+    if context.dsp and groups == 1 and requant:
+        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", _folded_bias(bias, weights, -in_zp)))
+        fields["bias_folded"] = c_name(index, "bias_folded")
+        scratch = conv_dsp_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w)
+    macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w * filter_c
+    return Layer(
+        op.index, op.opcode, "tm_conv_2d_s8", "tm_conv_2d_params_t", "tm_conv_2d.h", "tm_conv_2d.c",
+        fields, consts, [inp.index], [out.index],
+        [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch" if scratch else "null")],
+        scratch_bytes=scratch, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
+    )
+
+
+def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int) -> int:
+    """im2col scratch of the DSP conv path: two patches of k_h*k_w*filter_c int8.
+
+    A 1x1 filter without padding reads its patch straight from the input.
+    Must match TM_CONV_2D_SCRATCH_BYTES in tm_conv_2d.h.
+    """
+    if k_h == 1 and k_w == 1 and pad_h == 0 and pad_w == 0:
+        return 0
+    return (2 * k_h * k_w * filter_c + 3) // 4 * 4
+
+
+@lowering("DEPTHWISE_CONV_2D")
+def lower_depthwise_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
+    inp, out, in_scale, in_zp, out_scale, out_zp = _io(context, op)
+    filt = context.tensor(op, 1)
+    context.require_dtype(op, filt, "filter", np.int8)
+    weights = context.require_constant(op, filt, "filter")
+    if len(inp.shape) != 4 or len(filt.shape) != 4 or len(out.shape) != 4 or filt.shape[0] != 1:
+        raise context.fail(op, "option rank (needs 4-D input/output and a 1xHxWxC filter)")
+    batches, in_h, in_w, in_c = inp.shape
+    _, k_h, k_w, out_c = filt.shape
+    if out.shape[0] != batches or out.shape[3] != out_c or out_c % in_c != 0:
+        raise context.fail(op, f"option output depth {out.shape[3]} for input depth {in_c}, filter depth {out_c}")
+    multiplier = out_c // in_c
+    opts = op.options
+    stated = int(opts.get("depth_multiplier", multiplier) or multiplier)
+    if stated != multiplier:
+        raise context.fail(op, f"option depth_multiplier {stated} (shapes give {multiplier})")
+    stride_h, stride_w = int(opts.get("stride_h", 1)), int(opts.get("stride_w", 1))
+    dil_h, dil_w = int(opts.get("dilation_h_factor", 1)), int(opts.get("dilation_w_factor", 1))
+    if min(stride_h, stride_w, dil_h, dil_w) < 1:
+        raise context.fail(op, f"option stride {stride_h}x{stride_w} dilation {dil_h}x{dil_w}")
+    padding = opts.get("padding", "SAME")
+    pad_h = _padding(op, padding, in_h, k_h, stride_h, dil_h, out.shape[1], context, "height")
+    pad_w = _padding(op, padding, in_w, k_w, stride_w, dil_w, out.shape[2], context, "width")
+    act_min, act_max = activation_range(context.activation(op), out_scale, out_zp)
+    scales = _filter_scales(context, op, filt, out_c, 3)
+    multipliers, shifts = _per_channel_multipliers(in_scale, scales, out_scale, out_c)
+    bias = _bias(context, op, out_c)
+    consts = [
+        ConstArray(c_name(index, "filter"), "int8_t", weights.reshape(-1)),
+        ConstArray(c_name(index, "multiplier"), "int32_t", multipliers),
+        ConstArray(c_name(index, "shift"), "int32_t", shifts),
+    ]
+    fields: dict = dict(
+        batches=batches, input_h=in_h, input_w=in_w, input_c=in_c,
+        output_h=out.shape[1], output_w=out.shape[2], output_c=out_c, depth_multiplier=multiplier,
+        filter_h=k_h, filter_w=k_w,
+        stride_h=stride_h, stride_w=stride_w, dilation_h=dil_h, dilation_w=dil_w,
+        pad_h=pad_h, pad_w=pad_w, input_offset=-in_zp, output_offset=out_zp,
+        act_min=act_min, act_max=act_max,
+        filter=c_name(index, "filter"), bias="NULL",
+        multiplier=c_name(index, "multiplier"), shift=c_name(index, "shift"), bias_folded="NULL",
+    )
+    if bias is not None:
+        consts.append(ConstArray(c_name(index, "bias"), "int32_t", bias))
+        fields["bias"] = c_name(index, "bias")
+    requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
+    if context.dsp and multiplier == 1 and requant:
+        # Per channel: the taps of channel c are weights[0, :, :, c].
+        per_channel_taps = weights.reshape(-1, out_c).T
+        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t",
+                                 _folded_bias(bias, per_channel_taps, -in_zp)))
+        fields["bias_folded"] = c_name(index, "bias_folded")
+    macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w
+    return Layer(
+        op.index, op.opcode, "tm_depthwise_conv_2d_s8", "tm_depthwise_conv_2d_params_t",
+        "tm_depthwise_conv_2d.h", "tm_depthwise_conv_2d.c",
+        fields, consts, [inp.index], [out.index],
+        [Arg("tensor", inp.index, const=True), Arg("tensor", out.index)],
+        macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
+    )
+
+
+@lowering("FULLY_CONNECTED")
+def lower_fully_connected(context: LoweringContext, op: Operator, index: int) -> Layer:
+    inp, out, in_scale, in_zp, out_scale, out_zp = _io(context, op)
+    filt = context.tensor(op, 1)
+    context.require_dtype(op, filt, "filter", np.int8)
+    weights = context.require_constant(op, filt, "filter")
+    opts = op.options
+    if opts.get("weights_format", "DEFAULT") != "DEFAULT":
+        raise context.fail(op, f"option weights_format {opts['weights_format']}")
+    if len(filt.shape) != 2:
+        raise context.fail(op, f"option filter rank {len(filt.shape)}")
+    out_c, depth = filt.shape
+    in_count = int(np.prod(inp.shape))
+    if depth == 0 or in_count % depth != 0:
+        raise context.fail(op, f"option input shape {list(inp.shape)} for filter {list(filt.shape)}")
+    batches = in_count // depth
+    if int(np.prod(out.shape)) != batches * out_c or out.shape[-1] != out_c:
+        raise context.fail(op, f"option output shape {list(out.shape)}")
+    act_min, act_max = activation_range(context.activation(op), out_scale, out_zp)
+    filter_zp = filt.zero_point
+    if filter_zp.size > 1 and np.any(filter_zp != filter_zp[0]):
+        raise context.fail(op, "option per-channel filter zero points")
+    filter_offset = -int(filter_zp[0]) if filter_zp.size else 0
+    scales = filt.scale
+    if scales.size == 1:
+        # TFLM GetQuantizedConvolutionMultipler: float product, then a double division.
+        product = np.float64(np.float32(in_scale) * np.float32(scales[0]))
+        multipliers, shifts = (np.array([v], dtype=np.int32)
+                               for v in quantize_multiplier(float(product / np.float64(out_scale))))
+        per_channel = 0
+    elif scales.size == out_c:
+        if filt.quantized_dimension != 0:
+            raise context.fail(op, f"option filter quantized_dimension {filt.quantized_dimension}")
+        multipliers, shifts = _per_channel_multipliers(in_scale, scales, out_scale, out_c)
+        per_channel = 1
+    else:
+        raise context.fail(op, f"option filter quantization with {scales.size} scales for {out_c} outputs")
+    bias = _bias(context, op, out_c)
+    consts = [
+        ConstArray(c_name(index, "filter"), "int8_t", weights.reshape(-1)),
+        ConstArray(c_name(index, "multiplier"), "int32_t", multipliers),
+        ConstArray(c_name(index, "shift"), "int32_t", shifts),
+    ]
+    fields: dict = dict(
+        batches=batches, input_depth=depth, output_depth=out_c,
+        input_offset=-in_zp, filter_offset=filter_offset, output_offset=out_zp,
+        act_min=act_min, act_max=act_max, per_channel=per_channel,
+        filter=c_name(index, "filter"), bias="NULL",
+        multiplier=c_name(index, "multiplier"), shift=c_name(index, "shift"), bias_folded="NULL",
+    )
+    if bias is not None:
+        consts.append(ConstArray(c_name(index, "bias"), "int32_t", bias))
+        fields["bias"] = c_name(index, "bias")
+    requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
+    if context.dsp and filter_offset == 0 and requant:
+        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", _folded_bias(bias, weights, -in_zp)))
+        fields["bias_folded"] = c_name(index, "bias_folded")
+    return Layer(
+        op.index, op.opcode, "tm_fully_connected_s8", "tm_fully_connected_params_t",
+        "tm_fully_connected.h", "tm_fully_connected.c",
+        fields, consts, [inp.index], [out.index],
+        [Arg("tensor", inp.index, const=True), Arg("tensor", out.index)],
+        macs=batches * out_c * depth, params=int(weights.size + (0 if bias is None else bias.size)),
+    )

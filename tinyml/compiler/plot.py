@@ -1,0 +1,37 @@
+"""memory_plan.png: every arena buffer as a box, layers (time) across, arena offset up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .planner import MemoryPlan
+
+
+def plot_memory_plan(plan: MemoryPlan, num_layers: int, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig, ax = plt.subplots(figsize=(8.0, 4.5))
+    colors = plt.get_cmap("tab20")
+    arena = [b for b in plan.buffers if b.storage == "arena"]
+    for k, buffer in enumerate(arena):
+        start = max(buffer.first, -0.5)
+        end = min(buffer.last, num_layers) + 1
+        hatch = "//" if buffer.scratch_of is not None else None
+        ax.add_patch(Rectangle((start, buffer.offset), end - start, buffer.size, facecolor=colors(k % 20),
+                               edgecolor="black", linewidth=0.6, alpha=0.85, hatch=hatch))
+        if buffer.size >= 0.06 * max(plan.arena_bytes, 1):
+            label = f"{buffer.size} B" if buffer.scratch_of is None else f"scratch {buffer.size} B"
+            ax.text((start + end) / 2, buffer.offset + buffer.size / 2, label, ha="center", va="center", fontsize=7)
+    ax.axhline(plan.arena_bytes, color="red", linestyle="--", linewidth=1)
+    ax.set_xlim(-0.5, num_layers + 0.5)
+    ax.set_ylim(0, max(plan.arena_bytes, 1) * 1.08)
+    ax.set_xlabel("layer (tensor lifetime)")
+    ax.set_ylabel("arena offset (bytes)")
+    ax.set_title(f"{title}: arena {plan.arena_bytes} bytes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,283 @@
+"""Teacher and student networks, the student family, and footprint estimates.
+
+All networks take NCHW float input and use only layers that export to ONNX as
+Conv / BatchNormalization (folded into Conv at export) / Relu / Clip / MaxPool /
+GlobalAveragePool / Flatten / Gemm, so the int8 `.tflite` has only builtins
+the C engine implements. Students use no MaxPool (stride-2 convs downsample).
+
+Every network has:
+  forward(x) -> logits
+  forward_features(x) -> (logits, [feature map per stage])   for feature distillation
+  hint_channels: list[int]    channels of each of those feature maps (to build 1x1 regressors)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from .errors import TinymlError
+
+if TYPE_CHECKING:
+    from .boards import Board
+
+InputShape = tuple[int, int, int]  # (H, W, C)
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class FeatureNet(nn.Module):
+    """Stages of conv layers, then global average pooling and one Linear layer.
+
+    forward_features returns the output of every stage; stages end where the
+    resolution changes (or at the end), so teacher and student maps line up.
+    """
+
+    def __init__(self, stages: list[nn.Module], channels: list[int], num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        # No Identity module when unused: it would export as an ONNX Identity node.
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+        self.classifier = nn.Linear(channels[-1], num_classes)
+        self.hint_channels = list(channels)
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return self._head(x), features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            x = stage(x)
+        return self._head(x)
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.flatten(self.pool(x), 1)
+        if self.dropout is not None:
+            pooled = self.dropout(pooled)
+        return self.classifier(pooled)
+
+
+# ---------------------------------------------------------------- teacher
+
+TEACHER_CHANNELS = (32, 64, 128)
+
+
+def build_teacher(input_shape: InputShape, num_classes: int) -> FeatureNet:
+    """Three blocks of two 3x3 conv+BN+ReLU (32, 64, 128 channels), ~290 K parameters.
+
+    2x2 max pools keep it cheap to train on 2 cores: one after the first conv while
+    the map is 16+ pixels wide, and one after each of the first two blocks while it
+    is 4+ pixels wide. 8x8 inputs run the blocks at 8, 4, 2 pixels; 28x28 at 28/14, 7, 3.
+    """
+    height, width, channels = _check_shape(input_shape, num_classes)
+    stages: list[nn.Module] = []
+    size, c_in = min(height, width), channels
+    for index, c_out in enumerate(TEACHER_CHANNELS):
+        layers: list[nn.Module] = list(_conv_bn_relu(c_in, c_out, 3))
+        if index == 0 and size >= 16:
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+        layers += list(_conv_bn_relu(c_out, c_out, 3))
+        if index < len(TEACHER_CHANNELS) - 1 and size >= 4:
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+        stages.append(nn.Sequential(*layers))
+        c_in = c_out
+    return FeatureNet(stages, list(TEACHER_CHANNELS), num_classes, dropout=0.2)
+
+
+# ---------------------------------------------------------------- students
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    width: float          # width multiplier on base_channels
+    depth: int            # number of depthwise-separable blocks
+    base_channels: int = 8
+
+    def name(self) -> str:
+        suffix = "" if self.base_channels == 8 else f"-b{self.base_channels}"
+        return f"w{self.width:.2f}-d{self.depth}{suffix}"
+
+    @classmethod
+    def parse(cls, name: str) -> StudentConfig:
+        """Inverse of name(): 'w0.50-d3' or 'w1-d4-b16'."""
+        match = re.fullmatch(r"w(\d+(?:\.\d+)?)-d(\d+)(?:-b(\d+))?", name.strip())
+        if not match:
+            raise TinymlError(f"bad student name '{name}' (expected like w0.50-d3 or w1.00-d4-b16)")
+        return cls(float(match[1]), int(match[2]), int(match[3] or 8))
+
+
+def _round_channels(value: float) -> int:
+    """Nearest multiple of 4, at least 4: int8 kernels run 4 channels at a time."""
+    return max(4, int(round(value / 4.0)) * 4)
+
+
+def _student_plan(config: StudentConfig, input_shape: InputShape) -> tuple[int, list[tuple[int, int]]]:
+    """Stem stride and (stride, out_channels) of every depthwise-separable block.
+
+    The map is halved until it is about 4-7 pixels wide: by the stem (stride 2)
+    on inputs of 16+ pixels, the rest by stride-2 blocks spread over the depth,
+    each doubling the channels. 8x8 -> one halving; 28x28 -> two (14, 7).
+    """
+    size = min(input_shape[0], input_shape[1])
+    halvings = min(4, max(0, int(math.floor(math.log2(size / 4)))) if size >= 4 else 0)
+    stem_stride = 2 if size >= 16 and halvings > 0 else 1
+    block_halvings = min(config.depth, halvings - (1 if stem_stride == 2 else 0))
+    positions = {int((j + 1) * config.depth / (block_halvings + 1)) for j in range(block_halvings)}
+    channels = _round_channels(config.base_channels * config.width)
+    blocks = []
+    for index in range(config.depth):
+        stride = 2 if index in positions else 1
+        if stride == 2:
+            channels *= 2
+        blocks.append((stride, channels))
+    return stem_stride, blocks
+
+
+class _DepthwiseSeparable(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__(
+            *_conv_bn_relu(c_in, c_in, 3, stride=stride, groups=c_in),   # 3x3 depthwise
+            *_conv_bn_relu(c_in, c_out, 1),                              # 1x1 pointwise
+        )
+
+
+def build_student(config: StudentConfig, input_shape: InputShape, num_classes: int) -> FeatureNet:
+    """Stem 3x3 conv+BN+ReLU, `depth` depthwise-separable blocks, global average pool, Linear."""
+    _, _, channels = _check_shape(input_shape, num_classes)
+    if config.depth < 0 or config.width <= 0 or config.base_channels < 1:
+        raise TinymlError(f"bad student config {config}")
+    stem_stride, plan = _student_plan(config, input_shape)
+    c_stem = _round_channels(config.base_channels * config.width)
+    stages: list[nn.Module] = []
+    stage_channels: list[int] = []
+    current: list[nn.Module] = list(_conv_bn_relu(channels, c_stem, 3, stride=stem_stride))
+    c_in = c_stem
+    for stride, c_out in plan:
+        if stride == 2:  # a stage ends where the resolution changes
+            stages.append(nn.Sequential(*current))
+            stage_channels.append(c_in)
+            current = []
+        current.append(_DepthwiseSeparable(c_in, c_out, stride))
+        c_in = c_out
+    stages.append(nn.Sequential(*current))
+    stage_channels.append(c_in)
+    return FeatureNet(stages, stage_channels, num_classes)
+
+
+# Members as (width, depth), ordered small -> large. Small inputs get a capped
+# family: on 8x8 the big members buy no accuracy, only training time.
+_FAMILY_SMALL_INPUT = ((1.0, 3), (2.0, 3), (3.0, 3), (4.0, 3), (4.0, 4))
+_FAMILY = ((1.0, 3), (2.0, 3), (3.0, 4), (4.0, 4), (6.0, 4), (8.0, 4), (8.0, 5), (10.0, 5))
+
+
+def student_family(input_shape: InputShape) -> list[StudentConfig]:
+    """The students to choose from for this input, ordered small -> large (by parameters)."""
+    small = min(input_shape[0], input_shape[1]) < 16
+    members = [StudentConfig(w, d) for w, d in (_FAMILY_SMALL_INPUT if small else _FAMILY)]
+    return sorted(members, key=lambda c: footprint(c, input_shape, 10).params)
+
+
+# ---------------------------------------------------------------- footprint
+
+
+@dataclass(frozen=True)
+class Footprint:
+    params: int         # after folding BN into the convs (each conv gets a bias)
+    macs: int           # multiply-accumulates of one inference
+    weight_bytes: int   # int8 weights + int32 biases, as stored in the .tflite (~ flash for the model)
+    arena_bytes: int    # estimate of the int8 activation arena: max over layers of input + output bytes
+
+
+def footprint(model_or_config: nn.Module | StudentConfig, input_shape: InputShape, num_classes: int) -> Footprint:
+    """Count by running one forward pass with hooks on Conv2d, Linear and pooling layers."""
+    if isinstance(model_or_config, StudentConfig):
+        return _config_footprint(model_or_config, tuple(int(d) for d in input_shape), int(num_classes))
+    return _count(model_or_config, input_shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _config_footprint(config: StudentConfig, input_shape: InputShape, num_classes: int) -> Footprint:
+    # Family sorting and pick_student ask for the same members again and again.
+    return _count(build_student(config, input_shape, num_classes), input_shape)
+
+
+def _count(model: nn.Module, input_shape: InputShape) -> Footprint:
+    height, width, channels = input_shape
+    totals = {"weights": 0, "biases": 0, "macs": 0, "arena": 0}
+
+    def on_layer(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        in_elems, out_elems = inputs[0][0].numel(), output[0].numel()   # batch of one
+        totals["arena"] = max(totals["arena"], in_elems + out_elems)
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            per_output = (module.in_channels // module.groups) * kh * kw
+            totals["weights"] += module.weight.numel()
+            totals["biases"] += module.out_channels     # BN folding always leaves a bias
+            totals["macs"] += out_elems * per_output
+        elif isinstance(module, nn.Linear):
+            totals["weights"] += module.weight.numel()
+            totals["biases"] += module.out_features
+            totals["macs"] += module.in_features * module.out_features
+
+    watched = (nn.Conv2d, nn.Linear, nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.AvgPool2d)
+    handles = [m.register_forward_hook(on_layer) for m in model.modules() if isinstance(m, watched)]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, channels, height, width))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    params = totals["weights"] + totals["biases"]
+    return Footprint(params=params, macs=totals["macs"], weight_bytes=totals["weights"] + 4 * totals["biases"],
+                     arena_bytes=totals["arena"])
+
+
+def pick_student(board: Board, input_shape: InputShape, num_classes: int,
+                 max_weight_bytes: int | None = None) -> tuple[StudentConfig, Footprint]:
+    """The largest family member whose weights fit the board's flash budget (and
+    max_weight_bytes) and whose arena fits its RAM budget."""
+    flash_budget = board.model_flash_budget if max_weight_bytes is None else min(board.model_flash_budget, max_weight_bytes)
+    ram_budget = board.model_ram_budget
+    family = student_family(input_shape)
+    for config in reversed(family):
+        fp = footprint(config, input_shape, num_classes)
+        if fp.weight_bytes <= flash_budget and fp.arena_bytes <= ram_budget:
+            return config, fp
+    smallest = footprint(family[0], input_shape, num_classes)
+    problems = []
+    if smallest.weight_bytes > flash_budget:
+        problems.append(f"{smallest.weight_bytes:,} B of weights, {flash_budget:,} B allowed "
+                        f"(over by {smallest.weight_bytes - flash_budget:,})")
+    if smallest.arena_bytes > ram_budget:
+        problems.append(f"{smallest.arena_bytes:,} B of arena, {ram_budget:,} B of RAM available "
+                        f"(over by {smallest.arena_bytes - ram_budget:,})")
+    raise TinymlError(f"no student fits {board.name}: the smallest, {family[0].name()}, needs {'; '.join(problems)}")
+
+
+def _check_shape(input_shape: InputShape, num_classes: int) -> InputShape:
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise TinymlError(f"input shape must be (H, W, C) with positive sizes, got {tuple(input_shape)}")
+    if num_classes < 2:
+        raise TinymlError(f"need at least 2 classes, got {num_classes}")
+    return tuple(int(d) for d in input_shape)  # type: ignore[return-value]
