@@ -33,7 +33,7 @@ def main() -> None:
 
     from tinyml.boards import load_board
     from tinyml.compiler.compile import compile_tflite
-    from tinyml.host.build import _build, build_firmware, default_engine_dir
+    from tinyml.host.build import build_firmware
     from tinyml.host.emulator import start_emulator
     from tinyml.host.link import BoardLink
     from tinyml.host.mlperf import build_mlperf_firmware, run_mlperf
@@ -59,8 +59,7 @@ def main() -> None:
     image = build_firmware(rv32, work / "compiled", work / "build-rv32", profile=True)
     print(f"  rv32_virt (rv32imc, picolibc)      {image.flash_bytes:>8,} / {image.bss_bytes:,}")
     for board in ("nucleo_f446re", "nucleo_h743zi"):
-        stm = _build("stm32", board, work / "compiled", work / f"build-{board}", "engine", False, 115200,
-                     default_engine_dir())
+        stm = build_firmware(load_board(board), work / "compiled", work / f"build-{board}")
         print(f"  {board:<34} {stm.flash_bytes:>8,} / {stm.bss_bytes:,}")
 
     in_q, out_q = io_quantization(model)

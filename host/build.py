@@ -52,6 +52,17 @@ def _run(cmd: list[str], log: Path, what: str) -> None:
         raise TinymlError(f"{what} failed ({reason}); full log in {log}")
 
 
+def _size_tool(cmake_dir: Path) -> str:
+    """The binutils `size` of the compiler the build used (arm-none-eabi-, riscv64-unknown-elf-, host)."""
+    try:
+        cache = (cmake_dir / "CMakeCache.txt").read_text()
+    except OSError:
+        return "size"
+    match = re.search(r"^CMAKE_C_COMPILER:\w+=(.*)$", cache, re.M)
+    compiler = Path(match.group(1).strip()).name if match else ""
+    return compiler[: -len("gcc")] + "size" if compiler.endswith("gcc") else "size"
+
+
 def _sizes(size_tool: str, path: Path) -> tuple[int, int, int]:
     tool = shutil.which(size_tool) or shutil.which("size")
     if tool is None:
@@ -61,8 +72,10 @@ def _sizes(size_tool: str, path: Path) -> tuple[int, int, int]:
     return tuple(int(g) for g in match.groups()) if match else (0, 0, 0)  # type: ignore[return-value]
 
 
-def _build(port: str, board_name: str, compiled_dir: Path, build_dir: Path, backend: str, profile: bool,
-           baud: int, engine_dir: Path | None, extra: list[str] | None = None) -> FirmwareImage:
+def build_port_firmware(port: str, board_name: str, compiled_dir: Path, build_dir: Path, backend: str = "engine",
+                        profile: bool = False, baud: int = 115200, engine_dir: Path | None = None,
+                        protocol: str = "binary", extra: list[str] | None = None) -> FirmwareImage:
+    """CMake configure + build of firmware/ for one port directory (firmware/ports/PORT)."""
     compiled_dir = Path(compiled_dir).resolve()
     if not (compiled_dir / "model.c").is_file() or not (compiled_dir / "model.h").is_file():
         raise TinymlError(f"{compiled_dir} holds no compiled model (model.c, model.h): run `tinyml compile` first")
@@ -72,7 +85,7 @@ def _build(port: str, board_name: str, compiled_dir: Path, build_dir: Path, back
     if not (source / "ports" / port / "port.cmake").is_file():
         raise TinymlError(f"no firmware port '{port}' in {source / 'ports'}")
     build_dir = Path(build_dir).resolve()
-    cmake_dir = build_dir / f"cmake-{port}-{backend}"
+    cmake_dir = build_dir / f"cmake-{port}-{backend}-{protocol}"
     cmake_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / "build.log"
     log.write_text("")
@@ -81,6 +94,7 @@ def _build(port: str, board_name: str, compiled_dir: Path, build_dir: Path, back
                  f"-DTINYML_BOARD={board_name}", f"-DTINYML_BACKEND={backend}",
                  f"-DTINYML_MODEL_DIR={compiled_dir}", f"-DTINYML_ENGINE_DIR={engine}",
                  f"-DTINYML_UART_BAUD={baud}", f"-DTINYML_PROFILE={'ON' if profile else 'OFF'}",
+                 f"-DTINYML_PROTOCOL={protocol}",
                  "-DCMAKE_BUILD_TYPE=Release", *(extra or [])]
     _run(configure, log, f"configuring the firmware for {board_name}")
     _run(["cmake", "--build", str(cmake_dir), "-j", str(min(2, os.cpu_count() or 1))], log,
@@ -90,7 +104,7 @@ def _build(port: str, board_name: str, compiled_dir: Path, build_dir: Path, back
     temp = final.with_name(final.name + ".tmp")
     shutil.copy2(built, temp)
     os.replace(temp, final)
-    text, data, bss = _sizes("size" if port == HOST_PORT else "arm-none-eabi-size", final)
+    text, data, bss = _sizes(_size_tool(cmake_dir), final)
     return FirmwareImage(final, board_name, port, backend, compiled_dir, text, data, bss)
 
 
@@ -99,14 +113,16 @@ def default_engine_dir() -> Path:
 
 
 def build_firmware(board: Board, compiled_dir: Path, build_dir: Path, backend: str = "engine",
-                   profile: bool = False, engine_dir: Path | None = None) -> FirmwareImage:
-    """Builds the image for a board profile whose [build] names a CMake port."""
-    port = board.build.get("port")
-    if board.build.get("system") != "cmake" or not port:
-        raise TinymlError(f"board {board.name} is built with {board.build.get('system', 'an unknown system')}, "
-                          "not with this project's CMake ports")
-    image = _build(port, board.name, compiled_dir, build_dir, backend, profile, board.baud,
-                   engine_dir if engine_dir is not None else default_engine_dir())
+                   profile: bool = False, engine_dir: Path | None = None, protocol: str = "binary",
+                   extra: list[str] | None = None) -> FirmwareImage:
+    """Builds the image for a board with this project's CMake: [build] port for CMake
+    boards, [build] cmake_port for PlatformIO boards that also have a CMake port."""
+    port = board.build.get("port") if board.build.get("system") == "cmake" else board.build.get("cmake_port")
+    if not port:
+        raise TinymlError(f"board {board.name} is built with {board.build.get('system', 'an unknown system')} "
+                          f"only: use `tinyml flash --board {board.name}` (PlatformIO)")
+    image = build_port_firmware(port, board.name, compiled_dir, build_dir, backend, profile, board.baud,
+                                engine_dir if engine_dir is not None else default_engine_dir(), protocol, extra)
     if image.flash_bytes and image.flash_bytes > board.flash_bytes:
         raise TinymlError(f"firmware for {board.name} needs {image.flash_bytes} bytes of flash, the board has "
                           f"{board.flash_bytes}")
@@ -118,4 +134,5 @@ def build_host_firmware(compiled_dir: Path, build_dir: Path, backend: str = "eng
     """The firmware as a POSIX process on a pty (tests, fuzzing). engine_dir=None: the
     model calls no engine kernels (test fixture); pass default_engine_dir() for compiled models."""
     extra = ["-DTINYML_SANITIZE=ON"] if sanitize else []
-    return _build(HOST_PORT, "host", compiled_dir, build_dir, backend, profile, 115200, engine_dir, extra)
+    return build_port_firmware(HOST_PORT, "host", compiled_dir, build_dir, backend, profile, 115200, engine_dir,
+                               extra=extra)

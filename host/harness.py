@@ -55,7 +55,7 @@ class _Vectors:
     manifest: dict[str, Any]
 
 
-def _load_vectors(model_dir: Path) -> _Vectors:
+def load_vectors(model_dir: Path) -> _Vectors:
     model_dir = Path(model_dir)
     manifest_path, vectors_path = model_dir / "manifest.json", model_dir / "test_vectors.npz"
     for path in (manifest_path, vectors_path):
@@ -111,7 +111,7 @@ def _read_log(path: Path, sha256: str) -> dict[int, dict[str, Any]]:
     return done
 
 
-def _percentiles(values: np.ndarray) -> dict[str, float]:
+def percentiles(values: np.ndarray) -> dict[str, float]:
     return {
         "p50": float(np.percentile(values, 50)),
         "p90": float(np.percentile(values, 90)),
@@ -139,7 +139,7 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
     interrupted run, appended to; otherwise out_dir/bench_samples.jsonl starts afresh.
     extra: more keys for report.json (e.g. the firmware image's sizes).
     """
-    vectors = _load_vectors(model_dir)
+    vectors = load_vectors(model_dir)
     total = len(vectors.inputs) if samples is None else int(samples)
     if total <= 0 or total > len(vectors.inputs):
         raise TinymlError(f"--samples {samples}: the model dir has {len(vectors.inputs)} test vectors")
@@ -231,7 +231,7 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
         "agreement": float(agree.mean()),
         "disagreements": int((~agree).sum()),
         "latency_unit": unit,
-        f"latency_{unit}": _percentiles(latencies),
+        f"latency_{unit}": percentiles(latencies),
         "throughput_sps": (len(todo) / elapsed) if elapsed > 0 and todo else 0.0,
         "wire_efficiency": payload / wire_bytes if wire_bytes else 0.0,
         "wire_bytes": int(wire_bytes),

@@ -24,8 +24,8 @@ from tinyml.boards import Board
 from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
 
-from .build import FirmwareImage, _build, default_engine_dir
-from .harness import BenchResult, _load_vectors, _percentiles
+from .build import FirmwareImage, build_firmware
+from .harness import BenchResult, load_vectors, percentiles
 from .report import write_bench_report
 from .transport import Transport, open_port
 
@@ -190,7 +190,7 @@ def run_mlperf(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sa
     input_uint8: send each int8 input byte + 128, for devices that take the
     runner's raw uint8 files (a reference image-classification submission).
     """
-    vectors = _load_vectors(model_dir)
+    vectors = load_vectors(model_dir)
     total = len(vectors.inputs) if samples is None else int(samples)
     if total <= 0 or total > len(vectors.inputs):
         raise TinymlError(f"--samples {samples}: the model dir has {len(vectors.inputs)} test vectors")
@@ -248,7 +248,7 @@ def run_mlperf(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sa
         "agreement_basis": "int8 bytes" if exact else "results requantized from 3 decimals",
         "disagreements": int((~agree).sum()),
         "latency_unit": unit,
-        f"latency_{unit}": _percentiles(latencies),
+        f"latency_{unit}": percentiles(latencies),
         "latency_us_mean": float(np.mean([o.elapsed_us / o.runs for o in outcomes])),
         "throughput_sps": total / elapsed if elapsed > 0 else 0.0,
         "wire_efficiency": (device.bytes_payload + total * host_out.shape[1]) / wire_bytes if wire_bytes else 0.0,
@@ -285,22 +285,11 @@ def run_mlperf(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sa
     return BenchResult(out_dir, log, report, files)
 
 
-def mlperf_cmake_include() -> Path:
-    """The CMake project include that turns a firmware build into an MLPerf Tiny image."""
-    return firmware_dir() / "mlperf" / "mlperf.cmake"
-
-
 def build_mlperf_firmware(board: Board, compiled_dir: Path, build_dir: Path, model_name: str = "tinyml",
                           input_uint8: bool = False, engine_dir: Path | None = None) -> FirmwareImage:
     """An image of a CMake-built board (emulated or host) that speaks the MLPerf
     Tiny protocol instead of the binary one."""
-    port = board.build.get("port")
-    if board.build.get("system") != "cmake" or not port:
-        raise TinymlError(f"board {board.name} is built with PlatformIO: use its _mlperf environment")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", model_name):
         raise TinymlError(f"MLPerf model name '{model_name}' must be letters, digits, '_', '.', '-'")
-    extra = [f"-DCMAKE_PROJECT_tinyml_firmware_INCLUDE={mlperf_cmake_include()}", f"-DTM_MLPERF_MODEL={model_name}",
-             f"-DTM_MLPERF_INPUT_UINT8={'ON' if input_uint8 else 'OFF'}"]
-    # Its own CMake tree: the project include stays in the cache of the directory it configures.
-    return _build(port, board.name, compiled_dir, Path(build_dir) / "mlperf", "engine", False, board.baud,
-                  engine_dir if engine_dir is not None else default_engine_dir(), extra)
+    extra = [f"-DTM_MLPERF_MODEL={model_name}", f"-DTM_MLPERF_INPUT_UINT8={'ON' if input_uint8 else 'OFF'}"]
+    return build_firmware(board, compiled_dir, build_dir, engine_dir=engine_dir, protocol="mlperf", extra=extra)

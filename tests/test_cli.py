@@ -59,3 +59,35 @@ def test_emit_float_model_is_refused(tiny_models, tmp_path):
     result = tinyml("emit", tiny_models["float"], "--out", tmp_path / "out")
     assert result.returncode == 2 and "not int8" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_emit_with_builtin_test_data_writes_the_whole_test_split(tiny_models, tmp_path):
+    result = tinyml("emit", tiny_models["int8"], "--out", tmp_path / "out", "--test-data", "digits")
+    assert result.returncode == 0, result.stderr
+    import numpy as np
+
+    with np.load(tmp_path / "out" / "test_vectors.npz") as vectors:
+        assert vectors["inputs"].shape == (360, 8, 8, 1) and vectors["outputs"].shape == (360, 10)
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["test_vectors"] == 360
+
+
+def test_convert_own_onnx_model_to_int8(tmp_path):
+    import numpy as np
+    import torch
+
+    from tinyml.onnx_export import export_onnx
+    from tinyml.tflite_graph import load_tflite
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(4, 10))
+    export_onnx(model, (8, 8, 1), tmp_path / "own.onnx")
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).random((40, 8, 8), dtype=np.float32))
+    result = tinyml("convert", tmp_path / "own.onnx", "--calibration", tmp_path / "calib.npz",
+                    "--out", tmp_path / "own.tflite")
+    assert result.returncode == 0, result.stderr
+    graph = load_tflite(tmp_path / "own.tflite")
+    assert graph.tensors[graph.inputs[0]].dtype == np.int8 and graph.tensors[graph.outputs[0]].dtype == np.int8
+    assert "TRANSPOSE" not in graph.ops and "DEQUANTIZE" not in graph.ops
+    bad = tinyml("convert", tmp_path / "calib.npz", "--calibration", "digits", "--out", tmp_path / "x.tflite")
+    assert bad.returncode != 0 and bad.stderr.startswith("error: ") and not (tmp_path / "x.tflite").exists()

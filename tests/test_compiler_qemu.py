@@ -61,6 +61,19 @@ def _odd_shapes_model():
     return tf.keras.Model(inp, layers.Dense(3)(x))                               # FC with 9 batches
 
 
+def _depthwise_model():
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((7, 6, 7), batch_size=1)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(inp)       # 4 + 3 tail channels, borders
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)                  # stride 2
+    x = layers.Conv2D(8, 1, activation="relu6")(x)
+    x = layers.DepthwiseConv2D(2, dilation_rate=2, padding="valid")(x)          # 8 channels, dilation
+    x = layers.GlobalAveragePooling2D()(x)                                       # MEAN over H, W
+    return tf.keras.Model(inp, layers.Dense(4)(x))
+
+
 def _main_source(inputs: np.ndarray, output_bytes: int) -> str:
     rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in x.reshape(-1)) + "}" for x in inputs)
     return f"""#include <stdint.h>
@@ -116,3 +129,15 @@ def test_engine_on_cortex_m4_matches_tflm(target, tmp_path):
     ours = _run_on_m4(model, target, inputs, tmp_path)
     theirs = tflm_outputs(model, inputs).reshape(ours.shape)
     assert np.array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "generic"])
+def test_depthwise_and_mean_on_cortex_m4_match_tflm(target, tmp_path):
+    model = convert_keras(_depthwise_model, (7, 6, 7), seed=11, low=-1.5, high=1.0, key="qemu_depthwise")
+    inputs = np.random.default_rng(1).integers(-128, 128, size=(6, 1, 7, 6, 7), dtype=np.int8)
+    ours = _run_on_m4(model, target, inputs, tmp_path)
+    theirs = tflm_outputs(model, inputs).reshape(ours.shape)
+    assert np.array_equal(ours, theirs)
+    if target == "cortex-m4":
+        source = (tmp_path / target / "model.c").read_text()
+        assert "l0_bias_folded" in source and "l0_requant" in source  # the DSP depthwise path ran

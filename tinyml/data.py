@@ -50,24 +50,68 @@ def load_dataset(spec: str, seed: int = 0, val_fraction: float = 0.15, test_frac
     """
     if not (0.0 < val_fraction < 1.0 and 0.0 < test_fraction < 1.0 and val_fraction + test_fraction < 1.0):
         raise TinymlError(f"bad split fractions: val {val_fraction}, test {test_fraction} (each in (0, 1), sum < 1)")
-    if spec == "digits":
-        x, y, labels, name = *_digits(), "digits"
-    elif spec == "mnist5k":
-        x, y, labels, name = *_mnist5k(), "mnist5k"
-    else:
-        path = Path(spec)
-        if not path.exists():
-            raise TinymlError(
-                f"dataset '{spec}' not found: not a built-in ({', '.join(BUILTIN_DATASETS)}) and no such file or folder"
-            )
-        if path.is_dir():
-            x, y, labels = _image_folder(path)
-        elif path.suffix.lower() == ".npz":
-            x, y, labels = _npz(path)
-        else:
-            raise TinymlError(f"dataset {path}: expected an .npz file or a folder of class subfolders")
-        name = path.stem if path.is_file() else path.name
+    x, y, labels, name = _read(spec)
     return _split(name, x, y, labels, seed, val_fraction, test_fraction)
+
+
+@dataclass
+class Samples:
+    """Labelled samples outside any split (test vectors, calibration data)."""
+
+    x: np.ndarray        # float32 NHWC in [0, 1]
+    y: np.ndarray        # int64
+    labels: list[str]
+
+
+def _read(spec: str) -> tuple[np.ndarray, np.ndarray, list[str] | None, str]:
+    """x, y, class names and a name for a built-in dataset, an .npz or an image folder."""
+    if spec == "digits":
+        return (*_digits(), "digits")
+    if spec == "mnist5k":
+        return (*_mnist5k(), "mnist5k")
+    path = Path(spec)
+    if not path.exists():
+        raise TinymlError(
+            f"dataset '{spec}' not found: not a built-in ({', '.join(BUILTIN_DATASETS)}) and no such file or folder"
+        )
+    if path.is_dir():
+        return (*_image_folder(path), path.name)
+    if path.suffix.lower() == ".npz":
+        return (*_npz(path), path.stem)
+    raise TinymlError(f"dataset {path}: expected an .npz file or a folder of class subfolders")
+
+
+def load_samples(spec: str, seed: int = 0) -> Samples:
+    """Samples to test a model on: a built-in dataset's test split (the one
+    `prepare` holds out for that seed), or every sample of a user's .npz/folder."""
+    if spec in BUILTIN_DATASETS:
+        splits = load_dataset(spec, seed=seed)
+        return Samples(splits.x_test, splits.y_test, splits.labels)
+    x, y, labels, name = _read(spec)
+    if labels is None:
+        labels = [str(i) for i in range(int(y.max()) + 1)]
+    elif len(labels) <= int(y.max()):
+        raise TinymlError(f"dataset {name}: {len(labels)} class names in 'labels' but class id {int(y.max())} in 'y'")
+    return Samples(x, y, list(labels))
+
+
+def load_calibration(spec: str, seed: int = 0) -> np.ndarray:
+    """Representative inputs for quantization: a built-in dataset's training split,
+    or every image of a user's .npz (only `x` is needed) or image folder."""
+    if spec in BUILTIN_DATASETS:
+        return load_dataset(spec, seed=seed).x_train
+    path = Path(spec)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if "x" not in archive.files:
+                    raise TinymlError(f"calibration data {path}: missing array 'x' (has: {', '.join(archive.files)})")
+                return _images_to_float(archive["x"], str(path))
+        except TinymlError:
+            raise
+        except Exception as exc:  # zip, pickle and format errors all mean "not a readable npz"
+            raise TinymlError(f"calibration data {path}: cannot read as .npz ({type(exc).__name__}: {exc})") from exc
+    return _read(spec)[0]
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -95,6 +95,9 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd="none")
     if options.teacher:
         teacher = distill.load_teacher(options.teacher, options.teacher_arch, splits)
+        if options.kd in ("fitnets", "attention") and not teacher.has_features:
+            raise TinymlError(f"--kd {options.kd} needs the teacher's intermediate features; an ONNX teacher only "
+                              "gives logits: use --kd hinton, or a .pt teacher")
         teacher_history: list[dict] = []
     else:
         teacher_model = models.build_teacher(splits.input_shape, splits.num_classes)

@@ -76,8 +76,12 @@ static void depthwise_generic(const tm_depthwise_conv_2d_params_t *p, const int8
 /*
  * One output pixel at (iy0, ix0) = its window's top-left input position. inside:
  * the whole window is in the image (no checks per tap); otherwise taps outside read
- * the zero point, whose term is 0 because the input offset is folded into the bias.
+ * the zero point (their term is 0) in the 1..3 tail channels, and are skipped in the
+ * word path, which then adds the input offset itself (SADD16) to an unfolded bias.
  */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* on its own the tap loops keep their values in registers */
+#endif
 static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *in_n, int32_t iy0,
                                 int32_t ix0, int32_t inside, int8_t *out)
 {
@@ -86,8 +90,21 @@ static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, const in
     const int32_t tap_dx = p->dilation_w * channels;
     const int32_t tap_dy = p->dilation_h * p->input_w * channels;
     const int8_t pad = (int8_t)(-p->input_offset);
-    const int32_t pad_word = (int32_t)((uint32_t)(uint8_t)pad * 0x01010101u);
+    int32_t ky_begin = 0, ky_end = p->filter_h, kx_begin = 0, kx_end = p->filter_w;
     int32_t c, ky, kx;
+    /* The window's taps inside the image: [ky_begin, ky_end) x [kx_begin, kx_end). */
+    while (ky_begin < ky_end && iy0 + ky_begin * p->dilation_h < 0) {
+        ++ky_begin;
+    }
+    while (ky_end > ky_begin && iy0 + (ky_end - 1) * p->dilation_h >= p->input_h) {
+        --ky_end;
+    }
+    while (kx_begin < kx_end && ix0 + kx_begin * p->dilation_w < 0) {
+        ++kx_begin;
+    }
+    while (kx_end > kx_begin && ix0 + (kx_end - 1) * p->dilation_w >= p->input_w) {
+        --kx_end;
+    }
     for (c = 0; c < channels; c += 4) {
         const int8_t *w = p->filter + c;
         int32_t acc0 = p->bias_folded[c];
@@ -107,16 +124,29 @@ static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, const in
                 }
             }
         } else if (c < c4) {
-            for (ky = 0; ky < p->filter_h; ++ky) {
-                const int32_t iy = iy0 + ky * p->dilation_h;
-                for (kx = 0; kx < p->filter_w; ++kx, w += channels) {
-                    const int32_t ix = ix0 + kx * p->dilation_w;
-                    const int32_t wv = tm_read_s8x4(w);
-                    int32_t xv = pad_word;
-                    if (iy >= 0 && iy < p->input_h && ix >= 0 && ix < p->input_w) {
-                        xv = tm_read_s8x4(in_n + ((size_t)iy * p->input_w + ix) * channels + c);
-                    }
-                    TM_DW_ACCUMULATE_4(acc0, acc1, acc2, acc3, xv, wv);
+            /* Border pixel: only the taps inside the image, so the bias without the folded
+               input offset, and the offset added to the inputs (16-bit lanes, exact: |x + off| <= 255). */
+            const int32_t off_pair = (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x00010001u);
+            acc0 = acc1 = acc2 = acc3 = 0;
+            if (p->bias != NULL) {
+                acc0 = p->bias[c];
+                acc1 = p->bias[c + 1];
+                acc2 = p->bias[c + 2];
+                acc3 = p->bias[c + 3];
+            }
+            for (ky = ky_begin; ky < ky_end; ++ky) {
+                const int8_t *x = in_n + ((size_t)(iy0 + ky * p->dilation_h) * p->input_w +
+                                          (ix0 + kx_begin * p->dilation_w)) * channels + c;
+                const int8_t *wk = w + (ky * p->filter_w + kx_begin) * channels;
+                for (kx = kx_begin; kx < kx_end; ++kx, x += tap_dx, wk += channels) {
+                    const int32_t xv = tm_read_s8x4(x), wv = tm_read_s8x4(wk);
+                    const int32_t x_even = TM_SADD16(TM_SXTB16(xv), off_pair);
+                    const int32_t x_odd = TM_SADD16(TM_SXTB16_ROR8(xv), off_pair);
+                    const int32_t w_even = TM_SXTB16(wv), w_odd = TM_SXTB16_ROR8(wv);
+                    acc0 = TM_SMLABB(x_even, w_even, acc0);
+                    acc1 = TM_SMLABB(x_odd, w_odd, acc1);
+                    acc2 = TM_SMLATT(x_even, w_even, acc2);
+                    acc3 = TM_SMLATT(x_odd, w_odd, acc3);
                 }
             }
         } else {

@@ -25,7 +25,9 @@
  * where taps outside the image read x = input_zero_point (their term is then 0 in
  * both sums). Four channels per 32-bit word: SXTB16 splits input and filter words
  * into even/odd channel pairs, SMLABB/SMLATT accumulate each channel. Output pixels
- * whose window lies inside the image walk the taps without bounds checks.
+ * whose window lies inside the image walk the taps without bounds checks; border
+ * pixels walk only their taps inside the image, with bias[c] and the input offset
+ * added in 16-bit lanes (SADD16) instead of the folded bias.
  */
 #ifndef TM_DEPTHWISE_CONV_2D_H
 #define TM_DEPTHWISE_CONV_2D_H

@@ -18,6 +18,7 @@
  *   SXTB16_ROR8(x) = { (int16)(int8)x[15:8], (int16)(int8)x[31:24] }
  *   SMLAD(a, b, c) = c + a.lo * b.lo + a.hi * b.hi   (wrapping int32)
  *   SMLABB(a, b, c) = c + a.lo * b.lo,  SMLATT(a, b, c) = c + a.hi * b.hi
+ *   SADD16(a, b)   = { a.lo + b.lo, a.hi + b.hi }  (each wrapping int16)
  */
 #if !defined(TM_FORCE_GENERIC) && defined(__ARM_FEATURE_DSP)
 #define TM_DSP_AVAILABLE 1
@@ -26,6 +27,7 @@
 #define TM_SMLAD(a, b, c) ((int32_t)__smlad((a), (b), (c)))
 #define TM_SMLABB(a, b, c) ((int32_t)__smlabb((a), (b), (c)))
 #define TM_SMLATT(a, b, c) ((int32_t)__smlatt((a), (b), (c)))
+#define TM_SADD16(a, b) ((int32_t)__sadd16((a), (b)))
 static inline int32_t tm_sxtb16_ror8(int32_t x)
 {
     int32_t r;
@@ -48,6 +50,13 @@ static inline int32_t tm_smlad_emulated(int32_t a, int32_t b, int32_t c)
     const int32_t b_lo = (int16_t)((uint32_t)b & 0xffffu), b_hi = (int16_t)((uint32_t)b >> 16);
     return (int32_t)((uint32_t)c + (uint32_t)(a_lo * b_lo) + (uint32_t)(a_hi * b_hi));
 }
+static inline int32_t tm_sadd16_emulated(int32_t a, int32_t b)
+{
+    const uint32_t lo = ((uint32_t)a + (uint32_t)b) & 0xffffu;
+    const uint32_t hi = (((uint32_t)a >> 16) + ((uint32_t)b >> 16)) & 0xffffu;
+    return (int32_t)(lo | (hi << 16));
+}
+#define TM_SADD16(a, b) tm_sadd16_emulated((a), (b))
 #define TM_SXTB16(x) tm_sxtb16_emulated(x)
 #define TM_SXTB16_ROR8(x) tm_sxtb16_emulated((int32_t)(((uint32_t)(x) >> 8) | ((uint32_t)(x) << 24)))
 #define TM_SMLAD(a, b, c) tm_smlad_emulated((a), (b), (c))
