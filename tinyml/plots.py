@@ -27,13 +27,19 @@ def confusion_matrix(true: np.ndarray, predicted: np.ndarray, num_classes: int) 
     return matrix
 
 
+MAX_LABELLED_CLASSES = 40  # beyond this, ticks and counts are unreadable
+MAX_FIGURE_INCHES = 12.0   # the figure stops growing here, however many classes (memory stays bounded)
+
+
 def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path, title: str) -> Path:
     plt = _pyplot()
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * n + 2), max(3.5, 0.45 * n + 1.5)))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), labels, rotation=90 if n > 12 else 0)
-    ax.set_yticks(range(n), labels)
+    side = min(MAX_FIGURE_INCHES, max(4.0, 0.45 * n + 2))
+    fig, ax = plt.subplots(figsize=(side, min(MAX_FIGURE_INCHES, max(3.5, 0.45 * n + 1.5))))
+    ax.imshow(matrix, cmap="Blues", interpolation="nearest")
+    if n <= MAX_LABELLED_CLASSES:
+        ax.set_xticks(range(n), labels, rotation=90 if n > 12 else 0)
+        ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
