@@ -3,8 +3,9 @@ retransmission and resynchronisation (firmware/PROTOCOL.md)."""
 
 from __future__ import annotations
 
+import random
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -47,6 +48,29 @@ class _Request:
     sends: int = 1
 
 
+@dataclass
+class _LoadFrame:
+    seq: int
+    wire: bytes
+    attempt: int
+    final: bool                   # the INFER_LOADED that ends the sample
+    sent_order: int = -1
+    sent_at: float = 0.0
+
+
+@dataclass
+class _Load:
+    """One sample whose input travels as LOAD frames, then INFER_LOADED; on any
+    loss the whole sequence is sent again (offset 0 starts the load over)."""
+
+    index: int
+    data: bytes
+    load_id: int
+    frames: list[_LoadFrame] = field(default_factory=list)
+    next_frame: int = 0
+    attempt: int = 0
+
+
 class BoardLink:
     def __init__(self, transport: Transport, reply_timeout_s: float = 10.0, max_retries: int = 40) -> None:
         self.transport = transport
@@ -60,6 +84,9 @@ class BoardLink:
         self._seq = 0
         self._order = 0
         self._rtt: float | None = None
+        # A load id per sample, from a random start so a board still holding an
+        # earlier session's input never matches.
+        self._load_id = random.getrandbits(32)
         self.trace: list[str] | None = None  # set to [] to record what the link did and why
 
     def _note(self, text: str) -> None:
@@ -170,11 +197,34 @@ class BoardLink:
             return self.reply_timeout_s
         return max(0.5, 4.0 * self._rtt)
 
+    def _check_sizes(self, info: p.BoardInfo) -> None:
+        if p.RESULT_HEADER.size + 4 + info.output_bytes > info.max_payload:
+            raise TinymlError(f"the board's model gives {info.output_bytes} output bytes, more than one answer "
+                              f"frame holds (max_payload {info.max_payload}); chunked outputs are not implemented")
+        if not p.fits_one_frame(info) and not info.supports_load:
+            raise TinymlError(f"the board's model takes {info.input_bytes} input bytes, more than one frame holds "
+                              f"(max_payload {info.max_payload}), and its firmware has no LOAD: flash a firmware "
+                              f"built from this checkout")
+
+    def load_chunk_bytes(self) -> int:
+        """Input bytes per LOAD frame: within max_payload, and two frames fit the
+        board's receive buffer so the next one streams while one is handled."""
+        info = self._require_info()
+        chunk = info.max_payload - p.LOAD_HEADER.size
+        while chunk > 64 and p.encoded_size(p.LOAD_HEADER.size + chunk) > info.rx_buffer_bytes // 2:
+            chunk -= 1 + chunk // 64
+        return max(1, chunk)
+
     def infer(self, samples: Iterable[tuple[int, bytes]], batch: int | None = None) -> Iterator[SampleResult]:
         """Streams (index, input bytes) to the board, keeping as many frames in
         flight as its receive buffer holds, and yields each sample's result once,
-        in completion order, whatever the line loses, damages or repeats."""
+        in completion order, whatever the line loses, damages or repeats.
+        Inputs larger than one frame go as LOAD frames plus INFER_LOADED."""
         info = self._require_info()
+        self._check_sizes(info)
+        if not p.fits_one_frame(info):
+            yield from self._infer_loaded(samples)
+            return
         batch = self.batch_size(batch)
         source = iter(samples)
         exhausted = False
@@ -336,3 +386,187 @@ class BoardLink:
                 if now - last_progress > max(30.0, 10 * timeout):
                     raise TinymlError(f"board on {self.transport.url} stopped answering "
                                       f"({len(outstanding)} requests unanswered for {now - last_progress:.0f} s)")
+
+    def _infer_loaded(self, samples: Iterable[tuple[int, bytes]]) -> Iterator[SampleResult]:
+        """infer() for inputs larger than a frame: per sample, LOAD frames fill
+        the board's input buffer and INFER_LOADED runs it. The board handles
+        frames in order, so the next sample's LOAD frames wait in its receive
+        buffer while one computes; anything lost, damaged or refused restarts
+        that sample's whole sequence (the board only runs a complete load of
+        the id named, so a partial or stale buffer is never scored)."""
+        info = self._require_info()
+        chunk_bytes = self.load_chunk_bytes()
+        source = iter(samples)
+        exhausted = False
+        outstanding: OrderedDict[int, tuple[_Load, _LoadFrame]] = OrderedDict()  # by send order
+        inflight_bytes = 0
+        current: _Load | None = None   # the sample whose frames are being sent
+        waiting: deque[_Load] = deque()  # restarted samples, sent before new ones
+        active: dict[int, _Load] = {}
+        answered: set[int] = set()
+        expected_hello: int | None = None
+        last_progress = time.monotonic()
+        last_resend = 0.0
+        backoff = 1.0
+
+        def build(load: _Load) -> None:
+            load.attempt += 1
+            if load.attempt > self.max_retries:
+                raise TinymlError(f"board on {self.transport.url} stopped answering: sample {load.index} "
+                                  f"sent {load.attempt - 1} times")
+            frames = []
+            for offset in range(0, len(load.data), chunk_bytes):
+                payload = p.load_payload(load.load_id, offset, load.data[offset:offset + chunk_bytes])
+                seq = self._next_seq()
+                frames.append(_LoadFrame(seq, p.encode_frame(p.MSG_LOAD, seq, payload), load.attempt, False))
+            seq = self._next_seq()
+            wire = p.encode_frame(p.MSG_INFER_LOADED, seq, p.infer_loaded_payload(load.load_id, load.index))
+            frames.append(_LoadFrame(seq, wire, load.attempt, True))
+            load.frames, load.next_frame = frames, 0
+
+        def restart(load: _Load, attempt: int, why: str) -> None:
+            nonlocal inflight_bytes, last_resend
+            if load.index not in active or load.attempt != attempt:
+                return  # already done, or already restarted for the same loss
+            for frame in load.frames[:load.next_frame]:
+                if outstanding.pop(frame.seq, None) is not None:
+                    inflight_bytes -= len(frame.wire)
+            self.stats.retries += 1
+            last_resend = time.monotonic()
+            self._note(f"restart sample {load.index} ({why})")
+            build(load)
+            if load is not current and load not in waiting:
+                waiting.append(load)
+
+        def oldest() -> tuple[_Load, _LoadFrame] | None:
+            return next(iter(outstanding.values()), None)
+
+        while True:
+            # Send while the board's receive buffer has room (at least one frame in flight).
+            while True:
+                if current is None:
+                    if waiting:
+                        current = waiting.popleft()
+                    elif not exhausted:
+                        item = next(source, None)
+                        if item is None:
+                            exhausted = True
+                            break
+                        index, data = item
+                        if len(data) != info.input_bytes:
+                            raise TinymlError(f"sample {index} has {len(data)} bytes, the board's model takes "
+                                              f"{info.input_bytes}")
+                        self._load_id = (self._load_id + 1) & 0xFFFFFFFF
+                        current = _Load(int(index), bytes(data), self._load_id)
+                        active[current.index] = current
+                        build(current)
+                        self.stats.payload_sent += len(data)
+                    else:
+                        break
+                frame = current.frames[current.next_frame]
+                if outstanding and inflight_bytes + len(frame.wire) > info.rx_buffer_bytes:
+                    break
+                self._order += 1
+                frame.sent_order, frame.sent_at = self._order, time.monotonic()
+                outstanding[frame.seq] = (current, frame)
+                inflight_bytes += len(frame.wire)
+                self._send(frame.wire)
+                current.next_frame += 1
+                if current.next_frame == len(current.frames):
+                    current = None
+            if exhausted and current is None and not waiting and not active:
+                return
+
+            damaged_before = self.stats.damaged_frames
+            frames = self._events()
+            if self.stats.damaged_frames > damaged_before and outstanding \
+                    and time.monotonic() - last_resend > 0.05:
+                load, frame = oldest()  # answers come in order: most likely the oldest's
+                restart(load, frame.attempt, "damaged answer")
+            for event in frames:
+                entry = outstanding.get(event.seq) if event.seq != p.SEQ_UNKNOWN else None
+                if entry is not None and event.type in (p.MSG_LOAD | p.MSG_REPLY, p.MSG_INFER_LOADED | p.MSG_REPLY,
+                                                        p.MSG_ERROR):
+                    load, frame = entry
+                    del outstanding[event.seq]
+                    inflight_bytes -= len(frame.wire)
+                    # In-order answers: frames sent before this one and unanswered were lost.
+                    for older_load, older in list(outstanding.values()):
+                        if older.sent_order < frame.sent_order:
+                            restart(older_load, older.attempt, f"gap before seq {event.seq}")
+                    if event.type == p.MSG_ERROR:
+                        error = p.parse_error(event.payload)
+                        self._count_error(error)
+                        if error.code != p.ERR_LOAD:
+                            self._raise_board_error(error)
+                        restart(load, frame.attempt, "board load error")
+                        continue
+                    if frame.attempt == 1 and load.attempt == 1:
+                        sample = time.monotonic() - frame.sent_at
+                        # Up at once, down slowly: a LOAD answered at once and an
+                        # INFER_LOADED that computes share one estimate.
+                        self._rtt = sample if self._rtt is None or sample > self._rtt \
+                            else 0.9 * self._rtt + 0.1 * sample
+                    backoff = 1.0
+                    last_progress = time.monotonic()
+                    if event.type == p.MSG_LOAD | p.MSG_REPLY:
+                        try:
+                            load_id, _ = p.parse_load_answer(event.payload)
+                        except p.ProtocolError:
+                            load_id = -1
+                        if load_id != load.load_id:
+                            self.stats.damaged_frames += 1
+                            restart(load, frame.attempt, "LOAD answer for another load")
+                        continue
+                    try:
+                        result = p.parse_result(event.payload, info.output_bytes)
+                    except p.ProtocolError:
+                        result = None
+                    if result is None or result.first_index != load.index or len(result.outputs) != 1:
+                        self.stats.damaged_frames += 1
+                        restart(load, frame.attempt, "INFER_LOADED answer for another sample")
+                        continue
+                    if load.attempt != frame.attempt:
+                        continue
+                    del active[load.index]
+                    self._note(f"result sample {load.index}")
+                    if load.index not in answered:
+                        answered.add(load.index)
+                        self.stats.payload_received += len(result.outputs[0])
+                        yield SampleResult(load.index, result.outputs[0], result.latencies[0])
+                elif event.type in (p.MSG_LOAD | p.MSG_REPLY, p.MSG_INFER_LOADED | p.MSG_REPLY):
+                    self.stats.duplicates_ignored += 1  # an answer to a frame already answered or superseded
+                elif event.type == p.MSG_ERROR:
+                    error = p.parse_error(event.payload)
+                    self._count_error(error)
+                    if error.code in (p.ERR_CRC, p.ERR_FRAMING, p.ERR_TOO_LARGE):
+                        if outstanding and time.monotonic() - last_resend > 0.05:
+                            load, frame = oldest()  # a request arrived damaged
+                            restart(load, frame.attempt, f"board {error.name} error")
+                    elif error.code == p.ERR_VERSION:
+                        self._raise_board_error(error)
+                elif event.type == p.MSG_BOOT:
+                    # The board rebooted: its input buffer and receive buffer are gone.
+                    self.stats.boots_seen += 1
+                    expected_hello = self._next_seq()
+                    self._send(p.DELIMITER + p.encode_frame(p.MSG_HELLO, expected_hello, p.hello_payload()))
+                    for load in list(active.values()):
+                        if load.next_frame > 0:
+                            restart(load, load.attempt, "board rebooted")
+                elif event.type == p.MSG_HELLO | p.MSG_REPLY and event.seq == expected_hello:
+                    expected_hello = None
+                    again = p.parse_hello(event.payload)
+                    if again.model_sha256 != info.model_sha256:
+                        raise TinymlError(f"board on {self.transport.url} came back from a reset with model "
+                                          f"{again.model_sha256}, the run started with {info.model_sha256}")
+
+            now = time.monotonic()
+            if outstanding:
+                timeout = self._timeout() * backoff
+                load, frame = oldest()
+                if now - frame.sent_at > timeout:
+                    restart(load, frame.attempt, f"timeout {timeout:.2f} s")
+                    backoff = min(4.0, backoff * 1.5)  # the board may just be slower than measured
+                if now - last_progress > max(30.0, 10 * timeout):
+                    raise TinymlError(f"board on {self.transport.url} stopped answering "
+                                      f"({len(outstanding)} frames unanswered for {now - last_progress:.0f} s)")

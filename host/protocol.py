@@ -21,6 +21,8 @@ MSG_HELLO = 0x01
 MSG_INFER = 0x02
 MSG_RESET = 0x03
 MSG_PROFILE = 0x04
+MSG_LOAD = 0x05
+MSG_INFER_LOADED = 0x06
 MSG_REPLY = 0x80
 MSG_BOOT = 0x7E
 MSG_ERROR = 0x7F
@@ -33,6 +35,8 @@ ERR_UNKNOWN_TYPE = 5
 ERR_LENGTH = 6
 ERR_MODEL = 7
 ERR_BATCH = 8
+ERR_LOAD = 9
+ERR_OUTPUT = 10
 ERROR_NAMES = {
     ERR_CRC: "crc",
     ERR_FRAMING: "framing",
@@ -42,7 +46,11 @@ ERROR_NAMES = {
     ERR_LENGTH: "length",
     ERR_MODEL: "model",
     ERR_BATCH: "batch",
+    ERR_LOAD: "load",
+    ERR_OUTPUT: "output-too-large",
 }
+
+FEATURE_LOAD = 0x1  # LOAD + INFER_LOADED: inputs larger than one frame
 
 LATENCY_UNITS = {0: "cycles", 1: "instructions", 2: "nanoseconds"}
 
@@ -50,6 +58,9 @@ INFER_HEADER = struct.Struct("<IH")  # first_index, count
 RESULT_HEADER = struct.Struct("<IHH")  # first_index, count, reserved
 ERROR_PAYLOAD = struct.Struct("<HHI")  # code, reserved, detail
 HELLO_FIXED = struct.Struct("<HHIIBBHIIIfifiBBH4i4i")
+LOAD_HEADER = struct.Struct("<II")  # load_id, offset
+LOAD_ANSWER = struct.Struct("<II")  # load_id, bytes loaded
+INFER_LOADED_PAYLOAD = struct.Struct("<II")  # load_id, first_index
 
 
 class ProtocolError(ValueError):
@@ -178,6 +189,27 @@ def infer_payload(first_index: int, inputs: list[bytes]) -> bytes:
     return INFER_HEADER.pack(first_index, len(inputs)) + b"".join(inputs)
 
 
+def load_payload(load_id: int, offset: int, data: bytes) -> bytes:
+    return LOAD_HEADER.pack(load_id, offset) + data
+
+
+def infer_loaded_payload(load_id: int, first_index: int) -> bytes:
+    return INFER_LOADED_PAYLOAD.pack(load_id, first_index)
+
+
+def parse_load_answer(payload: bytes) -> tuple[int, int]:
+    """(load_id, bytes loaded) of a LOAD answer."""
+    if len(payload) != LOAD_ANSWER.size:
+        raise ProtocolError(f"LOAD answer of {len(payload)} bytes, expected {LOAD_ANSWER.size}")
+    load_id, loaded = LOAD_ANSWER.unpack(payload)
+    return load_id, loaded
+
+
+def fits_one_frame(info: "BoardInfo") -> bool:
+    """Whether one sample's input fits an INFER frame (else LOAD frames carry it)."""
+    return INFER_HEADER.size + info.input_bytes <= info.max_payload
+
+
 @dataclass(frozen=True)
 class BoardInfo:
     """What a board says in its HELLO answer."""
@@ -203,6 +235,11 @@ class BoardInfo:
     board: str
     backend: str
     model_sha256: str
+    features: int = 0  # FEATURE_* bits; boards from before LOAD send none
+
+    @property
+    def supports_load(self) -> bool:
+        return bool(self.features & FEATURE_LOAD)
 
 
 def _strings(payload: bytes, offset: int, count: int) -> list[str]:
@@ -229,13 +266,17 @@ def parse_hello(payload: bytes) -> BoardInfo:
     if in_rank > 4 or out_rank > 4:
         raise ProtocolError("HELLO answer with a tensor rank above 4")
     firmware, board, backend, sha = _strings(payload, HELLO_FIXED.size, 4)
+    end = HELLO_FIXED.size
+    for _ in range(4):  # the raw lengths: a replaced undecodable byte may change a string's size
+        end += 1 + payload[end]
+    features = struct.unpack_from("<I", payload, end)[0] if len(payload) >= end + 4 else 0
     return BoardInfo(
         protocol_version=version, max_payload=max_payload, rx_buffer_bytes=rx_buffer, clock_hz=clock,
         latency_unit=LATENCY_UNITS.get(unit, f"unit{unit}"), model_ready=not_ready == 0,
         max_batch=max_batch, input_bytes=in_bytes, output_bytes=out_bytes, arena_bytes=arena,
         input_scale=in_scale, input_zero_point=in_zp, output_scale=out_scale, output_zero_point=out_zp,
         input_shape=tuple(in_dims[:in_rank]), output_shape=tuple(out_dims[:out_rank]), num_layers=layers,
-        firmware_version=firmware, board=board, backend=backend, model_sha256=sha,
+        firmware_version=firmware, board=board, backend=backend, model_sha256=sha, features=features,
     )
 
 

@@ -32,3 +32,9 @@ if ! python3 -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('
 fi
 echo "setup: installing tinyml and its dependencies"
 $PIP install -q -e ".[dev]"
+
+# The test suite skips a toolchain test only where a tool is missing; after this
+# script nothing may be missing, so a skip can never hide a broken set-up.
+for tool in cmake arm-none-eabi-gcc qemu-system-arm riscv64-unknown-elf-gcc qemu-system-riscv32; do
+    command -v "$tool" >/dev/null || { echo "setup: $tool is still missing after installation" >&2; exit 1; }
+done

@@ -82,6 +82,10 @@ def test_convert_own_onnx_model_to_int8(tmp_path):
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                                 torch.nn.Flatten(), torch.nn.Linear(4, 10))
     export_onnx(model, (8, 8, 1), tmp_path / "own.onnx")
+    inspected = tinyml("inspect", tmp_path / "own.onnx")
+    assert inspected.returncode == 0, inspected.stderr
+    # conv 8x8x4 outputs x 3x3x1 + linear 4x10; params 4*9+4 + 4*10+10
+    assert f"{8 * 8 * 4 * 9 + 40:,} MACs" in inspected.stdout and "90 params" in inspected.stdout
     np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).random((40, 8, 8), dtype=np.float32))
     result = tinyml("convert", tmp_path / "own.onnx", "--calibration", tmp_path / "calib.npz",
                     "--out", tmp_path / "own.tflite")

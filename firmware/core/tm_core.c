@@ -22,6 +22,13 @@ static uint8_t tx_payload[TM_MAX_PAYLOAD];
 static tm_frame_parser_t parser;
 static int model_ready_status;
 
+/* Progress of the input LOAD frames assemble in the backend's load_buffer:
+ * bytes [0, loaded_bytes) belong to load loaded_id. A load starts at offset 0
+ * and grows without gaps, so INFER_LOADED runs only a complete input of the
+ * id it names, whatever frames the line lost or repeated. */
+static uint32_t loaded_id;
+static uint32_t loaded_bytes;
+
 static void put_u16(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
@@ -125,6 +132,8 @@ static void handle_hello(const tm_frame_t *frame)
     p += put_str(p, port->board);
     p += put_str(p, model->backend);
     p += put_str(p, model->model_sha256);
+    put_u32(p, model->load_buffer != NULL ? TM_FEATURE_LOAD : 0u);
+    p += 4;
     send_frame((uint8_t)(TM_MSG_HELLO | TM_MSG_REPLY), frame->seq, tx_payload,
                (size_t)(p - tx_payload));
 }
@@ -174,6 +183,96 @@ static void handle_infer(const tm_frame_t *frame)
                (size_t)(record - tx_payload));
 }
 
+/* Runs one input and answers with an INFER result record of one sample. */
+static void answer_one(const tm_frame_t *frame, uint8_t type, uint32_t first, const int8_t *input)
+{
+    const tm_model_info_t *model = tm_model_info();
+    uint64_t start, elapsed;
+    int status;
+    start = tm_port_timer_now();
+    status = tm_model_invoke(input, (int8_t *)(tx_payload + 12));
+    elapsed = tm_port_timer_now() - start;
+    if (status != 0) {
+        send_error(frame->seq, TM_ERR_MODEL, (uint32_t)status);
+        return;
+    }
+    put_u32(tx_payload, first);
+    put_u16(tx_payload + 4, 1u);
+    put_u16(tx_payload + 6, 0u);
+    put_u32(tx_payload + 8, elapsed > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)elapsed);
+    send_frame(type, frame->seq, tx_payload, 12u + model->output_bytes);
+}
+
+/* LOAD: load_id:u32 offset:u32 bytes -> load_id:u32 loaded:u32.
+ * offset 0 starts load load_id over; a later offset must continue that load
+ * with no gap (offset <= loaded; a repeated frame rewrites the same bytes). */
+static void handle_load(const tm_frame_t *frame)
+{
+    const tm_model_info_t *model = tm_model_info();
+    uint32_t id, offset, len;
+    uint8_t answer[8];
+    if (model->load_buffer == NULL) {
+        send_error(frame->seq, TM_ERR_UNKNOWN_TYPE, frame->type);
+        return;
+    }
+    if (frame->payload_len < 8u) {
+        send_error(frame->seq, TM_ERR_LENGTH, frame->payload_len);
+        return;
+    }
+    id = get_u32(frame->payload);
+    offset = get_u32(frame->payload + 4);
+    len = (uint32_t)frame->payload_len - 8u;
+    if (offset > model->input_bytes || len > model->input_bytes - offset) {
+        send_error(frame->seq, TM_ERR_LENGTH, frame->payload_len);
+        return;
+    }
+    if (offset == 0u) {
+        loaded_id = id;
+        loaded_bytes = 0u;
+    } else if (id != loaded_id || offset > loaded_bytes) {
+        send_error(frame->seq, TM_ERR_LOAD, id == loaded_id ? loaded_bytes : 0u);
+        return;
+    }
+    memcpy(model->load_buffer + offset, frame->payload + 8, len);
+    if (offset + len > loaded_bytes) {
+        loaded_bytes = offset + len;
+    }
+    put_u32(answer, id);
+    put_u32(answer + 4, loaded_bytes);
+    send_frame((uint8_t)(TM_MSG_LOAD | TM_MSG_REPLY), frame->seq, answer, sizeof answer);
+}
+
+/* INFER_LOADED: load_id:u32 first_index:u32 -> an INFER answer of one record.
+ * The loaded input stays, so a repeated request gives the same answer. */
+static void handle_infer_loaded(const tm_frame_t *frame)
+{
+    const tm_model_info_t *model = tm_model_info();
+    uint32_t id;
+    if (model->load_buffer == NULL) {
+        send_error(frame->seq, TM_ERR_UNKNOWN_TYPE, frame->type);
+        return;
+    }
+    if (frame->payload_len != 8u) {
+        send_error(frame->seq, TM_ERR_LENGTH, frame->payload_len);
+        return;
+    }
+    id = get_u32(frame->payload);
+    if (id != loaded_id || loaded_bytes != model->input_bytes) {
+        send_error(frame->seq, TM_ERR_LOAD, id == loaded_id ? loaded_bytes : 0u);
+        return;
+    }
+    if (12u + model->output_bytes > TM_MAX_PAYLOAD) {
+        send_error(frame->seq, TM_ERR_OUTPUT, model->output_bytes);
+        return;
+    }
+    if (model_ready_status != 0) {
+        send_error(frame->seq, TM_ERR_MODEL, (uint32_t)model_ready_status);
+        return;
+    }
+    answer_one(frame, (uint8_t)(TM_MSG_INFER_LOADED | TM_MSG_REPLY), get_u32(frame->payload + 4),
+               model->load_buffer);
+}
+
 static void handle_profile(const tm_frame_t *frame)
 {
     const tm_model_info_t *model = tm_model_info();
@@ -215,6 +314,12 @@ void tm_core_handle_frame(const tm_frame_t *frame)
     case TM_MSG_PROFILE:
         handle_profile(frame);
         break;
+    case TM_MSG_LOAD:
+        handle_load(frame);
+        break;
+    case TM_MSG_INFER_LOADED:
+        handle_infer_loaded(frame);
+        break;
     case TM_MSG_RESET:
         send_frame((uint8_t)(TM_MSG_RESET | TM_MSG_REPLY), frame->seq, tx_payload, 0u);
         tm_port_reset();
@@ -229,6 +334,8 @@ void tm_core_init(int model_status)
 {
     uint8_t payload[4];
     model_ready_status = model_status;
+    loaded_id = 0u;
+    loaded_bytes = 0u;
     tm_frame_parser_init(&parser, rx_frame, (uint32_t)sizeof rx_frame);
     put_u16(payload, TM_PROTOCOL_VERSION);
     put_u16(payload + 2, (uint32_t)(model_status == 0 ? 0 : 1));

@@ -27,6 +27,10 @@ typedef struct {
     int32_t output_zero_point;
     uint32_t arena_bytes;     /* arena the backend really uses */
     uint32_t num_layers;
+    /* input_bytes of static RAM that LOAD frames fill for inputs larger than
+     * one frame, or NULL (then inputs must fit one INFER frame). Last, so a
+     * backend that does not set it leaves it NULL. */
+    int8_t *load_buffer;
 } tm_model_info_t;
 
 /* Prepares the backend; returns 0 on success. Called once at boot. */

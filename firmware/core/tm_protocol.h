@@ -26,6 +26,8 @@
 #define TM_MSG_INFER 0x02u   /* u32 first_index, u16 count, count * input_bytes */
 #define TM_MSG_RESET 0x03u   /* empty */
 #define TM_MSG_PROFILE 0x04u /* empty: per-layer times of the last inference */
+#define TM_MSG_LOAD 0x05u    /* u32 load_id, u32 offset, bytes: part of one input */
+#define TM_MSG_INFER_LOADED 0x06u /* u32 load_id, u32 first_index: run the loaded input */
 #define TM_MSG_REPLY 0x80u
 
 /* Board -> host, unsolicited. */
@@ -41,6 +43,12 @@
 #define TM_ERR_LENGTH 6u       /* payload length wrong for its type; detail = length */
 #define TM_ERR_MODEL 7u        /* model invoke failed; detail = backend status */
 #define TM_ERR_BATCH 8u        /* count is 0 or too large; detail = largest count */
+#define TM_ERR_LOAD 9u         /* LOAD out of order / INFER_LOADED of an incomplete or
+                                  other input; detail = bytes loaded for that load_id */
+#define TM_ERR_OUTPUT 10u      /* the output does not fit one answer; detail = output_bytes */
+
+/* HELLO answer, after the four strings: u32 feature bits. */
+#define TM_FEATURE_LOAD 0x1u /* LOAD and INFER_LOADED: inputs larger than one frame */
 
 #define TM_SEQ_UNKNOWN 0xFFFFu
 

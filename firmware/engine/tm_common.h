@@ -40,6 +40,19 @@
 #include <stdint.h>
 #include <stddef.h>
 
+/*
+ * TM_HOT marks the multiply-accumulate loops. gcc's pre-register-allocation
+ * scheduler (-fschedule-insns, on at -O2 for Arm) hoists all loads and SXTB16s of
+ * an unrolled tap/patch block ahead of the SMLADs, which needs more registers
+ * than the Cortex-M has and spills accumulators to the stack; without it, each
+ * tap's operands die right after its multiply-accumulates.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__arm__)
+#define TM_HOT __attribute__((optimize("no-schedule-insns")))
+#else
+#define TM_HOT
+#endif
+
 #define TM_INT8_MIN (-128)
 #define TM_INT8_MAX 127
 

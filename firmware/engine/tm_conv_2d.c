@@ -55,7 +55,7 @@ static void conv_generic(const tm_conv_2d_params_t *p, const int8_t *input, int8
 #if TM_DSP_AVAILABLE
 
 /* Dot products of one or two patches (row0, row1) with `channels` filter rows of length k. */
-void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *filter, int32_t k,
+TM_HOT void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *filter, int32_t k,
                         int32_t channels, const int32_t *bias_folded, const tm_requant_t *requant,
                         int32_t per_channel, int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1)
 {

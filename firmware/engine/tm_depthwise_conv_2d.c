@@ -82,7 +82,7 @@ static void depthwise_generic(const tm_depthwise_conv_2d_params_t *p, const int8
 #if defined(__GNUC__)
 __attribute__((noinline)) /* on its own the tap loops keep their values in registers */
 #endif
-static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *in_n, int32_t iy0,
+TM_HOT static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *in_n, int32_t iy0,
                                 int32_t ix0, int32_t inside, int8_t *out)
 {
     const int32_t channels = p->input_c;
@@ -177,6 +177,75 @@ static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, const in
     }
 }
 
+/*
+ * 3x3 filter, dilation 1, channels a multiple of 4, an output pixel whose window lies
+ * inside the image: the nine taps unrolled, so the four accumulators and the input and
+ * filter pointers stay in registers (on its own, not inlined, for the register allocator).
+ * x: the window's top-left input byte (channel 0); row: bytes per input row.
+ */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+TM_HOT static void dw3x3_inside_pixel(const int8_t *x, const int8_t *w, const int32_t *bias, const tm_requant_t *q,
+                               int8_t *out, int32_t ch, int32_t row, int32_t act_min, int32_t act_max)
+{
+    const int8_t *const out_end = out + ch;
+    const int32_t ch2 = 2 * ch;
+    for (; out < out_end; x += 4, w += 4, bias += 4, q += 4, out += 4) {
+        int32_t acc0 = bias[0], acc1 = bias[1], acc2 = bias[2], acc3 = bias[3];
+        const int8_t *xr = x;
+        const int8_t *wr = w;
+        int32_t xv, wv;
+        /* Tap (ky, kx): input xr + kx*ch, filter wr + kx*ch; both step a row at a time. */
+#define TM_DW3_ROW()                                                       \
+        xv = tm_read_s8x4(xr);                                             \
+        wv = tm_read_s8x4(wr);                                             \
+        TM_DW_ACCUMULATE_4(acc0, acc1, acc2, acc3, xv, wv);                \
+        xv = tm_read_s8x4(xr + ch);                                        \
+        wv = tm_read_s8x4(wr + ch);                                        \
+        TM_DW_ACCUMULATE_4(acc0, acc1, acc2, acc3, xv, wv);                \
+        xv = tm_read_s8x4(xr + ch2);                                       \
+        wv = tm_read_s8x4(wr + ch2);                                       \
+        TM_DW_ACCUMULATE_4(acc0, acc1, acc2, acc3, xv, wv)
+        TM_DW3_ROW();
+        xr += row;
+        wr += ch2 + ch;
+        TM_DW3_ROW();
+        xr += row;
+        wr += ch2 + ch;
+        TM_DW3_ROW();
+#undef TM_DW3_ROW
+        out[0] = tm_requant_s8(acc0, &q[0], act_min, act_max);
+        out[1] = tm_requant_s8(acc1, &q[1], act_min, act_max);
+        out[2] = tm_requant_s8(acc2, &q[2], act_min, act_max);
+        out[3] = tm_requant_s8(acc3, &q[3], act_min, act_max);
+    }
+}
+
+/* 3x3, dilation 1, channels % 4 == 0: interior pixels as above, border pixels as depthwise_pixel_dsp. */
+static void depthwise_3x3_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t ch = p->input_c;
+    const int32_t row = p->input_w * ch;
+    int32_t n, oy, ox;
+    for (n = 0; n < p->batches; ++n) {
+        const int8_t *in_n = input + (size_t)n * p->input_h * row;
+        for (oy = 0; oy < p->output_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int32_t rows_inside = iy0 >= 0 && iy0 + 2 < p->input_h;
+            for (ox = 0; ox < p->output_w; ++ox, output += ch) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                if (rows_inside && ix0 >= 0 && ix0 + 2 < p->input_w) {
+                    dw3x3_inside_pixel(in_n + (size_t)iy0 * row + (size_t)ix0 * ch, p->filter, p->bias_folded,
+                                       p->requant, output, ch, row, p->act_min, p->act_max);
+                } else {
+                    depthwise_pixel_dsp(p, in_n, iy0, ix0, 0, output);
+                }
+            }
+        }
+    }
+}
+
 static void depthwise_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t span_h = (p->filter_h - 1) * p->dilation_h;
@@ -202,6 +271,11 @@ void tm_depthwise_conv_2d_s8(const tm_depthwise_conv_2d_params_t *p, const int8_
 {
 #if TM_DSP_AVAILABLE
     if (p->depth_multiplier == 1 && p->bias_folded != NULL && p->requant != NULL) {
+        if (p->filter_h == 3 && p->filter_w == 3 && p->dilation_h == 1 && p->dilation_w == 1 &&
+            (p->input_c & 3) == 0) {
+            depthwise_3x3_dsp(p, input, output);
+            return;
+        }
         depthwise_dsp(p, input, output);
         return;
     }

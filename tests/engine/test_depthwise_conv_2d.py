@@ -1,7 +1,8 @@
 """DEPTHWISE_CONV_2D: random shapes, depth multipliers, strides, dilations,
 paddings, per-channel scales and activations, byte-exact against tflite-micro
 (generic C, and the DSP path -- 4 channels per word, interior/border pixels --
-in C emulation), plus targeted shapes for the DSP path: odd channel counts
+in C emulation), plus targeted shapes for the DSP path (the unrolled 3x3
+interior-pixel kernel among them): odd channel counts
 (1..3 tail channels), windows that never fit inside the image, strides and
 dilations at the borders, and depth multiplier > 1 (generic path)."""
 
@@ -64,6 +65,8 @@ TARGETED = [
     ((9, 8, 5), (3, 2), (1, 1), (2, 3), "same", 1),    # dilation at the borders
     ((7, 7, 12), (3, 3), (1, 2), (1, 1), "valid", 1),  # all interior
     ((5, 5, 3), (3, 3), (1, 1), (1, 1), "same", 2),    # depth multiplier 2: generic path
+    ((9, 7, 16), (3, 3), (2, 2), (1, 1), "same", 1),   # 3x3 path: unrolled interior, stride 2, odd sizes
+    ((2, 3, 8), (3, 3), (1, 1), (1, 1), "same", 1),    # 3x3 path: no interior pixel
 ]
 
 

@@ -9,12 +9,20 @@ from typing import Iterator
 from tinyml.host.build import FirmwareImage, build_host_firmware
 from tinyml.host.emulator import EmulatedBoard, start_host_board
 
-from . import FIXTURE_DIR
+from . import FIXTURE_DIR, write_fixture_firmware_dir
 
 
 def fixture_image(base: Path) -> FirmwareImage:
     """Builds the fixture firmware once per test session (base = the session's basetemp)."""
     return build_host_firmware(FIXTURE_DIR, base / "fixture_fw")
+
+
+def large_input_fixture_image(base: Path) -> FirmwareImage:
+    """The fixture model with a 10,000-byte input (more than one frame), built once per session."""
+    source = base / "fixture_large_src"
+    if not (source / "model.h").exists():
+        write_fixture_firmware_dir(source)
+    return build_host_firmware(source, base / "fixture_large_fw")
 
 
 @contextlib.contextmanager

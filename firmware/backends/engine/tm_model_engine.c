@@ -14,6 +14,10 @@
 
 #define ENGINE_NUM_LAYERS ((uint32_t)(TINYML_MODEL_NUM_LAYERS))
 
+/* Where LOAD frames assemble one input that is larger than a frame; sized by
+ * the model at build time (27 KB for a 96x96x3 model, static like the arena). */
+static int8_t load_buffer[TINYML_MODEL_INPUT_BYTES];
+
 static const tm_model_info_t engine_info = {
     "engine",
     TINYML_MODEL_SHA256,
@@ -29,6 +33,7 @@ static const tm_model_info_t engine_info = {
     TINYML_MODEL_OUTPUT_ZERO_POINT,
     TINYML_MODEL_ARENA_BYTES,
     ENGINE_NUM_LAYERS,
+    load_buffer,
 };
 
 #ifdef TINYML_PROFILE

@@ -84,6 +84,9 @@ tflite::MicroInterpreter *interpreter = nullptr;
 // Storage for the interpreter: constructed in place at init, no heap.
 alignas(tflite::MicroInterpreter) uint8_t interpreter_storage[sizeof(tflite::MicroInterpreter)];
 
+// Where LOAD frames assemble an input larger than one frame (static, like the arena).
+int8_t load_buffer[TINYML_INPUT_BYTES];
+
 tm_model_info_t info = {
     "tflm",
     TINYML_MODEL_SHA256,
@@ -99,6 +102,7 @@ tm_model_info_t info = {
     TINYML_OUTPUT_ZERO_POINT,
     static_cast<uint32_t>(kArenaBytes),
     0u,
+    load_buffer,
 };
 
 // Status codes of tm_model_init, so a HELLO tells what failed.
