@@ -9,13 +9,11 @@ representative data) is compiled for `cortex-m4` (and `generic` for
 comparison), built into the firmware for the emulated STM32F405
 (`build_firmware`), booted in QEMU netduinoplus2 with `-icount shift=0` and
 benched with `run_bench` over a few samples: instructions per inference come
-from the board's SysTick. Inputs larger than the firmware protocol's largest
-payload (96x96 VWW) cannot be sent to the firmware, and run_bench's report
-plots a confusion matrix too large for the autoencoder's 640 outputs; those run in the
-"semihost" runner instead: the same model.c + engine linked with newlib's
-semihosting for QEMU mps2-an386 (also a Cortex-M4, also `-icount shift=0`),
-inputs built in, SysTick read around each layer (`--layers` prints that
-per-layer profile for every model).
+from the board's SysTick (inputs larger than a frame, such as VWW's 96x96x3,
+travel as LOAD frames). `--runner semihost` runs the same model.c + engine
+linked with newlib's semihosting for QEMU mps2-an386 (also a Cortex-M4, also
+`-icount shift=0`), inputs built in, SysTick read around each layer; `--layers`
+prints that per-layer profile for every model.
 
 Columns: MACs, instructions per inference (median), instructions per MAC, our
 arena vs TFLite-Micro's (`tinyml.verify.measure_arena`, 64-bit host build), code
@@ -51,9 +49,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 # As firmware/CMakeLists.txt builds the engine and model.c.
 FIRMWARE_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffunction-sections", "-fdata-sections"]
-# The firmware protocol's largest payload (firmware/PROTOCOL.md): INFER carries 6 header bytes + inputs.
-MAX_FIRMWARE_INPUT = 4096 - 6
-MAX_CLASSIFIER_OUTPUTS = 100
+# The firmware protocol's largest payload (firmware/PROTOCOL.md): an answer carries 12 header bytes + outputs.
+MAX_FIRMWARE_OUTPUT = 4096 - 12
 
 # The reference figures (TFLM release build, Cortex-M4, same emulator).
 REFERENCE = {
@@ -460,7 +457,7 @@ def main() -> None:
     parser.add_argument("--targets", default="cortex-m4,generic")
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--runner", choices=["auto", "firmware", "semihost"], default="auto",
-                        help="auto: the firmware unless the input exceeds the protocol's payload")
+                        help="auto: the firmware unless the output exceeds one answer frame")
     parser.add_argument("--layers", action="store_true", help="also measure and print per-layer instructions")
     parser.add_argument("--engine-dir", type=Path, help="kernel sources (default firmware/engine)")
     parser.add_argument("--tag", default="", help="suffix of the result files (engine<tag>.json/.md)")
@@ -492,14 +489,10 @@ def main() -> None:
     rows: list[Row] = []
     for name, tflite, model_dir in models:
         graph = load_tflite(tflite)
-        input_bytes = graph.tensors[graph.inputs[0]].nbytes
         output_bytes = graph.tensors[graph.outputs[0]].nbytes
         runner = args.runner
         if runner == "auto":
-            # run_bench's report plots a confusion matrix over the outputs: fine for classifiers, not
-            # for the autoencoder's 640 outputs (it takes gigabytes), so that one runs semihosted too.
-            fits = input_bytes <= MAX_FIRMWARE_INPUT and output_bytes <= MAX_CLASSIFIER_OUTPUTS
-            runner = "firmware" if fits else "semihost"
+            runner = "firmware" if output_bytes <= MAX_FIRMWARE_OUTPUT else "semihost"
         for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
             started = time.monotonic()
             try:

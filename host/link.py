@@ -197,6 +197,19 @@ class BoardLink:
             return self.reply_timeout_s
         return max(0.5, 4.0 * self._rtt)
 
+    def _hello_after_boot(self) -> int:
+        """After BOOT: counts it and asks HELLO again; returns that request's seq."""
+        self.stats.boots_seen += 1
+        seq = self._next_seq()
+        self._send(p.DELIMITER + p.encode_frame(p.MSG_HELLO, seq, p.hello_payload()))
+        return seq
+
+    def _check_model_after_boot(self, hello_payload: bytes, info: p.BoardInfo) -> None:
+        again = p.parse_hello(hello_payload)
+        if again.model_sha256 != info.model_sha256:
+            raise TinymlError(f"board on {self.transport.url} came back from a reset with model "
+                              f"{again.model_sha256}, the run started with {info.model_sha256}")
+
     def _check_sizes(self, info: p.BoardInfo) -> None:
         if p.RESULT_HEADER.size + 4 + info.output_bytes > info.max_payload:
             raise TinymlError(f"the board's model gives {info.output_bytes} output bytes, more than one answer "
@@ -361,18 +374,13 @@ class BoardLink:
                 elif frame.type == p.MSG_BOOT:
                     # The board rebooted: whatever it held is gone. Check it still
                     # runs the same model, then send everything unanswered again.
-                    self.stats.boots_seen += 1
-                    expected_hello = self._next_seq()
-                    self._send(p.DELIMITER + p.encode_frame(p.MSG_HELLO, expected_hello, p.hello_payload()))
+                    expected_hello = self._hello_after_boot()
                     for request in list(outstanding.values()):
                         if request.seq in outstanding:
                             retransmit(request, "board rebooted")
                 elif frame.type == p.MSG_HELLO | p.MSG_REPLY and frame.seq == expected_hello:
                     expected_hello = None
-                    again = p.parse_hello(frame.payload)
-                    if again.model_sha256 != info.model_sha256:
-                        raise TinymlError(f"board on {self.transport.url} came back from a reset with model "
-                                          f"{again.model_sha256}, the run started with {info.model_sha256}")
+                    self._check_model_after_boot(frame.payload, info)
 
             now = time.monotonic()
             if outstanding:
@@ -547,18 +555,13 @@ class BoardLink:
                         self._raise_board_error(error)
                 elif event.type == p.MSG_BOOT:
                     # The board rebooted: its input buffer and receive buffer are gone.
-                    self.stats.boots_seen += 1
-                    expected_hello = self._next_seq()
-                    self._send(p.DELIMITER + p.encode_frame(p.MSG_HELLO, expected_hello, p.hello_payload()))
+                    expected_hello = self._hello_after_boot()
                     for load in list(active.values()):
                         if load.next_frame > 0:
                             restart(load, load.attempt, "board rebooted")
                 elif event.type == p.MSG_HELLO | p.MSG_REPLY and event.seq == expected_hello:
                     expected_hello = None
-                    again = p.parse_hello(event.payload)
-                    if again.model_sha256 != info.model_sha256:
-                        raise TinymlError(f"board on {self.transport.url} came back from a reset with model "
-                                          f"{again.model_sha256}, the run started with {info.model_sha256}")
+                    self._check_model_after_boot(event.payload, info)
 
             now = time.monotonic()
             if outstanding:

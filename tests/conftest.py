@@ -23,7 +23,8 @@ def _tiny_keras_model():
     return tf.keras.Model(inp, x)
 
 
-def _convert(model, int8: bool) -> bytes:
+def keras_to_tflite(model, int8: bool) -> bytes:
+    """The .tflite of a Keras model on 8x8x1 inputs: full int8 (random calibration) or float."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -53,5 +54,5 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     paths = {}
     for name, int8 in (("int8", True), ("float", False)):
         paths[name] = directory / f"tiny_{name}.tflite"
-        paths[name].write_bytes(_convert(model, int8))
+        paths[name].write_bytes(keras_to_tflite(model, int8))
     return paths

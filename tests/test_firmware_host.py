@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from firmware_fixtures import FIXTURE_SHA256, fixture_outputs
-from firmware_fixtures.boards import fixture_image, running_board
+from firmware_fixtures.boards import board_link, fixture_image, running_board
 from tinyml.errors import TinymlError
 from tinyml.host import protocol as p
 from tinyml.host.build import build_host_firmware
@@ -25,11 +25,8 @@ def board(tmp_path_factory):
 
 @pytest.fixture
 def link(board):
-    transport = open_port(board.port)
-    session = BoardLink(transport)
-    session.hello()
-    yield session
-    transport.close()
+    with board_link(board) as session:
+        yield session
 
 
 def _exchange(link: BoardLink, wire: bytes, timeout_s: float = 2.0) -> p.Frame:
@@ -135,7 +132,7 @@ def test_build_reports_a_compile_error_in_one_line(tmp_path):
 
 def test_state_file_finds_a_running_board_until_stopped(tmp_path, tmp_path_factory, monkeypatch, board):
     from tinyml.host.emulator import find_running_emulator, start_host_board
-    from firmware_fixtures.boards import fixture_image
+    from firmware_fixtures.boards import board_link, fixture_image
 
     monkeypatch.setenv("TINYML_STATE_DIR", str(tmp_path))
     assert find_running_emulator("host") is None

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from firmware_fixtures import LARGE_INPUT_BYTES, LARGE_SHA256, fixture_outputs, write_fixture_model_dir
-from firmware_fixtures.boards import large_input_fixture_image, running_board
+from firmware_fixtures.boards import board_link, large_input_fixture_image, running_board
 from tinyml.errors import TinymlError
 from tinyml.host import protocol as p
 from tinyml.host.harness import run_bench
@@ -29,11 +29,8 @@ def board(tmp_path_factory):
 
 @pytest.fixture
 def link(board):
-    transport = open_port(board.port)
-    session = BoardLink(transport)
-    session.hello()
-    yield session
-    transport.close()
+    with board_link(board) as session:
+        yield session
 
 
 def _inputs(seed: int, count: int = SAMPLES) -> np.ndarray:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import keras_to_tflite
 from tinyml.boards import load_board
 
 pytestmark = [
@@ -30,19 +31,7 @@ def small_int8_model() -> bytes:
     x = tf.keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
     x = tf.keras.layers.Flatten()(x)
     x = tf.keras.layers.Dense(10)(x)
-    converter = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, x))
-    rng = np.random.default_rng(0)
-
-    def representative():
-        for _ in range(16):
-            yield [rng.random((1, 8, 8, 1), dtype=np.float32)]
-
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    return keras_to_tflite(tf.keras.Model(inp, x), int8=True)
 
 
 @pytest.fixture(scope="module")

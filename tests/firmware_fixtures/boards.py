@@ -8,6 +8,8 @@ from typing import Iterator
 
 from tinyml.host.build import FirmwareImage, build_host_firmware
 from tinyml.host.emulator import EmulatedBoard, start_host_board
+from tinyml.host.link import BoardLink
+from tinyml.host.transport import open_port
 
 from . import FIXTURE_DIR, write_fixture_firmware_dir
 
@@ -32,3 +34,15 @@ def running_board(image: FirmwareImage) -> Iterator[EmulatedBoard]:
         yield board
     finally:
         board.stop()
+
+
+@contextlib.contextmanager
+def board_link(board: EmulatedBoard) -> Iterator[BoardLink]:
+    """A BoardLink to a running board, after its HELLO; the port closed afterwards."""
+    transport = open_port(board.port)
+    try:
+        session = BoardLink(transport)
+        session.hello()
+        yield session
+    finally:
+        transport.close()

@@ -23,7 +23,8 @@
 
 #define CORE_CLOCK_HZ 168000000u
 #define APB2_CLOCK_HZ 84000000u
-#define RX_RING_BYTES 8192u /* power of two */
+#define TM_RX_RING_BYTES 8192u
+#include "tm_rx_ring.h"
 
 #define REG32(addr) (*(volatile uint32_t *)(addr))
 
@@ -61,13 +62,10 @@ static const tm_port_info_t stm32_info = {
     TINYML_BOARD_NAME,
     CORE_CLOCK_HZ,
     TM_UNIT_INSTRUCTIONS,
-    RX_RING_BYTES - 1u,
+    TM_RX_RING_BYTES,
 };
 
-static volatile uint8_t rx_ring[RX_RING_BYTES];
-static volatile uint32_t rx_head; /* written by the interrupt */
-static volatile uint32_t rx_tail; /* written by the core */
-static volatile uint32_t rx_dropped;
+static tm_rx_ring_t rx_ring;
 static volatile uint32_t systick_wraps;
 
 void USART1_IRQHandler(void);
@@ -76,14 +74,7 @@ void SysTick_Handler(void);
 void USART1_IRQHandler(void)
 {
     while (USART1_SR & (USART_SR_RXNE | USART_SR_ORE)) {
-        uint8_t byte = (uint8_t)USART1_DR; /* reading DR clears RXNE and ORE */
-        uint32_t next = (rx_head + 1u) & (RX_RING_BYTES - 1u);
-        if (next == rx_tail) {
-            rx_dropped++; /* the host sent more than it may have in flight */
-        } else {
-            rx_ring[rx_head] = byte;
-            rx_head = next;
-        }
+        tm_rx_ring_push(&rx_ring, (uint8_t)USART1_DR); /* reading DR clears RXNE and ORE */
     }
 }
 
@@ -97,7 +88,7 @@ void tm_port_init(void)
     GPIOA_MODER = (GPIOA_MODER & ~(0xFu << 18)) | (0xAu << 18);
     GPIOA_AFRH = (GPIOA_AFRH & ~(0xFFu << 4)) | (0x77u << 4);
 
-    rx_head = rx_tail = 0;
+    tm_rx_ring_init(&rx_ring);
     USART1_BRR = (APB2_CLOCK_HZ + TM_UART_BAUD / 2u) / TM_UART_BAUD; /* oversampling 16 */
     USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
     NVIC_ISER(USART1_IRQ / 32u) = 1u << (USART1_IRQ % 32u);
@@ -110,17 +101,7 @@ void tm_port_init(void)
 
 const tm_port_info_t *tm_port_info(void) { return &stm32_info; }
 
-size_t tm_port_uart_read(uint8_t *buf, size_t max)
-{
-    size_t n = 0;
-    uint32_t tail = rx_tail;
-    while (n < max && tail != rx_head) {
-        buf[n++] = rx_ring[tail];
-        tail = (tail + 1u) & (RX_RING_BYTES - 1u);
-    }
-    rx_tail = tail;
-    return n;
-}
+size_t tm_port_uart_read(uint8_t *buf, size_t max) { return tm_rx_ring_pop(&rx_ring, buf, max); }
 
 void tm_port_uart_write(const uint8_t *buf, size_t len)
 {
@@ -154,7 +135,7 @@ void tm_port_idle(void)
     /* Interrupts masked between the check and WFI, so a byte arriving in
      * between still wakes the core (WFI wakes on pending, masked or not). */
     __asm volatile("cpsid i" ::: "memory");
-    if (rx_head == rx_tail) {
+    if (tm_rx_ring_empty(&rx_ring)) {
         __asm volatile("wfi");
     }
     __asm volatile("cpsie i" ::: "memory");

@@ -62,35 +62,26 @@
 #define MCAUSE_INTERRUPT 0x80000000u
 #define MCAUSE_MACHINE_EXTERNAL 11u
 
-/* Power of two so the indices wrap with a mask. */
-#define RX_RING_BYTES 4096u
+#define TM_RX_RING_BYTES 4096u
+#include "tm_rx_ring.h"
 
 static inline void reg8_write(uint32_t addr, uint8_t value) { *(volatile uint8_t *)addr = value; }
 static inline uint8_t reg8_read(uint32_t addr) { return *(volatile uint8_t *)addr; }
 static inline void reg32_write(uint32_t addr, uint32_t value) { *(volatile uint32_t *)addr = value; }
 static inline uint32_t reg32_read(uint32_t addr) { return *(volatile uint32_t *)addr; }
 
-static volatile uint8_t rx_ring[RX_RING_BYTES];
-static volatile uint32_t rx_head; /* written by the interrupt only */
-static volatile uint32_t rx_tail; /* written by tm_port_uart_read only */
+static tm_rx_ring_t rx_ring;
 
 static const tm_port_info_t port_info = {
     .board = TINYML_BOARD_NAME,
     .clock_hz = RV32_VIRT_CLOCK_HZ,
     .latency_unit = TM_UNIT_INSTRUCTIONS,
-    .rx_buffer_bytes = RX_RING_BYTES,
+    .rx_buffer_bytes = TM_RX_RING_BYTES,
 };
 
 static void uart_drain_to_ring(void) {
     while (reg8_read(UART_BASE + UART_LSR) & UART_LSR_DR) {
-        uint8_t byte = reg8_read(UART_BASE + UART_RBR);
-        uint32_t head = rx_head;
-        /* A full ring drops the byte: the host's flow control (one frame in
-         * flight beyond the one running) keeps this from happening. */
-        if (head - rx_tail < RX_RING_BYTES) {
-            rx_ring[head & (RX_RING_BYTES - 1u)] = byte;
-            rx_head = head + 1u;
-        }
+        tm_rx_ring_push(&rx_ring, reg8_read(UART_BASE + UART_RBR));
     }
 }
 
@@ -126,8 +117,7 @@ void tm_port_init(void) {
     reg8_write(UART_BASE + UART_LCR, UART_LCR_8N1);
     reg8_write(UART_BASE + UART_FCR, UART_FCR_ENABLE_CLEAR | UART_FCR_TRIGGER_1);
     reg8_write(UART_BASE + UART_MCR, UART_MCR_OUT2);
-    rx_head = 0u;
-    rx_tail = 0u;
+    tm_rx_ring_init(&rx_ring);
 
     reg32_write(PLIC_PRIORITY(PLIC_UART_SOURCE), 1u);
     reg32_write(PLIC_ENABLE_HART0_M, 1u << PLIC_UART_SOURCE);
@@ -142,17 +132,7 @@ void tm_port_init(void) {
 
 const tm_port_info_t *tm_port_info(void) { return &port_info; }
 
-size_t tm_port_uart_read(uint8_t *buf, size_t max) {
-    size_t count = 0u;
-    uint32_t tail = rx_tail;
-    uint32_t head = rx_head;
-    while (count < max && tail != head) {
-        buf[count++] = rx_ring[tail & (RX_RING_BYTES - 1u)];
-        tail++;
-    }
-    rx_tail = tail;
-    return count;
-}
+size_t tm_port_uart_read(uint8_t *buf, size_t max) { return tm_rx_ring_pop(&rx_ring, buf, max); }
 
 void tm_port_uart_write(const uint8_t *buf, size_t len) {
     for (size_t i = 0u; i < len; i++) {
@@ -179,7 +159,7 @@ void tm_port_idle(void) {
     /* Interrupts off around the check so a byte landing between the check and
      * wfi cannot be missed: wfi still wakes on the pending (enabled) source. */
     __asm__ volatile("csrc mstatus, %0" ::"r"(MSTATUS_MIE));
-    if (rx_head == rx_tail) {
+    if (tm_rx_ring_empty(&rx_ring)) {
         __asm__ volatile("wfi");
     }
     __asm__ volatile("csrs mstatus, %0" ::"r"(MSTATUS_MIE));

@@ -25,7 +25,8 @@
 #define TM_UART_BAUD 115200u
 #endif
 
-#define RX_RING_BYTES 4096u /* power of two */
+#define TM_RX_RING_BYTES 4096u
+#include "tm_rx_ring.h"
 #define SYSTICK_PERIOD 0x01000000u
 
 #if defined(STM32F446xx)
@@ -47,9 +48,7 @@ void SysTick_Handler(void);
 void USART2_IRQHandler(void);
 void USART3_IRQHandler(void);
 
-static volatile uint8_t rx_ring[RX_RING_BYTES];
-static volatile uint32_t rx_head; /* written by the UART interrupt only */
-static volatile uint32_t rx_tail; /* written by tm_port_uart_read only */
+static tm_rx_ring_t rx_ring;
 
 static uint32_t timer_high; /* wraps of DWT_CYCCNT seen so far */
 static uint32_t timer_last_low;
@@ -58,7 +57,7 @@ static const tm_port_info_t port_info = {
     .board = TINYML_BOARD_NAME,
     .clock_hz = PORT_CLOCK_HZ,
     .latency_unit = TM_UNIT_CYCLES,
-    .rx_buffer_bytes = RX_RING_BYTES,
+    .rx_buffer_bytes = TM_RX_RING_BYTES,
 };
 
 static inline void barrier_dsb_isb(void) {
@@ -130,10 +129,8 @@ void USART2_IRQHandler(void) {
     if ((status & (USART_SR_RXNE | USART_SR_ORE)) != 0u) {
         /* Reading DR after SR also clears an overrun. */
         uint8_t byte = (uint8_t)USART_DR;
-        uint32_t head = rx_head;
-        if ((status & USART_SR_RXNE) != 0u && head - rx_tail < RX_RING_BYTES) {
-            rx_ring[head & (RX_RING_BYTES - 1u)] = byte;
-            rx_head = head + 1u;
+        if ((status & USART_SR_RXNE) != 0u) {
+            tm_rx_ring_push(&rx_ring, byte);
         }
     }
 }
@@ -210,12 +207,7 @@ void USART3_IRQHandler(void) {
         USART_ICR = USART_ICR_ORECF; /* an overrun otherwise keeps the interrupt pending */
     }
     if ((status & USART_ISR_RXNE) != 0u) {
-        uint8_t byte = (uint8_t)USART_RDR;
-        uint32_t head = rx_head;
-        if (head - rx_tail < RX_RING_BYTES) {
-            rx_ring[head & (RX_RING_BYTES - 1u)] = byte;
-            rx_head = head + 1u;
-        }
+        tm_rx_ring_push(&rx_ring, (uint8_t)USART_RDR);
     }
 }
 
@@ -266,8 +258,7 @@ static void timer_init(void) {
 void tm_port_init(void) {
     clock_init();
     caches_init();
-    rx_head = 0u;
-    rx_tail = 0u;
+    tm_rx_ring_init(&rx_ring);
     uart_init();
     timer_init();
     NVIC_ISER(UART_IRQN / 32u) = 1u << (UART_IRQN % 32u);
@@ -276,17 +267,7 @@ void tm_port_init(void) {
 
 const tm_port_info_t *tm_port_info(void) { return &port_info; }
 
-size_t tm_port_uart_read(uint8_t *buf, size_t max) {
-    size_t count = 0u;
-    uint32_t tail = rx_tail;
-    uint32_t head = rx_head;
-    while (count < max && tail != head) {
-        buf[count++] = rx_ring[tail & (RX_RING_BYTES - 1u)];
-        tail++;
-    }
-    rx_tail = tail;
-    return count;
-}
+size_t tm_port_uart_read(uint8_t *buf, size_t max) { return tm_rx_ring_pop(&rx_ring, buf, max); }
 
 void tm_port_uart_write(const uint8_t *buf, size_t len) {
     for (size_t i = 0u; i < len; i++) {
@@ -312,7 +293,7 @@ void tm_port_idle(void) {
     /* WFI wakes on a pending interrupt even with PRIMASK set, so checking with
      * interrupts masked cannot miss a byte that lands just before the WFI. */
     uint32_t primask = irq_save();
-    if (rx_head == rx_tail) {
+    if (tm_rx_ring_empty(&rx_ring)) {
         __asm__ volatile("dsb 0xF\n\twfi" ::: "memory");
     }
     irq_restore(primask);
