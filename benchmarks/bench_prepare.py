@@ -51,16 +51,21 @@ def mnist(work: Path) -> dict:
     r, wall = run_prepare(work / "mnist5k", "--dataset", "mnist5k", "--board", "stm32f405", "--max-weight-kb", "64",
                           "--no-sweep")
     from tinyml.compiler import compile_tflite
+    from tinyml.tflite_graph import load_tflite
 
+    graph = load_tflite(work / "mnist5k" / "model.tflite")
+    # The model's weights: its constant tensors (int8 weights, int32 biases), as TFLM stores them.
+    weight_bytes = sum(t.nbytes for t in graph.tensors if t.is_constant)
     compiled = compile_tflite(work / "mnist5k" / "model.tflite", work / "mnist5k-compiled", target="cortex-m4")
     print(f"mnist5k/stm32f405 (--max-weight-kb 64): student {r['student']} ({r['params']:,} params, "
           f"{r['macs']:,} MACs), wall {wall:.1f} s")
     print(f"  teacher {r['teacher_accuracy']:.2%}  alone {r['student_alone_accuracy']:.2%}  distilled float "
           f"{r['student_float_accuracy']:.2%}  int8 (TFLM) {r['student_int8_accuracy']:.2%}")
-    print(f"  weights (int8 weights + int32 biases, as compiled): {compiled.weight_bytes:,} B; .tflite file "
-          f"{r['flash_bytes']:,} B (adds per-channel scales, zero points, graph)")
+    print(f"  weights (int8 weights + int32 biases): {weight_bytes:,} B; compiled engine constants (adds "
+          f"per-channel multipliers, shifts, folded biases): {compiled.weight_bytes:,} B; .tflite file "
+          f"{r['flash_bytes']:,} B")
     print(f"  int8 >= 95%: {mark(r['student_int8_accuracy'] >= 0.95)}; <= 64 KB of weights: "
-          f"{mark(compiled.weight_bytes <= 64 * 1024)}")
+          f"{mark(weight_bytes <= 64 * 1024)}")
     return r
 
 
