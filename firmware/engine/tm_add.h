@@ -17,6 +17,16 @@
  * where a stride is 0 on a dimension the input broadcasts (size 1) and the
  * row-major element stride otherwise. Same-shape ADD: dims = {1, 1, 1, n},
  * strides {0, 0, 0, 1}. Output is written contiguously, row-major.
+ *
+ * Fast path (tables from the compiler, tinyml.compiler.quant.add_tables): a' and b'
+ * depend on one int8 each, so input1_table[a + 128] = a' and input2_table[b + 128] = b'
+ * (256 int32 each, computed with the formula above); when `requant` is not NULL
+ * (output pair normalised, right shift 2..23, as ADD always has) the last step is
+ *   o = clamp(tm_requant(a' + b', requant), activation_min, activation_max)
+ * which equals MBQM(a' + b', output_multiplier, output_shift) + output_offset
+ * (tm_common.h; |a' + b'| < 2^29 so SRDHM never saturates). Per element: two loads,
+ * two table reads, one add, one SMLAL-shaped requantization. Either table NULL: the
+ * formula above is evaluated per element (the reference).
  */
 #ifndef TM_ADD_H
 #define TM_ADD_H
@@ -39,6 +49,9 @@ typedef struct {
     int32_t dims[4];
     int32_t input1_strides[4];
     int32_t input2_strides[4];
+    const int32_t *input1_table; /* 256 entries, a' for a = -128..127, or NULL */
+    const int32_t *input2_table; /* 256 entries, b' for b = -128..127, or NULL */
+    const tm_requant_t *requant; /* output requantization record, or NULL */
 } tm_add_params_t;
 
 void tm_add_s8(const tm_add_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);

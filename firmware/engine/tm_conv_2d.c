@@ -54,8 +54,17 @@ static void conv_generic(const tm_conv_2d_params_t *p, const int8_t *input, int8
 
 #if TM_DSP_AVAILABLE
 
+/* The 2x2 inner loop in Thumb-2 assembly on a real DSP core with an optimising gcc/clang
+   (it needs 14 free registers, which -O0's frame pointer does not leave). */
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__) && \
+    !defined(TM_DSP_EMULATE)
+#define TM_CONV_2D_ASM 1
+#else
+#define TM_CONV_2D_ASM 0
+#endif
+
 /* Dot products of one or two patches (row0, row1) with `channels` filter rows of length k. */
-TM_HOT void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *filter, int32_t k,
+void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *filter, int32_t k,
                         int32_t channels, const int32_t *bias_folded, const tm_requant_t *requant,
                         int32_t per_channel, int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1)
 {
@@ -69,8 +78,51 @@ TM_HOT void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int
         const tm_requant_t *q1 = &requant[per_channel ? oc + 1 : 0];
         int32_t acc00 = bias_folded[oc], acc01 = bias_folded[oc + 1];
         int32_t acc10 = acc00, acc11 = acc01;
-        int32_t i;
-        for (i = 0; i < k4; i += 4) {
+        int32_t i = 0;
+#if TM_CONV_2D_ASM
+        if (b == row0 + k && k4 > 0) {
+            /* The second patch and the second filter row both start k bytes after the first:
+               with pa / pw on them, the first ones are at [pa - k] / [pw - k], and the loop is
+               4 LDR + 8 SXTB16 + 8 SMLAD + CMP + BNE per 16 MACs with every accumulator in a
+               register. Same arithmetic as the C loop below (and the C99 path). */
+            const int8_t *pa = row0 + k;
+            const int8_t *pw = w1;
+            const int8_t *const pa_end = pa + k4;
+            const int32_t neg_k = -k;
+            int32_t a, bq, w, ae, be, we;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[a], [%[pa], %[nk]]\n\t"
+                "ldr %[bq], [%[pa]], #4\n\t"
+                "ldr %[w], [%[pw], %[nk]]\n\t"
+                "sxtb16 %[ae], %[a]\n\t"
+                "sxtb16 %[a], %[a], ror #8\n\t"
+                "sxtb16 %[be], %[bq]\n\t"
+                "sxtb16 %[bq], %[bq], ror #8\n\t"
+                "sxtb16 %[we], %[w]\n\t"
+                "sxtb16 %[w], %[w], ror #8\n\t"
+                "smlad %[c00], %[ae], %[we], %[c00]\n\t"
+                "smlad %[c00], %[a], %[w], %[c00]\n\t"
+                "smlad %[c10], %[be], %[we], %[c10]\n\t"
+                "smlad %[c10], %[bq], %[w], %[c10]\n\t"
+                "ldr %[w], [%[pw]], #4\n\t"
+                "sxtb16 %[we], %[w]\n\t"
+                "sxtb16 %[w], %[w], ror #8\n\t"
+                "smlad %[c01], %[ae], %[we], %[c01]\n\t"
+                "smlad %[c01], %[a], %[w], %[c01]\n\t"
+                "smlad %[c11], %[be], %[we], %[c11]\n\t"
+                "smlad %[c11], %[bq], %[w], %[c11]\n\t"
+                "cmp %[pa], %[end]\n\t"
+                "bne 1b\n\t"
+                : [c00] "+r"(acc00), [c01] "+r"(acc01), [c10] "+r"(acc10), [c11] "+r"(acc11), [pa] "+r"(pa),
+                  [pw] "+r"(pw), [a] "=&r"(a), [bq] "=&r"(bq), [w] "=&r"(w), [ae] "=&r"(ae), [be] "=&r"(be),
+                  [we] "=&r"(we)
+                : [nk] "r"(neg_k), [end] "r"(pa_end)
+                : "cc", "memory");
+            i = k4;
+        }
+#endif
+        for (; i < k4; i += 4) {
             const int32_t av = tm_read_s8x4(row0 + i), bv = tm_read_s8x4(b + i);
             const int32_t w0v = tm_read_s8x4(w0 + i), w1v = tm_read_s8x4(w1 + i);
             const int32_t a_even = TM_SXTB16(av), a_odd = TM_SXTB16_ROR8(av);

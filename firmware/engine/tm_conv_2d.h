@@ -29,7 +29,10 @@
  * and the two sums are equal). Patches of two output pixels are gathered into
  * the scratch buffer (im2col, TM_CONV_2D_SCRATCH_BYTES: whole filter rows are
  * copied at once, padding rows filled), then a 2 pixel x 2 channel block is
- * multiplied four bytes at a time with SXTB16 + SMLAD.
+ * multiplied four bytes at a time with SXTB16 + SMLAD (on a Cortex-M with an
+ * optimising gcc, an inline-assembly loop of 22 instructions per 16 MACs when the
+ * second patch starts k bytes after the first, as in the scratch buffer and for
+ * 1x1 stride-1 convolutions; the same sums in the same order, so the same bytes).
  * A 1x1 filter without padding reads its patches straight from the input.
  */
 #ifndef TM_CONV_2D_H

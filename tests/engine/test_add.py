@@ -14,30 +14,69 @@ from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, fi
 ACTIVATIONS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 
 
-def add_params(lib: EngineLib, model: bytes):
+class AddFast:
+    """The compile-time data of tm_add's table path (kept alive while the params point at it)."""
+
+    def __init__(self, q: quant.AddQuant) -> None:
+        self.table1, self.table2 = quant.add_tables(q)
+        self.requant = quant.requant_records(np.array([q.output_multiplier]), np.array([q.output_shift]),
+                                             q.output_offset)
+
+    def fields(self) -> dict:
+        if self.requant is None:
+            return dict(input1_table=None, input2_table=None, requant=None)
+        return dict(input1_table=self.table1.ctypes.data, input2_table=self.table2.ctypes.data,
+                    requant=self.requant.ctypes.data)
+
+
+def make_params(lib: EngineLib, q: quant.AddQuant, dims, strides1, strides2, fast: bool):
+    extra = AddFast(q) if fast else None
+    pointers = extra.fields() if extra else dict(input1_table=None, input2_table=None, requant=None)
+    params = lib.params("tm_add_params_t", **vars(q), dims=dims, input1_strides=strides1,
+                        input2_strides=strides2, **pointers)
+    return params, extra
+
+
+def add_params(lib: EngineLib, model: bytes, fast: bool = False):
     graph, op = first_op(model, "ADD")
     t1, t2, to = (graph.tensors[i] for i in (*op.inputs, *op.outputs))
     q = quant.add_quant(float(t1.scale[0]), int(t1.zero_point[0]), float(t2.scale[0]), int(t2.zero_point[0]),
                         float(to.scale[0]), int(to.zero_point[0]), op.options["fused_activation_function"])
     dims, strides1, strides2 = quant.broadcast_4d(t1.shape, t2.shape)
-    params = lib.params("tm_add_params_t", **vars(q), dims=dims, input1_strides=strides1,
-                        input2_strides=strides2)
-    return params, graph, op
+    params, extra = make_params(lib, q, dims, strides1, strides2, fast)
+    return params, extra, graph, op
 
 
 def check_against_tflm(model: bytes, rng: np.random.Generator, runs: int = 3) -> None:
+    """Both paths of tm_add_s8: the per-element formula and the table path."""
     lib = EngineLib.build(["tm_add"])
-    params, graph, op = add_params(lib, model)
+    params, _, graph, op = add_params(lib, model, fast=False)
+    params_fast, extra, _, _ = add_params(lib, model, fast=True)
+    assert extra.requant is not None, "the table path is not exercised"
     out_shape = graph.tensors[op.outputs[0]].shape
     for _ in range(runs):
         inputs = [random_int8(rng, graph.tensors[i].shape) for i in graph.inputs]
         expected = run_tflm(model, inputs)[0]
         by_tensor = dict(zip(graph.inputs, inputs))
-        out = np.zeros(out_shape, dtype=np.int8)
-        lib.call("tm_add_s8", params, by_tensor[op.inputs[0]], by_tensor[op.inputs[1]], out)
-        np.testing.assert_array_equal(out, expected)
+        for p in (params, params_fast):
+            out = np.zeros(out_shape, dtype=np.int8)
+            lib.call("tm_add_s8", p, by_tensor[op.inputs[0]], by_tensor[op.inputs[1]], out)
+            np.testing.assert_array_equal(out, expected)
         if expected.size >= 16:
             assert np.unique(expected).size > 1, "degenerate case: constant output"
+
+
+def all_pairs_both_paths(lib: EngineLib, q: quant.AddQuant) -> tuple[np.ndarray, np.ndarray]:
+    """tm_add_s8 on every (a, b) int8 pair, reference path and table path."""
+    a = np.repeat(np.arange(-128, 128, dtype=np.int8), 256)
+    b = np.tile(np.arange(-128, 128, dtype=np.int8), 256)
+    outs = []
+    for fast in (False, True):
+        params, extra = make_params(lib, q, [1, 1, 1, a.size], [0, 0, 0, 1], [0, 0, 0, 1], fast)
+        out = np.zeros(a.size, dtype=np.int8)
+        lib.call("tm_add_s8", params, a, b, out)
+        outs.append(out)
+    return outs[0], outs[1]
 
 
 def random_shapes(rng: np.random.Generator, broadcast: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -90,6 +129,63 @@ def test_converted_add_matches_tflm(case, rng):
     model = convert(lambda x, y: tf.nn.relu(x + y), [shape, shape2],
                     [(-1.0, 1.0), (-float(rng.uniform(0.1, 8)), float(rng.uniform(0.1, 8)))], seed=case)
     check_against_tflm(model, rng)
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_table_path_equals_reference_on_all_pairs(case, rng):
+    """The table path (tm_add.h) against the per-element MBQM formula on all 65,536 input pairs,
+    with scales from equal to 2^20 apart (input shifts 0..-21, multipliers down to 0) and output
+    scales putting the output shift from 2 to 23 (the requant record's range), every zero point
+    extreme included."""
+    lib = EngineLib.build(["tm_add"])
+    s1 = float(np.float32(2.0 ** rng.uniform(-12, 0)))
+    ratio = [1.0, 2.0 ** -rng.uniform(0, 21), 2.0 ** -40, 1.0 - 2.0 ** -23][case % 4]
+    s2 = float(np.float32(s1 * ratio))
+    if case % 8 >= 4:
+        s1, s2 = s2, s1
+    # output shift = 20 + log2(so / (2 max)) rounded: choose it in [-23, -2]
+    target_shift = int(rng.integers(2, 24)) if case >= 4 else [2, 23, 2, 23][case]
+    so = float(np.float32(2 * max(s1, s2) / 2.0 ** 20 * 2.0 ** target_shift * rng.uniform(1.001, 1.999)))
+    zps = [[-128, 127, -128], [127, -128, 127], [0, 0, 0]][case % 3] if case < 12 else \
+        [int(z) for z in rng.integers(-128, 128, size=3)]
+    activation = ACTIVATIONS[case % 4]
+    q = quant.add_quant(s1, zps[0], s2, zps[1], so, zps[2], activation)
+    assert quant.requant_records(np.array([q.output_multiplier]), np.array([q.output_shift]),
+                                 q.output_offset) is not None, q
+    reference, fast = all_pairs_both_paths(lib, q)
+    np.testing.assert_array_equal(fast, reference)
+
+
+def test_table_matches_mbqm_formula():
+    """quant.multiply_by_quantized_multiplier against TFLite's definition on extreme values."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.integers(-(1 << 31), 1 << 31, size=2000), [-(1 << 31), (1 << 31) - 1, 0, -1, 1]])
+    for multiplier, shift in [(1 << 30, 0), ((1 << 31) - 1, -31), (1 << 30, -1), ((1 << 31) - 1, 0),
+                              (1518500250, -7), (0, 0), (-(1 << 31), 0), (1 << 30, 3)]:
+        got = quant.multiply_by_quantized_multiplier(x, multiplier, shift)
+        for xi, gi in zip(x.tolist(), got.tolist()):
+            assert gi == _mbqm_scalar(xi, multiplier, shift), (xi, multiplier, shift)
+
+
+def _mbqm_scalar(x: int, m: int, shift: int) -> int:
+    """gemmlowp's SRDHM and RDBP written out with Python integers (truncating division)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    x = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)
+    if x == m == -(1 << 31):
+        srdhm = (1 << 31) - 1
+    else:
+        ab = x * m
+        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+        srdhm = _trunc_div(ab + nudge, 1 << 31)
+    mask = (1 << right) - 1
+    remainder = srdhm & mask
+    threshold = (mask >> 1) + (1 if srdhm < 0 else 0)
+    return (srdhm >> right) + (1 if remainder > threshold else 0)
+
+
+def _trunc_div(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
 
 
 def test_broadcast_4d():

@@ -166,6 +166,33 @@ def add_quant(input1_scale: float, input1_zero_point: int, input2_scale: float, 
                     int(output_zero_point), ADD_LEFT_SHIFT, lo, hi)
 
 
+def multiply_by_quantized_multiplier(x, multiplier: int, shift: int) -> np.ndarray:
+    """TFLite MultiplyByQuantizedMultiplier, double rounding (tm_common.h), on int32 values:
+    RDBP(SRDHM(x * 2^max(shift, 0), multiplier), max(-shift, 0)), as int64."""
+    x = np.asarray(x, dtype=np.int64)
+    left, right = max(int(shift), 0), max(-int(shift), 0)
+    x = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)          # int32 wrap, as tm_shift_left
+    m = int(multiplier)
+    both_min = (x == -(1 << 31)) & (m == -(1 << 31))                   # SRDHM's one saturating case
+    high = np.where(both_min, (1 << 31) - 1, (x * m + (1 << 30)) >> 31)
+    mask = (1 << right) - 1
+    remainder = high & mask
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + (remainder > threshold)
+
+
+def add_tables(q: AddQuant) -> tuple[np.ndarray, np.ndarray]:
+    """tm_add's per-input tables: for a = -128..127,
+    MBQM((a + input_offset) * 2^left_shift, input_multiplier, input_shift) (256 int32 each)."""
+    a = np.arange(-128, 128, dtype=np.int64)
+    tables = []
+    for offset, multiplier, shift in ((q.input1_offset, q.input1_multiplier, q.input1_shift),
+                                      (q.input2_offset, q.input2_multiplier, q.input2_shift)):
+        scaled = (a + offset) << q.left_shift                              # wrapped to int32 below
+        tables.append(multiply_by_quantized_multiplier(scaled, multiplier, shift).astype(np.int32))
+    return tables[0], tables[1]
+
+
 @dataclass(frozen=True)
 class SoftmaxQuant:
     input_multiplier: int
