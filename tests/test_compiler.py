@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tinyml.compiler import compile_tflite, supported_ops
-from tinyml.compiler.layers import Arg, Layer
-from tinyml.compiler.planner import plan_memory
+from tinyml.compiler.layers import Arg, Layer, lower_graph
+from tinyml.compiler.planner import _LAGGED_OPS, _plan_memory, overlap_lag, plan_memory
 from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
 from tinyml.tflite_graph import Graph, Tensor, load_tflite
@@ -58,8 +58,9 @@ def test_outputs_follow_the_contract(tiny_models, tmp_path):
     weights = sum(t.data.nbytes for t in graph.tensors if t.data is not None and t.dtype != np.int32) \
         + sum(t.data.nbytes for t in graph.tensors if t.data is not None and t.dtype == np.int32 and t.shape != (2,))
     assert result.weight_bytes >= weights  # plus multipliers and shifts
-    # 8x8x8 + 8x8x8 activations live at once (the input is read in place, the output written in place)
-    assert result.arena_bytes == 8 * 8 * 8 + 8 * 8 * 16
+    # 8x8x8 + 8x8x16 activations live at once (the input is read in place, the output written in
+    # place), but the last conv's output overlaps its dying input (lagged overlap)
+    assert result.arena_bytes < 8 * 8 * 8 + 8 * 8 * 16
     assert result.engine_sources == ["tm_conv_2d.c", "tm_depthwise_conv_2d.c", "tm_fully_connected.c", "tm_mean.c"]
 
 
@@ -300,3 +301,201 @@ def test_engine_text_fits_15_kb(tmp_path):
         total += sum(int(size) for size in re.findall(r"^\.text\S*\s+(\d+)", sections, re.M))
     print(f"engine .text {total} bytes")
     assert 0 < total <= 15 * 1024
+
+
+# ---------------------------------------------------------------- lagged overlap (planner)
+
+def _resnet_block_model():
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((12, 12, 3), batch_size=1)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu")(inp)
+    y = layers.Conv2D(16, 3, padding="same", activation="relu")(x)          # reads x, which lives on
+    y = layers.Conv2D(16, 3, padding="same")(y)                             # its input dies here
+    x = layers.ReLU()(layers.Add()([x, y]))
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inp, layers.Dense(5)(x))
+
+
+def _lag_shapes_model():
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((17, 15, 3), batch_size=1)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = layers.Conv2D(8, 2, dilation_rate=2, padding="valid")(x)                # dilation, valid
+    x = layers.Conv2D(12, 3, strides=2, padding="same", activation="relu")(x)   # stride 2, same, 8 -> 12
+    x = layers.DepthwiseConv2D(3, padding="valid", activation="relu")(x)        # valid
+    x = layers.Conv2D(16, 1, activation="relu")(x)                              # direct 1x1, widening
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)  # generic depthwise
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)         # 3x3 interior/border
+    x = layers.MaxPooling2D(2, strides=1, padding="same")(x)
+    x = layers.AveragePooling2D(2, strides=1, padding="valid")(x)
+    x = layers.Flatten()(x)
+    return tf.keras.Model(inp, layers.Dense(6)(x))
+
+
+def _models():
+    from engine.model_harness import convert_keras
+
+    return {
+        "resnet_block": convert_keras(_resnet_block_model, (12, 12, 3), seed=3, key="planner_resnet_block"),
+        "lag_shapes": convert_keras(_lag_shapes_model, (17, 15, 3), seed=5, key="planner_lag_shapes"),
+    }
+
+
+def _inputs(model, count: int) -> np.ndarray:
+    graph = load_tflite(model)
+    shape = graph.tensors[graph.inputs[0]].shape
+    return np.random.default_rng(3).integers(-128, 128, size=(count, *shape), dtype=np.int8)
+
+
+def _all_lags(graph, layers) -> dict[int, int]:
+    lags = {i: overlap_lag(graph, layer) for i, layer in enumerate(layers) if not layer.alias}
+    return {i: lag for i, lag in lags.items() if lag is not None}
+
+
+def _check_overlaps(graph, layers, plan) -> int:
+    """Every overlap is legal: arena buffers only, input dead after the layer, never the model I/O."""
+    count = 0
+    for buffer in plan.buffers:
+        if buffer.overlaps is None:
+            continue
+        count += 1
+        src = plan.buffers[buffer.overlaps]
+        layer = layers[buffer.first]
+        assert layer.opcode in _LAGGED_OPS
+        assert plan.tensor_buffer[layer.inputs[0]] == src.id and plan.tensor_buffer[layer.outputs[0]] == buffer.id
+        assert src.storage == buffer.storage == "arena" and src.last == buffer.first
+        assert buffer.offset == src.offset - buffer.lag and buffer.lag % 4 == 0 and buffer.offset % 4 == 0
+        # no later layer reads any tensor stored in src
+        assert all(t not in later.inputs for later in layers[buffer.first + 1:] for t in src.tensors)
+    # nothing else collides with any buffer while both are live
+    arena = [b for b in plan.buffers if b.storage == "arena"]
+    for a in arena:
+        for b in arena:
+            if a.id < b.id and a.first <= b.last and b.first <= a.last and b.overlaps != a.id and a.overlaps != b.id:
+                assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, (a, b)
+    return count
+
+
+@pytest.mark.parametrize("target", ["generic", "cortex-m4"])
+def test_resnet_block_overlaps_and_matches_tflm(target, tmp_path):
+    from engine.model_harness import assert_engine_matches_tflm
+
+    model = _models()["resnet_block"]
+    graph = load_tflite(model)
+    layers = lower_graph(graph, target)
+    plain = plan_memory(graph, layers, overlap=False)
+    plan = plan_memory(graph, layers)
+    assert plan.arena_bytes < plain.arena_bytes
+    assert _check_overlaps(graph, layers, plan) >= 1
+    # x (the skip) is read by conv1 and by the ADD: conv1's output never overlaps it
+    conv1 = layers[1]
+    assert plan.buffers[plan.tensor_buffer[conv1.outputs[0]]].overlaps is None
+    # conv2 (input dies there) writes over conv1's output
+    conv2 = layers[2]
+    assert plan.buffers[plan.tensor_buffer[conv2.outputs[0]]].overlaps == plan.tensor_buffer[conv2.inputs[0]]
+    defines = ["TM_DSP_EMULATE"] if target == "cortex-m4" else []
+    engine = assert_engine_matches_tflm(model, count=8, seed=1, target=target, defines=defines)
+    assert engine.compile_info["arena_bytes"] == plan.arena_bytes
+    assert any(b["overlaps"] is not None for b in engine.compile_info["memory_plan"])
+
+
+def _compile_forced(monkeypatch):
+    """compile_tflite with every legal lagged overlap applied (not only the ones that pay off)."""
+    import tinyml.compiler.compile as compile_module
+
+    monkeypatch.setattr(compile_module, "plan_memory", lambda g, ls: _plan_memory(g, ls, _all_lags(g, ls)))
+
+
+@pytest.mark.parametrize("name", ["resnet_block", "lag_shapes"])
+@pytest.mark.parametrize("target", ["generic", "cortex-m4"])
+def test_forced_overlaps_match_tflm(name, target, monkeypatch):
+    from engine.model_harness import assert_engine_matches_tflm, tflm_outputs
+
+    model = _models()[name]
+    graph = load_tflite(model)
+    layers = lower_graph(graph, target)
+    plan = _plan_memory(graph, layers, _all_lags(graph, layers))
+    count = _check_overlaps(graph, layers, plan)
+    overlapped = {layers[b.first].opcode for b in plan.buffers if b.overlaps is not None}
+    if name == "lag_shapes":
+        assert count >= 8 and overlapped == set(_LAGGED_OPS)
+    assert np.unique(tflm_outputs(model, _inputs(model, 4))).size > 8  # outputs depend on every layer
+    _compile_forced(monkeypatch)
+    defines = ["TM_TEST_FORCED_OVERLAP"] + (["TM_DSP_EMULATE"] if target == "cortex-m4" else [])
+    engine = assert_engine_matches_tflm(model, count=8, seed=2, target=target, defines=defines)
+    assert engine.compile_info["arena_bytes"] == plan.arena_bytes
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+@pytest.mark.parametrize("name", ["resnet_block", "lag_shapes"])
+@pytest.mark.parametrize("forced", [False, True])
+def test_overlaps_on_cortex_m4_match_tflm(name, forced, monkeypatch, tmp_path):
+    from engine.model_harness import tflm_outputs
+    from test_compiler_qemu import _run_on_m4
+
+    model = _models()[name]
+    if forced:
+        _compile_forced(monkeypatch)
+    inputs = _inputs(model, 4)
+    ours = _run_on_m4(model, "cortex-m4", inputs, tmp_path)
+    info = json.loads((tmp_path / "cortex-m4" / "compile.json").read_text())
+    assert any(b["overlaps"] is not None for b in info["memory_plan"])
+    theirs = tflm_outputs(model, inputs).reshape(ours.shape)
+    assert np.array_equal(ours, theirs)
+
+
+def test_overlap_lag_follows_the_kernel_order():
+    # 1x1 conv 8 -> 16 channels on 4x4: pair (p, p+1) writes up to 16 (p + 2) while pixel p reads from 8 p
+    graph = Graph([Tensor(0, "a", (1, 4, 4, 8), np.dtype(np.int8), np.ones(1, np.float32), np.zeros(1, np.int64), 0),
+                   Tensor(1, "b", (1, 4, 4, 16), np.dtype(np.int8), np.ones(1, np.float32), np.zeros(1, np.int64), 0)],
+                  [], [0], [1], "", 0, 3, "")
+    fields = dict(batches=1, input_h=4, input_w=4, input_c=8, filter_h=1, filter_w=1, stride_h=1, stride_w=1,
+                  dilation_h=1, dilation_w=1, pad_h=0, pad_w=0)
+    layer = Layer(0, "CONV_2D", "k", "t", "h", "s", fields, [], [0], [1], [])
+    assert overlap_lag(graph, layer) == max(16 * (p + 2) - 8 * p for p in range(0, 16, 2))
+    # narrowing 1x1 (16 -> 8 would be) and identity-width: a pair needs 2 pixels of slack
+    fields.update(input_c=16)
+    graph.tensors[0] = Tensor(0, "a", (1, 4, 4, 16), np.dtype(np.int8), np.ones(1, np.float32),
+                              np.zeros(1, np.int64), 0)
+    assert overlap_lag(graph, layer) == 32
+    # 3x3 'same': pixel p's window starts one row and one column before it
+    fields.update(filter_h=3, filter_w=3, pad_h=1, pad_w=1)
+    assert overlap_lag(graph, layer) == 32 + (4 + 1) * 16
+    # not a windowed op: no overlap
+    assert overlap_lag(graph, Layer(0, "ADD", "k", "t", "h", "s", fields, [], [0], [1], [])) is None
+
+
+def test_tensor_read_later_is_never_overlapped():
+    # t1 = conv(input); t2 = conv(t1); t3 = conv(t2); out = add(t3, t1): t1 lives on, so t2 must not overlap it,
+    # while t3 may overlap t2 (t2 dies at its conv)
+    shape = (1, 6, 6, 8)
+    tensors = [Tensor(i, f"t{i}", shape, np.dtype(np.int8), np.ones(1, np.float32), np.zeros(1, np.int64), 0)
+               for i in range(5)]
+    graph = Graph(tensors, [], [0], [4], "", 0, 3, "")
+    fields = dict(batches=1, input_h=6, input_w=6, input_c=8, filter_h=3, filter_w=3, stride_h=1, stride_w=1,
+                  dilation_h=1, dilation_w=1, pad_h=1, pad_w=1)
+
+    def conv(src, dst):
+        return Layer(0, "CONV_2D", "k", "t", "h", "s", dict(fields), [], [src], [dst],
+                     [Arg("tensor", src), Arg("tensor", dst)])
+
+    layers = [conv(0, 1), conv(1, 2), conv(2, 3), _layer([3, 1], [4])]
+    plan = plan_memory(graph, layers)
+    buf = {t: plan.buffers[plan.tensor_buffer[t]] for t in range(5)}
+    assert buf[2].overlaps is None
+    assert buf[3].overlaps == buf[2].id
+    assert plan.arena_bytes < plan_memory(graph, layers, overlap=False).arena_bytes
+    t1 = buf[1]
+    for b in (buf[2], buf[3]):
+        assert t1.offset + t1.size <= b.offset or b.offset + b.size <= t1.offset
+    # the model input and output are never overlapped
+    assert buf[1].overlaps is None and buf[4].storage == "output" and buf[4].overlaps is None
+    assert _check_overlaps(graph, layers, plan) == 1

@@ -60,7 +60,8 @@ def _layer_infos(graph: Graph, layers: list[Layer]) -> list[LayerInfo]:
 def _plan_json(graph: Graph, plan: MemoryPlan) -> list[dict]:
     return [
         {"name": b.name, "tensors": b.tensors, "storage": b.storage, "offset": b.offset, "bytes": b.size,
-         "first_layer": b.first, "last_layer": b.last, "scratch_of": b.scratch_of}
+         "first_layer": b.first, "last_layer": b.last, "scratch_of": b.scratch_of,
+         "overlaps": b.overlaps, "lag": b.lag}
         for b in plan.buffers
     ]
 

@@ -6,6 +6,13 @@ model input is read in place from the caller's buffer and the model output is
 written straight into the caller's buffer, so neither takes arena space.
 The rest is placed greedily, largest first, at the lowest aligned offset that
 does not collide with a buffer whose lifetime overlaps (as TFLM's greedy planner).
+
+Lagged overlap: a convolution or pooling whose (arena) input dies there may write
+its output over that input, starting `lag` bytes below it, where lag is the
+least aligned shift such that, in the kernels' processing order, no output byte
+is written before the last read of the input byte under it (see overlap_lag).
+Such chains of buffers are placed as one unit, each buffer at its own relative
+offset; the plan keeps whichever of the overlapped and the plain layouts is smaller.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ class Buffer:
     offset: int = 0
     scratch_of: int | None = None  # layer index for a scratch buffer
     name: str = ""
+    overlaps: int | None = None    # buffer id of the dying input this one is written over (lagged overlap)
+    lag: int = 0                   # bytes this buffer starts below `overlaps`
 
 
 @dataclass
@@ -51,7 +60,110 @@ def _align(value: int) -> int:
     return (value + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def plan_memory(graph: Graph, layers: list[Layer]) -> MemoryPlan:
+# Ops whose kernels (generic and DSP paths) walk output pixels in raster order, batch by
+# batch, each pixel reading only input pixels of its window (see overlap_lag).
+_LAGGED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D")
+
+
+def _first_valid(out_index: int, stride: int, pad: int, taps: int, dilation: int, size: int) -> int | None:
+    """The lowest input coordinate read by output coordinate out_index (None: the window is all padding)."""
+    start = out_index * stride - pad
+    for k in range(taps):
+        coordinate = start + k * dilation
+        if 0 <= coordinate < size:
+            return coordinate
+    return None
+
+
+def overlap_lag(graph: Graph, layer: Layer) -> int | None:
+    """Smallest aligned lag (under the model below) at which the output may start `lag` bytes below the input.
+
+    Model of every kernel path (conv generic / DSP im2col / DSP direct 1x1, depthwise
+    generic / DSP / 3x3 interior-border split, pooling): output pixels are produced in
+    raster order within each batch, the output bytes of pixel p written only after
+    pixel p's reads began, and pixel p reads only input pixels of its window. The DSP
+    convolution computes two pixels at once (im2col: reads of both, then writes of both;
+    direct 1x1: reads and writes of both interleaved), so the model takes writes of a
+    whole pair (p, p+1) to happen before any read of that pair: for each pair starting at s, everything it writes must lie below the
+    lowest input byte read by any pixel >= s. Conservative for the one-pixel paths.
+    None if the layer is not such an op or its shapes are not the plain NHWC case.
+    """
+    if layer.opcode not in _LAGGED_OPS or len(layer.inputs) != 1 or len(layer.outputs) != 1:
+        return None
+    inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
+    if len(inp.shape) != 4 or len(out.shape) != 4 or inp.shape[0] != out.shape[0]:
+        return None
+    f = layer.fields
+    batches, in_h, in_w, in_c = (int(v) for v in inp.shape)
+    _, out_h, out_w, out_c = (int(v) for v in out.shape)
+    channels = f.get("input_c", f.get("channels"))
+    if (f.get("batches"), f.get("input_h"), f.get("input_w"), channels) != (batches, in_h, in_w, in_c):
+        return None
+    if "output_h" in f and (f["output_h"], f["output_w"]) != (out_h, out_w):
+        return None
+    in_elements, out_elements = batches * in_h * in_w * in_c, batches * out_h * out_w * out_c
+    if not in_elements or not out_elements or inp.nbytes % in_elements or out.nbytes % out_elements:
+        return None
+    in_pixel = in_c * (inp.nbytes // in_elements)
+    out_pixel = out_c * (out.nbytes // out_elements)
+    rows = [_first_valid(y, f["stride_h"], f["pad_h"], f["filter_h"], f.get("dilation_h", 1), in_h)
+            for y in range(out_h)]
+    cols = [_first_valid(x, f["stride_w"], f["pad_w"], f["filter_w"], f.get("dilation_w", 1), in_w)
+            for x in range(out_w)]
+    pixels = out_h * out_w
+    inf = float("inf")
+    first_read: list[float] = []
+    for n in range(batches):
+        base = n * in_h * in_w * in_pixel
+        for row in rows:
+            for col in cols:
+                first_read.append(inf if row is None or col is None else base + (row * in_w + col) * in_pixel)
+    # suffix[q]: lowest input byte (relative to the input's start) read by pixel q or later
+    suffix = first_read + [inf]
+    for q in range(len(first_read) - 1, -1, -1):
+        suffix[q] = min(suffix[q], suffix[q + 1])
+    lag = 0
+    for n in range(batches):
+        for start in range(0, pixels, 2):
+            s = n * pixels + start
+            end = n * pixels + min(start + 2, pixels)
+            if suffix[s] != inf:
+                lag = max(lag, int(end * out_pixel - suffix[s]))
+    return _align(lag)
+
+
+def _time_overlap(a: Buffer, b: Buffer) -> bool:
+    return a.first <= b.last and b.first <= a.last
+
+
+def plan_memory(graph: Graph, layers: list[Layer], overlap: bool = True) -> MemoryPlan:
+    """Greedy plan; with overlap, lagged overlaps wherever they make the arena smaller.
+
+    Every candidate overlap is tried, then each is dropped again in layer order when the
+    arena does not grow without it (a long chain of overlaps drifts down by the sum of
+    its lags, which can cost more than it saves).
+    """
+    lags: dict[int, int] = {}
+    if overlap:
+        for i, layer in enumerate(layers):
+            if not layer.alias:
+                lag = overlap_lag(graph, layer)
+                if lag is not None:
+                    lags[i] = lag
+    plan = _plan_memory(graph, layers, lags)
+    for i in sorted(lags):
+        if plan.buffers and all(b.overlaps is None for b in plan.buffers):
+            break
+        trial_lags = {k: v for k, v in lags.items() if k != i}
+        trial = _plan_memory(graph, layers, trial_lags)
+        if trial.arena_bytes <= plan.arena_bytes:
+            plan, lags = trial, trial_lags
+    plain = _plan_memory(graph, layers, {})
+    return plan if plan.arena_bytes < plain.arena_bytes else plain
+
+
+def _plan_memory(graph: Graph, layers: list[Layer], lags: dict[int, int]) -> MemoryPlan:
+    """Greedy plan with the lagged overlaps of the layers in `lags` (layer index -> lag) where allowed."""
     model_in, model_out = graph.inputs[0], graph.outputs[0]
     if model_in == model_out:
         raise TinymlError("model output is its input: nothing to compile")
@@ -126,17 +238,51 @@ def plan_memory(graph: Graph, layers: list[Layer]) -> MemoryPlan:
             buffers.append(buffer)
             scratch_buffer[i] = buffer.id
 
+    # Lagged overlaps: chains of buffers placed as one unit, each at a relative offset.
+    unit_of: dict[int, int] = {b.id: b.id for b in buffers}
+    units: dict[int, list[tuple[Buffer, int]]] = {b.id: [(b, 0)] for b in buffers}
+    for i, layer in enumerate(layers):
+        if i in lags:
+            src = buffers[tensor_buffer[layer.inputs[0]]]
+            dst = buffers[tensor_buffer[layer.outputs[0]]]
+            if src is dst or src.storage != "arena" or dst.storage != "arena":
+                continue
+            # The input must die here (no later reader of it or of anything sharing its storage)
+            # and the output must be born here and not yet be part of a chain.
+            if src.last != i or dst.first != i or len(units[unit_of[dst.id]]) != 1:
+                continue
+            lag = lags[i]
+            root = unit_of[src.id]
+            rel = dict((b.id, r) for b, r in units[root])[src.id]
+            units[root].append((dst, rel - lag))
+            del units[dst.id]
+            unit_of[dst.id] = root
+            dst.overlaps, dst.lag = src.id, lag
+
     placed: list[Buffer] = []
     arena_bytes = 0
-    for buffer in sorted((b for b in buffers if b.storage == "arena"), key=lambda b: (-b.size, b.first, b.id)):
-        live = sorted((b for b in placed if b.first <= buffer.last and buffer.first <= b.last),
-                      key=lambda b: b.offset)
-        offset = 0
-        for other in live:
-            if offset + buffer.size <= other.offset:
+    items = []
+    for members in units.values():
+        if members[0][0].storage != "arena":
+            continue
+        low = min(r for _, r in members)
+        members = [(b, r - low) for b, r in members]
+        extent = max(r + b.size for b, r in members)
+        first = min(b.first for b, _ in members)
+        items.append((extent, first, members[0][0].id, members))
+    for _, _, _, members in sorted(items, key=lambda item: (-item[0], item[1], item[2])):
+        candidates = {0}
+        for b, r in members:
+            for other in placed:
+                if _time_overlap(b, other):
+                    candidates.add(max(0, _align(other.offset + other.size - r)))
+        for offset in sorted(candidates):
+            if all(not _time_overlap(b, other) or offset + r + b.size <= other.offset
+                   or other.offset + other.size <= offset + r
+                   for b, r in members for other in placed):
                 break
-            offset = max(offset, _align(other.offset + other.size))
-        buffer.offset = offset
-        placed.append(buffer)
-        arena_bytes = max(arena_bytes, offset + buffer.size)
+        for b, r in members:
+            b.offset = offset + r
+            placed.append(b)
+            arena_bytes = max(arena_bytes, b.offset + b.size)
     return MemoryPlan(buffers, _align(arena_bytes), tensor_buffer, scratch_buffer)

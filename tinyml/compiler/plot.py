@@ -1,4 +1,8 @@
-"""memory_plan.png: every arena buffer as a box, layers (time) across, arena offset up."""
+"""memory_plan.png: every arena buffer as a box, layers (time) across, arena offset up.
+
+A buffer written over its dying input (lagged overlap) has a dashed outline: its box
+and its input's share the layer where one is read and the other written.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +25,14 @@ def plot_memory_plan(plan: MemoryPlan, num_layers: int, path: Path, title: str) 
         start = max(buffer.first, -0.5)
         end = min(buffer.last, num_layers) + 1
         hatch = "//" if buffer.scratch_of is not None else None
+        lagged = buffer.overlaps is not None
         ax.add_patch(Rectangle((start, buffer.offset), end - start, buffer.size, facecolor=colors(k % 20),
-                               edgecolor="black", linewidth=0.6, alpha=0.85, hatch=hatch))
+                               edgecolor="black", linewidth=0.9 if lagged else 0.6, alpha=0.7 if lagged else 0.85,
+                               hatch=hatch, linestyle="--" if lagged else "-"))
         if buffer.size >= 0.06 * max(plan.arena_bytes, 1):
             label = f"{buffer.size} B" if buffer.scratch_of is None else f"scratch {buffer.size} B"
+            if lagged:
+                label += f"\n(lag {buffer.lag} B)"
             ax.text((start + end) / 2, buffer.offset + buffer.size / 2, label, ha="center", va="center", fontsize=7)
     ax.axhline(plan.arena_bytes, color="red", linestyle="--", linewidth=1)
     ax.set_xlim(-0.5, num_layers + 0.5)
