@@ -151,13 +151,18 @@ typedef struct {
     int32_t shift;      /* e - 1 */
 } tm_requant_t;
 
-/* MBQM(acc) + output zero point, per the record above. */
-static inline int32_t tm_requant(int32_t acc, const tm_requant_t *q)
+/* MBQM(acc) + output zero point, per the record above, from its three fields. */
+static inline int32_t tm_requant_parts(int32_t acc, int32_t multiplier, int32_t round_hi, int32_t shift)
 {
     const uint32_t low = ((uint32_t)acc & 0x80000000u) | 0x40000000u;
-    const int32_t high = q->round_hi + (acc >> 31);
-    const int64_t sum = (int64_t)(((uint64_t)(uint32_t)high << 32) | low) + (int64_t)acc * q->multiplier;
-    return (int32_t)(sum >> 32) >> q->shift;
+    const int32_t high = round_hi + (acc >> 31);
+    const int64_t sum = (int64_t)(((uint64_t)(uint32_t)high << 32) | low) + (int64_t)acc * multiplier;
+    return (int32_t)(sum >> 32) >> shift;
+}
+
+static inline int32_t tm_requant(int32_t acc, const tm_requant_t *q)
+{
+    return tm_requant_parts(acc, q->multiplier, q->round_hi, q->shift);
 }
 
 /* tm_requant clamped to the fused activation range, as int8. */

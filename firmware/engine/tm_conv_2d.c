@@ -280,6 +280,330 @@ static void conv_dsp(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
     }
 }
 
+/* Two int16 from any address (one LDR where unaligned loads are legal). */
+static inline int32_t read_s16x2(const int16_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* rows x rw int8 (rw % 4 == 0) at x[r] + offset, widened to int16 in the filter16 order. */
+static void widen_rows_s8(const int8_t *const *x, int32_t rows, int32_t offset, int32_t rw, int16_t *dst)
+{
+    int32_t r, i;
+    for (r = 0; r < rows; ++r) {
+        const int8_t *src = x[r] + offset;
+        for (i = 0; i < rw; i += 4, dst += 4) {
+            const int32_t v = tm_read_s8x4(src + i);
+            const int32_t even = TM_SXTB16(v), odd = TM_SXTB16_ROR8(v);
+            memcpy(dst, &even, sizeof even);
+            memcpy(dst + 2, &odd, sizeof odd);
+        }
+    }
+}
+
+/* rec: the record after a channel's kp / 2 weight words in filter16: bias_folded, then the
+   packed requantization (multiplier2, round, e) of tm_requant_rec (tm_dsp.h). */
+static inline int8_t requant_rec(int32_t acc, const int32_t *rec)
+{
+    return (int8_t)tm_requant_rec(acc, rec[1], rec[2], rec[3]);
+}
+
+/*
+ * Widened patches a and b (b NULL: one pixel) times the filter16 channels (stride kp + 8 int16),
+ * 2 x 2 at a time; activation range all of int8 (SSAT).
+ */
+TM_HOT static void dot16_rows_2x2(const int16_t *a, const int16_t *b, const int32_t *w0, int32_t kp,
+                                  int32_t channels, int8_t *out0, int8_t *out1)
+{
+    const int16_t *pb = b != NULL ? b : a;
+    const int8_t *const out_end = out0 + (channels & ~1);
+    const int32_t stride = kp / 2 + 4; /* words per channel */
+#if TM_CONV_2D_ASM
+    const int32_t off_b = (int32_t)((const int8_t *)(const void *)pb - (const int8_t *)(const void *)a);
+    const int32_t off_w = 4 * stride;
+#endif
+    for (; out0 < out_end; out0 += 2, out1 += 2, w0 += 2 * stride) {
+        const int32_t *rec0 = w0 + kp / 2;
+        const int32_t *rec1 = rec0 + stride;
+        int32_t acc00 = rec0[0], acc01 = rec1[0];
+        int32_t acc10 = acc00, acc11 = acc01;
+#if TM_CONV_2D_ASM
+        {
+            /* Per word: patch a at [pa], patch b at [pa + off_b], filter rows at [pw], [pw + off_w]. */
+            const int16_t *pa = a;
+            const int32_t *pw = w0;
+            const int16_t *const end = a + kp;
+            int32_t av, bv, wa, wb;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[bv], [%[pa], %[ob]]\n\t"
+                "ldr %[wb], [%[pw], %[ow]]\n\t"
+                "ldr %[av], [%[pa]], #4\n\t"
+                "ldr %[wa], [%[pw]], #4\n\t"
+                "smlad %[c00], %[av], %[wa], %[c00]\n\t"
+                "smlad %[c10], %[bv], %[wa], %[c10]\n\t"
+                "smlad %[c01], %[av], %[wb], %[c01]\n\t"
+                "smlad %[c11], %[bv], %[wb], %[c11]\n\t"
+                "ldr %[bv], [%[pa], %[ob]]\n\t"
+                "ldr %[wb], [%[pw], %[ow]]\n\t"
+                "ldr %[av], [%[pa]], #4\n\t"
+                "ldr %[wa], [%[pw]], #4\n\t"
+                "smlad %[c00], %[av], %[wa], %[c00]\n\t"
+                "smlad %[c10], %[bv], %[wa], %[c10]\n\t"
+                "smlad %[c01], %[av], %[wb], %[c01]\n\t"
+                "smlad %[c11], %[bv], %[wb], %[c11]\n\t"
+                "cmp %[pa], %[end]\n\t"
+                "bne 1b\n\t"
+                : [c00] "+r"(acc00), [c01] "+r"(acc01), [c10] "+r"(acc10), [c11] "+r"(acc11), [pa] "+r"(pa),
+                  [pw] "+r"(pw), [av] "=&r"(av), [bv] "=&r"(bv), [wa] "=&r"(wa), [wb] "=&r"(wb)
+                : [ob] "r"(off_b), [ow] "r"(off_w), [end] "r"(end)
+                : "cc", "memory");
+        }
+#else
+        {
+            const int32_t *w1 = w0 + stride;
+            int32_t i;
+            for (i = 0; i < kp; i += 2) {
+                const int32_t av = read_s16x2(a + i), bv = read_s16x2(pb + i);
+                const int32_t wa = w0[i / 2], wb = w1[i / 2];
+                acc00 = TM_SMLAD(av, wa, acc00);
+                acc10 = TM_SMLAD(bv, wa, acc10);
+                acc01 = TM_SMLAD(av, wb, acc01);
+                acc11 = TM_SMLAD(bv, wb, acc11);
+            }
+        }
+#endif
+        {
+            const int32_t m0 = rec0[1], r0 = rec0[2], e0 = rec0[3];
+            const int32_t m1 = rec1[1], r1 = rec1[2], e1 = rec1[3];
+            out0[0] = (int8_t)tm_requant_rec(acc00, m0, r0, e0);
+            out0[1] = (int8_t)tm_requant_rec(acc01, m1, r1, e1);
+            if (b != NULL) {
+                out1[0] = (int8_t)tm_requant_rec(acc10, m0, r0, e0);
+                out1[1] = (int8_t)tm_requant_rec(acc11, m1, r1, e1);
+            }
+        }
+    }
+    if (channels & 1) {
+        const int32_t *rec0 = w0 + kp / 2;
+        int32_t acc0 = rec0[0], acc1 = acc0;
+        int32_t i;
+        for (i = 0; i < kp; i += 2) {
+            const int32_t wv = w0[i / 2];
+            acc0 = TM_SMLAD(read_s16x2(a + i), wv, acc0);
+            acc1 = TM_SMLAD(read_s16x2(pb + i), wv, acc1);
+        }
+        out0[0] = requant_rec(acc0, rec0);
+        if (b != NULL) {
+            out1[0] = requant_rec(acc1, rec0);
+        }
+    }
+}
+
+/*
+ * One output row of the short-patch path for KP = 4, 8 or 12 (compile-time constant after
+ * inlining): pixel i's patch is the KP/4 words at p0, p1, p2 + i * step, widened into registers
+ * (SXTB16, SXTB16 ror 8: the filter16 order), then every filter16 channel is KP/2 LDR + SMLAD
+ * and the requantization.
+ */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void dot16_row(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
+                             const int32_t *filter16, int32_t channels, int8_t *out, const int32_t kp)
+{
+    int32_t px;
+    for (px = 0; px < pixels; ++px, p0 += step, p1 += step, p2 += step) {
+        const int32_t v0 = tm_read_s8x4(p0);
+        const int32_t v1 = kp > 4 ? tm_read_s8x4(p1) : 0;
+        const int32_t v2 = kp > 8 ? tm_read_s8x4(p2) : 0;
+        const int32_t a0 = TM_SXTB16(v0), a1 = TM_SXTB16_ROR8(v0);
+        const int32_t a2 = TM_SXTB16(v1), a3 = TM_SXTB16_ROR8(v1);
+        const int32_t a4 = TM_SXTB16(v2), a5 = TM_SXTB16_ROR8(v2);
+        const int32_t *w = filter16;
+        const int8_t *const out_end = out + channels;
+        for (; out < out_end; ++out, w += kp / 2 + 4) {
+            int32_t acc = w[kp / 2];
+            acc = TM_SMLAD(a0, w[0], acc);
+            acc = TM_SMLAD(a1, w[1], acc);
+            if (kp > 4) {
+                acc = TM_SMLAD(a2, w[2], acc);
+                acc = TM_SMLAD(a3, w[3], acc);
+            }
+            if (kp > 8) {
+                acc = TM_SMLAD(a4, w[4], acc);
+                acc = TM_SMLAD(a5, w[5], acc);
+            }
+            *out = (int8_t)tm_requant_rec(acc, w[kp / 2 + 1], w[kp / 2 + 2], w[kp / 2 + 3]);
+        }
+    }
+}
+
+/*
+ * As dot16_row for KP = 4 or 8, two pixels at a time (p0/p1 words of pixel i at + i * step,
+ * pixel i + 1 at + (i + 1) * step): each channel's weights and record are loaded once for both.
+ */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void dot16_row2(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
+                              const int32_t *filter16, int32_t channels, int8_t *out, const int32_t kp)
+{
+    int32_t px;
+    for (px = 0; px + 1 < pixels; px += 2, p0 += 2 * step, p1 += 2 * step, p2 += 2 * step, out += channels) {
+        const int32_t u0 = tm_read_s8x4(p0), u1 = kp > 4 ? tm_read_s8x4(p1) : 0;
+        const int32_t v0 = tm_read_s8x4(p0 + step), v1 = kp > 4 ? tm_read_s8x4(p1 + step) : 0;
+        const int32_t u2 = kp > 8 ? tm_read_s8x4(p2) : 0, v2 = kp > 8 ? tm_read_s8x4(p2 + step) : 0;
+        const int32_t a0 = TM_SXTB16(u0), a1 = TM_SXTB16_ROR8(u0);
+        const int32_t a2 = TM_SXTB16(u1), a3 = TM_SXTB16_ROR8(u1);
+        const int32_t a4 = TM_SXTB16(u2), a5 = TM_SXTB16_ROR8(u2);
+        const int32_t b0 = TM_SXTB16(v0), b1 = TM_SXTB16_ROR8(v0);
+        const int32_t b2 = TM_SXTB16(v1), b3 = TM_SXTB16_ROR8(v1);
+        const int32_t b4 = TM_SXTB16(v2), b5 = TM_SXTB16_ROR8(v2);
+        const int32_t *w = filter16;
+        const int8_t *const out_end = out + channels;
+        for (; out < out_end; ++out, w += kp / 2 + 4) {
+            int32_t acc_a = w[kp / 2], acc_b = acc_a;
+            int32_t wv = w[0];
+            acc_a = TM_SMLAD(a0, wv, acc_a);
+            acc_b = TM_SMLAD(b0, wv, acc_b);
+            wv = w[1];
+            acc_a = TM_SMLAD(a1, wv, acc_a);
+            acc_b = TM_SMLAD(b1, wv, acc_b);
+            if (kp > 4) {
+                wv = w[2];
+                acc_a = TM_SMLAD(a2, wv, acc_a);
+                acc_b = TM_SMLAD(b2, wv, acc_b);
+                wv = w[3];
+                acc_a = TM_SMLAD(a3, wv, acc_a);
+                acc_b = TM_SMLAD(b3, wv, acc_b);
+            }
+            if (kp > 8) {
+                wv = w[4];
+                acc_a = TM_SMLAD(a4, wv, acc_a);
+                acc_b = TM_SMLAD(b4, wv, acc_b);
+                wv = w[5];
+                acc_a = TM_SMLAD(a5, wv, acc_a);
+                acc_b = TM_SMLAD(b5, wv, acc_b);
+            }
+            {
+                const int32_t m = w[kp / 2 + 1], r = w[kp / 2 + 2], e = w[kp / 2 + 3];
+                out[0] = (int8_t)tm_requant_rec(acc_a, m, r, e);
+                out[channels] = (int8_t)tm_requant_rec(acc_b, m, r, e);
+            }
+        }
+    }
+    if (px < pixels) {
+        dot16_row(p0, p1, p2, step, 1, filter16, channels, out, kp);
+    }
+}
+
+TM_HOT static void dot16_row_4(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
+                               const int32_t *filter16, int32_t channels, int8_t *out)
+{
+    dot16_row2(p0, p1, p2, step, pixels, filter16, channels, out, 4);
+}
+TM_HOT static void dot16_row_8(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
+                               const int32_t *filter16, int32_t channels, int8_t *out)
+{
+    dot16_row2(p0, p1, p2, step, pixels, filter16, channels, out, 8);
+}
+TM_HOT static void dot16_row_12(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
+                                const int32_t *filter16, int32_t channels, int8_t *out)
+{
+    dot16_row2(p0, p1, p2, step, pixels, filter16, channels, out, 12);
+}
+
+/* The short-patch path (filter16, tm_conv_2d.h). */
+static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const int32_t c = p->input_c;
+    const int32_t rw = TM_CONV_2D_RW(p);
+    const int32_t kp = TM_CONV_2D_KP(p);
+    const int32_t kh = p->filter_h;
+    const int32_t in_row = p->input_w * c;
+    const int32_t step = p->stride_w * c;
+    const int32_t oc_n = p->output_c;
+    const int32_t direct = TM_CONV_2D_DIRECT16(p);
+    const int32_t padded = TM_CONV_2D_ROW_BYTES(p);
+    const int32_t left = p->pad_w * c;
+    const int32_t pad4 = (int32_t)(((uint32_t)(-p->input_offset) & 0xffu) * 0x01010101u);
+    int16_t *wide = (int16_t *)(void *)scratch; /* 2 x kp int16, then the ring of kh padded rows */
+    int8_t *ring = scratch + 4 * kp;
+    int32_t n, oy, ox, r, i;
+    for (n = 0; n < p->batches; ++n) {
+        const int8_t *in_n = input + (size_t)n * p->input_h * in_row;
+        int32_t held[TM_CONV_2D_K16_MAX / 4]; /* input row in each ring slot (kh <= kp / 4) */
+        for (r = 0; r < kh; ++r) {
+            held[r] = INT32_MIN;
+        }
+        for (oy = 0; oy < p->output_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int8_t *x[TM_CONV_2D_K16_MAX / 4];
+            for (r = 0; r < kh; ++r) {
+                const int32_t iy = iy0 + r;
+                if (direct) {
+                    x[r] = in_n + (size_t)iy * in_row;
+                } else {
+                    const int32_t slot = ((iy % kh) + kh) % kh;
+                    int8_t *buf = ring + slot * padded;
+                    if (held[slot] != iy) {
+                        const int32_t inside = iy >= 0 && iy < p->input_h;
+                        const int8_t *src = inside ? in_n + (size_t)iy * in_row : in_n; /* buf[i]: src[i - left] */
+                        const int32_t lo = inside ? tm_min(left, padded) : padded;
+                        const int32_t hi = inside ? tm_min(left + in_row, padded) : padded;
+                        held[slot] = iy;
+                        for (i = 0; i < lo; ++i) {
+                            buf[i] = (int8_t)pad4;
+                        }
+                        for (; i + 4 <= hi; i += 4) {
+                            const int32_t v = tm_read_s8x4(src + (i - left));
+                            memcpy(buf + i, &v, sizeof v);
+                        }
+                        for (; i < hi; ++i) {
+                            buf[i] = src[i - left];
+                        }
+                        for (; i < padded; ++i) {
+                            buf[i] = (int8_t)pad4;
+                        }
+                    }
+                    x[r] = buf;
+                }
+            }
+            if (kp <= 12) {
+                /* Word j of a patch: row j / (rw / 4), bytes 4 * (j % (rw / 4)) on. */
+                const int8_t *wp[3];
+                for (i = 0; i < kp / 4; ++i) {
+                    wp[i] = x[i / (rw / 4)] + 4 * (i % (rw / 4));
+                }
+                for (; i < 3; ++i) {
+                    wp[i] = wp[0];
+                }
+                if (kp == 4) {
+                    dot16_row_4(wp[0], wp[1], wp[2], step, p->output_w, p->filter16, oc_n, output);
+                } else if (kp == 8) {
+                    dot16_row_8(wp[0], wp[1], wp[2], step, p->output_w, p->filter16, oc_n, output);
+                } else {
+                    dot16_row_12(wp[0], wp[1], wp[2], step, p->output_w, p->filter16, oc_n, output);
+                }
+                output += p->output_w * oc_n;
+                continue;
+            }
+            for (ox = 0; ox < p->output_w; ox += 2, output += 2 * oc_n) {
+                const int32_t two = ox + 1 < p->output_w;
+                widen_rows_s8(x, kh, ox * step, rw, wide);
+                if (two) {
+                    widen_rows_s8(x, kh, (ox + 1) * step, rw, wide + kp);
+                }
+                dot16_rows_2x2(wide, two ? wide + kp : NULL, p->filter16, kp, oc_n, output, output + oc_n);
+            }
+            output -= (ox - p->output_w) * oc_n; /* an odd row wrote one pixel, not two */
+        }
+    }
+}
+
 #endif /* TM_DSP_AVAILABLE */
 
 void tm_conv_2d_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
@@ -287,6 +611,15 @@ void tm_conv_2d_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *ou
 #if TM_DSP_AVAILABLE
     if (p->bias_folded != NULL && p->requant != NULL && p->filter_c == p->input_c &&
         (scratch != NULL || TM_CONV_2D_SCRATCH_BYTES(p) == 0)) {
+        if (p->filter16 != NULL) {
+            if (scratch != NULL && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX && p->dilation_h == 1 &&
+                p->dilation_w == 1 && TM_CONV_2D_KP(p) <= TM_CONV_2D_K16_MAX) {
+                conv_k16(p, input, output, scratch);
+                return;
+            }
+            conv_generic(p, input, output);
+            return;
+        }
         conv_dsp(p, input, output, scratch);
         return;
     }

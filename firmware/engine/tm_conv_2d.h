@@ -34,6 +34,23 @@
  * second patch starts k bytes after the first, as in the scratch buffer and for
  * 1x1 stride-1 convolutions; the same sums in the same order, so the same bytes).
  * A 1x1 filter without padding reads its patches straight from the input.
+ *
+ * Short patches (given filter16: groups 1, dilation 1, activation range all of int8 and
+ * kp <= TM_CONV_2D_K16_MAX): each filter row of filter_w * filter_c taps is padded with
+ * zeros to rw = a multiple of 4, kp = filter_h * rw, and the compiler stores per output
+ * channel the weights widened to int16, each group of four taps t..t+3 of a row in the
+ * order (t, t+2, t+1, t+3), two per int32 word (the first in the low half):
+ *   w16[oc][ky*rw + 4j + {0,1,2,3}] = filter[oc][ky][4j + {0,2,1,3}]  (0 past the row)
+ * followed by four words: bias_folded[oc] and the packed requantization (multiplier2,
+ * round, e) of tm_requant_rec (tm_dsp.h; the same result as tm_requant, saturated to
+ * int8, for the accumulator bound the compiler checks): kp/2 + 4 words per channel.
+ * The input rows a pixel needs are kept padded with the zero point in a ring of filter_h
+ * rows (TM_CONV_2D_ROW_BYTES each; a 1x1 filter without padding with filter_c % 4 == 0
+ * reads the input in place), each pixel's patch is read from them four bytes at a time
+ * and widened once (SXTB16, SXTB16 ror 8: the same order; the bytes past a filter row
+ * meet zero weights), and every output channel is SMLAD over kp/2 int16 pairs: for
+ * kp <= 12 the patch stays in registers for all channels of the pixel, else 2 pixels x
+ * 2 channels at a time. The same terms plus zeros, so the same int32 sum.
  */
 #ifndef TM_CONV_2D_H
 #define TM_CONV_2D_H
@@ -60,11 +77,22 @@ typedef struct {
     const int32_t *shift;                 /* [output_c], > 0 left */
     const int32_t *bias_folded;           /* [output_c] for the DSP path, or NULL */
     const tm_requant_t *requant;          /* [output_c] folded requantization, or NULL */
+    const int32_t *filter16;              /* DSP short-patch path: [output_c][kp / 2 + 4], or NULL */
 } tm_conv_2d_params_t;
+
+/* Short-patch path (filter16): padded filter row rw, patch kp, padded input row bytes. */
+#define TM_CONV_2D_K16_MAX 36
+#define TM_CONV_2D_RW(p) (((p)->filter_w * (p)->filter_c + 3) / 4 * 4)
+#define TM_CONV_2D_KP(p) ((p)->filter_h * TM_CONV_2D_RW(p))
+#define TM_CONV_2D_DIRECT16(p)                                                                \
+    ((p)->filter_h == 1 && (p)->filter_w == 1 && (p)->pad_h == 0 && (p)->pad_w == 0 && ((p)->filter_c & 3) == 0)
+#define TM_CONV_2D_ROW_BYTES(p) ((((p)->output_w - 1) * (p)->stride_w + (p)->filter_w) * (p)->filter_c / 4 * 4 + 8)
 
 /* Scratch bytes the DSP path needs (0: none); the compiler computes the same. */
 #define TM_CONV_2D_SCRATCH_BYTES(p)                                                          \
-    (((p)->filter_h == 1 && (p)->filter_w == 1 && (p)->pad_h == 0 && (p)->pad_w == 0)       \
+    ((p)->filter16 != NULL                                                                   \
+         ? 4 * TM_CONV_2D_KP(p) + (TM_CONV_2D_DIRECT16(p) ? 0 : (p)->filter_h * TM_CONV_2D_ROW_BYTES(p)) \
+     : ((p)->filter_h == 1 && (p)->filter_w == 1 && (p)->pad_h == 0 && (p)->pad_w == 0)     \
          ? 0                                                                                 \
          : ((2 * (p)->filter_h * (p)->filter_w * (p)->filter_c + 3) / 4 * 4))
 

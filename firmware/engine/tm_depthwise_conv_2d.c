@@ -2,6 +2,7 @@
 #include "tm_depthwise_conv_2d.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "tm_common.h"
 #include "tm_dsp.h"
@@ -178,69 +179,106 @@ TM_HOT static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, c
 }
 
 /*
- * 3x3 filter, dilation 1, channels a multiple of 4, an output pixel whose window lies
- * inside the image: the nine taps unrolled, so the four accumulators and the input and
- * filter pointers stay in registers (on its own, not inlined, for the register allocator).
- * x: the window's top-left input byte (channel 0); row: bytes per input row.
+ * 3x3 filter, dilation 1, channels a multiple of 4, activation range all of int8: one output
+ * pixel. x0, x1, x2: its three window rows in the group-planar ring (tm_depthwise_conv_2d.h:
+ * for four channels, three consecutive words per row, the next four channels gstride bytes on);
+ * w: the packed filter (per four channels 9 widened tap pairs, 4 folded biases, 4 requant records).
+ * The taps are unrolled with immediate offsets, so pointers and accumulators stay in registers.
  */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-TM_HOT static void dw3x3_inside_pixel(const int8_t *x, const int8_t *w, const int32_t *bias, const tm_requant_t *q,
-                               int8_t *out, int32_t ch, int32_t row, int32_t act_min, int32_t act_max)
+TM_HOT static void dw3x3_pixel(const int8_t *x0, const int8_t *x1, const int8_t *x2, const int32_t *w,
+                               int8_t *out, int32_t ch, int32_t gstride)
 {
     const int8_t *const out_end = out + ch;
-    const int32_t ch2 = 2 * ch;
-    for (; out < out_end; x += 4, w += 4, bias += 4, q += 4, out += 4) {
-        int32_t acc0 = bias[0], acc1 = bias[1], acc2 = bias[2], acc3 = bias[3];
-        const int8_t *xr = x;
-        const int8_t *wr = w;
-        int32_t xv, wv;
-        /* Tap (ky, kx): input xr + kx*ch, filter wr + kx*ch; both step a row at a time. */
-#define TM_DW3_ROW()                                                       \
-        xv = tm_read_s8x4(xr);                                             \
-        wv = tm_read_s8x4(wr);                                             \
-        TM_DW_ACCUMULATE_4(acc0, acc1, acc2, acc3, xv, wv);                \
-        xv = tm_read_s8x4(xr + ch);                                        \
-        wv = tm_read_s8x4(wr + ch);                                        \
-        TM_DW_ACCUMULATE_4(acc0, acc1, acc2, acc3, xv, wv);                \
-        xv = tm_read_s8x4(xr + ch2);                                       \
-        wv = tm_read_s8x4(wr + ch2);                                       \
-        TM_DW_ACCUMULATE_4(acc0, acc1, acc2, acc3, xv, wv)
-        TM_DW3_ROW();
-        xr += row;
-        wr += ch2 + ch;
-        TM_DW3_ROW();
-        xr += row;
-        wr += ch2 + ch;
-        TM_DW3_ROW();
-#undef TM_DW3_ROW
-        out[0] = tm_requant_s8(acc0, &q[0], act_min, act_max);
-        out[1] = tm_requant_s8(acc1, &q[1], act_min, act_max);
-        out[2] = tm_requant_s8(acc2, &q[2], act_min, act_max);
-        out[3] = tm_requant_s8(acc3, &q[3], act_min, act_max);
+    for (; out < out_end; x0 += gstride, x1 += gstride, x2 += gstride, w += TM_DW3_PACKED_GROUP, out += 4) {
+        int32_t acc0 = w[18], acc1 = w[19], acc2 = w[20], acc3 = w[21];
+        int32_t xv, x_even, x_odd, w_even, w_odd;
+        /* Tap t: input word at xp, filter taps widened at compile time: (c, c+2) and (c+1, c+3). */
+#define TM_DW3_TAP(xp, t)                                                  \
+        xv = tm_read_s8x4(xp);                                             \
+        x_even = TM_SXTB16(xv);                                            \
+        x_odd = TM_SXTB16_ROR8(xv);                                        \
+        w_even = w[2 * (t)];                                               \
+        w_odd = w[2 * (t) + 1];                                            \
+        acc0 = TM_SMLABB(x_even, w_even, acc0);                            \
+        acc1 = TM_SMLABB(x_odd, w_odd, acc1);                              \
+        acc2 = TM_SMLATT(x_even, w_even, acc2);                            \
+        acc3 = TM_SMLATT(x_odd, w_odd, acc3)
+        TM_DW3_TAP(x0, 0);
+        TM_DW3_TAP(x0 + 4, 1);
+        TM_DW3_TAP(x0 + 8, 2);
+        TM_DW3_TAP(x1, 3);
+        TM_DW3_TAP(x1 + 4, 4);
+        TM_DW3_TAP(x1 + 8, 5);
+        TM_DW3_TAP(x2, 6);
+        TM_DW3_TAP(x2 + 4, 7);
+        TM_DW3_TAP(x2 + 8, 8);
+#undef TM_DW3_TAP
+#define TM_DW3_OUT(j, acc)                                                                              \
+        out[j] = (int8_t)tm_requant_rec((acc), w[22 + 3 * (j)], w[23 + 3 * (j)], w[24 + 3 * (j)])
+        TM_DW3_OUT(0, acc0);
+        TM_DW3_OUT(1, acc1);
+        TM_DW3_OUT(2, acc2);
+        TM_DW3_OUT(3, acc3);
+#undef TM_DW3_OUT
     }
 }
 
-/* 3x3, dilation 1, channels % 4 == 0: interior pixels as above, border pixels as depthwise_pixel_dsp. */
-static void depthwise_3x3_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output)
+/*
+ * 3x3, dilation 1, channels % 4 == 0, full int8 activation range, with scratch and the packed
+ * filter (tm_depthwise_conv_2d.h): three padded input rows in a group-planar ring (slot iy mod 3,
+ * each input row copied once; rows outside the image and columns outside it hold zero points),
+ * then every output pixel is an unrolled nine-tap window with no bounds checks.
+ */
+static void depthwise_3x3_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output,
+                              int8_t *scratch)
 {
     const int32_t ch = p->input_c;
     const int32_t row = p->input_w * ch;
-    int32_t n, oy, ox;
+    const int32_t cols = TM_DW3_PADDED_W(p);
+    const int32_t gstride = 4 * cols;
+    const int32_t slot_bytes = cols * ch;
+    const int32_t step = 4 * p->stride_w;
+    const int32_t pad4 = (int32_t)(((uint32_t)(-p->input_offset) & 0xffu) * 0x01010101u);
+    int32_t n, oy, ox, r, col, g;
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * row;
+        int32_t held[3] = {INT32_MIN, INT32_MIN, INT32_MIN}; /* input row in each slot */
         for (oy = 0; oy < p->output_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t rows_inside = iy0 >= 0 && iy0 + 2 < p->input_h;
-            for (ox = 0; ox < p->output_w; ++ox, output += ch) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                if (rows_inside && ix0 >= 0 && ix0 + 2 < p->input_w) {
-                    dw3x3_inside_pixel(in_n + (size_t)iy0 * row + (size_t)ix0 * ch, p->filter, p->bias_folded,
-                                       p->requant, output, ch, row, p->act_min, p->act_max);
-                } else {
-                    depthwise_pixel_dsp(p, in_n, iy0, ix0, 0, output);
+            const int8_t *x[3];
+            for (r = 0; r < 3; ++r) {
+                const int32_t iy = iy0 + r;
+                const int32_t slot = ((iy % 3) + 3) % 3;
+                int8_t *buf = scratch + slot * slot_bytes;
+                if (held[slot] != iy) {
+                    const int32_t inside = iy >= 0 && iy < p->input_h;
+                    held[slot] = iy;
+                    for (col = 0; col < cols; ++col) {
+                        const int32_t ix = col - p->pad_w;
+                        int8_t *dst = buf + 4 * col;
+                        if (inside && ix >= 0 && ix < p->input_w) {
+                            const int8_t *src = in_n + (size_t)iy * row + (size_t)ix * ch;
+                            for (g = 0; g < ch; g += 4, dst += gstride) {
+                                const int32_t v = tm_read_s8x4(src + g);
+                                memcpy(dst, &v, sizeof v);
+                            }
+                        } else {
+                            for (g = 0; g < ch; g += 4, dst += gstride) {
+                                memcpy(dst, &pad4, sizeof pad4);
+                            }
+                        }
+                    }
                 }
+                x[r] = buf;
+            }
+            for (ox = 0; ox < p->output_w; ++ox, output += ch) {
+                dw3x3_pixel(x[0], x[1], x[2], p->packed, output, ch, gstride);
+                x[0] += step;
+                x[1] += step;
+                x[2] += step;
             }
         }
     }
@@ -267,18 +305,19 @@ static void depthwise_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *
 
 #endif /* TM_DSP_AVAILABLE */
 
-void tm_depthwise_conv_2d_s8(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output)
+void tm_depthwise_conv_2d_s8(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output,
+                             int8_t *scratch)
 {
 #if TM_DSP_AVAILABLE
     if (p->depth_multiplier == 1 && p->bias_folded != NULL && p->requant != NULL) {
-        if (p->filter_h == 3 && p->filter_w == 3 && p->dilation_h == 1 && p->dilation_w == 1 &&
-            (p->input_c & 3) == 0) {
-            depthwise_3x3_dsp(p, input, output);
+        if (scratch != NULL && p->packed != NULL && TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES(p) > 0) {
+            depthwise_3x3_dsp(p, input, output, scratch);
             return;
         }
         depthwise_dsp(p, input, output);
         return;
     }
 #endif
+    (void)scratch;
     depthwise_generic(p, input, output);
 }

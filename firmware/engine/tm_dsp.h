@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tm_common.h"
+
 /*
  * DSP helpers shared by the convolution-family kernels. TM_DSP_AVAILABLE is 1 on
  * cores with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4/M7/M33...) unless
@@ -19,6 +21,9 @@
  *   SMLAD(a, b, c) = c + a.lo * b.lo + a.hi * b.hi   (wrapping int32)
  *   SMLABB(a, b, c) = c + a.lo * b.lo,  SMLATT(a, b, c) = c + a.hi * b.hi
  *   SADD16(a, b)   = { a.lo + b.lo, a.hi + b.hi }  (each wrapping int16)
+ *   SXTAB16(a, x)  = SADD16(a, SXTB16(x)),  SXTAB16_ROR8(a, x) = SADD16(a, SXTB16_ROR8(x))
+ *   SSAT8(x)       = x clamped to [-128, 127]
+ *   SMMLAR(a, b, c) = bits 63..32 of (c * 2^32 + a * b + 2^31)  (wrapping 64-bit)
  */
 #if !defined(TM_FORCE_GENERIC) && defined(__ARM_FEATURE_DSP)
 #define TM_DSP_AVAILABLE 1
@@ -28,6 +33,8 @@
 #define TM_SMLABB(a, b, c) ((int32_t)__smlabb((a), (b), (c)))
 #define TM_SMLATT(a, b, c) ((int32_t)__smlatt((a), (b), (c)))
 #define TM_SADD16(a, b) ((int32_t)__sadd16((a), (b)))
+#define TM_SSAT8(x) ((int32_t)__ssat((x), 8))
+#define TM_SXTAB16(a, x) ((int32_t)__sxtab16((a), (x)))
 static inline int32_t tm_sxtb16_ror8(int32_t x)
 {
     int32_t r;
@@ -35,6 +42,20 @@ static inline int32_t tm_sxtb16_ror8(int32_t x)
     return r;
 }
 #define TM_SXTB16_ROR8(x) tm_sxtb16_ror8(x)
+static inline int32_t tm_sxtab16_ror8(int32_t a, int32_t x)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+#define TM_SXTAB16_ROR8(a, x) tm_sxtab16_ror8((a), (x))
+static inline int32_t tm_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+#define TM_SMMLAR(a, b, c) tm_smmlar((a), (b), (c))
 #elif !defined(TM_FORCE_GENERIC) && defined(TM_DSP_EMULATE)
 #define TM_DSP_AVAILABLE 1
 static inline int32_t tm_sxtb16_emulated(int32_t x)
@@ -57,6 +78,15 @@ static inline int32_t tm_sadd16_emulated(int32_t a, int32_t b)
     return (int32_t)(lo | (hi << 16));
 }
 #define TM_SADD16(a, b) tm_sadd16_emulated((a), (b))
+#define TM_SSAT8(x) ((x) < -128 ? -128 : ((x) > 127 ? 127 : (x)))
+#define TM_SXTAB16(a, x) tm_sadd16_emulated((a), tm_sxtb16_emulated(x))
+#define TM_SXTAB16_ROR8(a, x) tm_sadd16_emulated((a), TM_SXTB16_ROR8(x))
+static inline int32_t tm_smmlar_emulated(int32_t a, int32_t b, int32_t c)
+{
+    const uint64_t sum = ((uint64_t)(uint32_t)c << 32) + (uint64_t)((int64_t)a * b) + 0x80000000u;
+    return (int32_t)(uint32_t)(sum >> 32);
+}
+#define TM_SMMLAR(a, b, c) tm_smmlar_emulated((a), (b), (c))
 #define TM_SXTB16(x) tm_sxtb16_emulated(x)
 #define TM_SXTB16_ROR8(x) tm_sxtb16_emulated((int32_t)(((uint32_t)(x) >> 8) | ((uint32_t)(x) << 24)))
 #define TM_SMLAD(a, b, c) tm_smlad_emulated((a), (b), (c))
@@ -75,6 +105,32 @@ static inline int32_t tm_read_s8x4(const int8_t *p)
     int32_t v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+#endif
+
+#if TM_DSP_AVAILABLE
+/*
+ * tm_requant in the form of the packed records (multiplier2, round, e) of the short-patch conv and
+ * 3x3 depthwise paths, saturated to int8: for a record (M, round_hi, e - 1) with M in [2^30, 2^31)
+ * (not 0), multiplier2 = 2M - 2^32 (as int32) and round = 2 round_hi = 2^(e-1) + zp * 2^e:
+ *   SMMLAR(acc, 2M - 2^32, acc + round) = acc + round + floor((2 acc M + 2^31) / 2^32) - acc
+ *                                       = SRDHM(acc, M) + round = x + round
+ *   RDBP(x, e) + zp = floor((x + 2^(e-1) - neg + zp * 2^e) / 2^e) = (x + round + (acc >> 31)) >> e
+ * (neg = x < 0 may be taken as acc < 0, as in tm_common.h; x + round stays inside int32 for
+ * e <= 23, so the wrapping sums are exact).
+ */
+static inline int32_t tm_requant_rec(int32_t acc, int32_t multiplier2, int32_t round, int32_t e)
+{
+    const int32_t ra = (int32_t)((uint32_t)acc + (uint32_t)round);
+    const int32_t v = (int32_t)((uint32_t)TM_SMMLAR(acc, multiplier2, ra) + (uint32_t)(acc >> 31));
+    return TM_SSAT8(v >> e);
+}
+
+/* tm_requant (tm_common.h) saturated to int8: a fused activation whose range is all of int8. */
+static inline int8_t tm_requant_full_s8(int32_t acc, const tm_requant_t *q)
+{
+    const int32_t v = tm_requant(acc, q);
+    return (int8_t)TM_SSAT8(v);
 }
 #endif
 

@@ -12,6 +12,9 @@
  * folded in the way TFLite does it (integer division of the multiplier; see
  * tinyml.compiler.quant.mean_multiplier). MBQM = tm_multiply_by_quantized_multiplier.
  * GlobalAveragePooling2D is MEAN over axes {1, 2} of NHWC.
+ * DSP path (tm_dsp.h), axes {1, 2} with C % 4 == 0: s is summed four channels per word
+ * in 16-bit lanes (SXTAB16; exact for up to 256 pixels, |s| <= 128 * 256) and added into
+ * int32 every 256 pixels: the same s.
  */
 #ifndef TM_MEAN_H
 #define TM_MEAN_H

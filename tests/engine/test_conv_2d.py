@@ -80,3 +80,39 @@ def test_conv_2d_few_input_channels(index):
     path = convert_keras(lambda: _model(case), shape, seed=70 + index, low=-1.0, high=1.5, key=f"conv_few_{index}")
     assert_engine_matches_tflm(path, count=6, seed=index, target="cortex-m4", defines=["TM_DSP_EMULATE"])
     assert_engine_matches_tflm(path, count=6, seed=index)
+
+
+# The short-patch path (filter16, kp <= 36): patch rows padded to words and widened once, the
+# KP = 4/8/12 register kernels (one output row at a time) and the 2 x 2 int16 block (kp 16..36),
+# the zero-point ring of padded input rows, 1x1 read in place, odd channel counts.
+# (input shape, filters, kernel, strides, padding, expected path: "row", "block" or None)
+SHORT_PATCH = [
+    ((8, 8, 1), 8, (3, 3), (1, 1), "same", "row"),     # the tiny model's first layer (kp 12)
+    ((8, 8, 8), 16, (1, 1), (1, 1), "valid", "row"),   # 1x1, k = 8, read in place
+    ((7, 5, 4), 7, (1, 1), (2, 1), "valid", "row"),    # 1x1, k = 4, stride, odd channels
+    ((6, 9, 3), 5, (1, 1), (1, 1), "valid", "row"),    # 1x1, k = 3: padded to 4, through the ring
+    ((9, 7, 2), 6, (3, 2), (2, 2), "same", "row"),     # rows of 4 bytes, kp 12, stride 2
+    ((5, 6, 1), 3, (2, 2), (1, 2), "same", "row"),     # kp 8 from two rows
+    ((7, 8, 3), 9, (3, 3), (1, 1), "same", "block"),   # kp 36, odd channels
+    ((6, 6, 4), 4, (2, 2), (1, 1), "valid", "block"),  # kp 16
+    ((5, 7, 5), 6, (2, 3), (2, 1), "same", "block"),   # rows of 16 bytes, kp 32
+    ((4, 4, 2), 2, (5, 5), (1, 1), "same", None),      # kp 40: the im2col path
+    ((1, 1, 3), 4, (3, 3), (1, 1), "same", "row"),     # one pixel, all padding around it
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(SHORT_PATCH)))
+def test_conv_2d_short_patch_path(index):
+    shape, filters, kernel, strides, padding, expected = SHORT_PATCH[index]
+    case = dict(shape=shape, filters=filters, kernel=kernel, strides=strides, dilation=(1, 1), padding=padding,
+                groups=1, activation=[None, "relu", "relu6"][index % 3], use_bias=index != 4, low=-1.2, high=0.9,
+                seed=90 + index)
+    path = convert_keras(lambda: _model(case), shape, seed=90 + index, low=-1.2, high=0.9, key=f"conv_short_{index}")
+    engine = assert_engine_matches_tflm(path, count=6, seed=index, target="cortex-m4", defines=["TM_DSP_EMULATE"])
+    source = (engine.out_dir / "model.c").read_text()
+    if expected is not None:
+        assert "l0_filter16" in source, case
+    else:
+        assert "l0_filter16" not in source, case
+    assert_engine_matches_tflm(path, count=6, seed=index)

@@ -67,6 +67,11 @@ TARGETED = [
     ((5, 5, 3), (3, 3), (1, 1), (1, 1), "same", 2),    # depth multiplier 2: generic path
     ((9, 7, 16), (3, 3), (2, 2), (1, 1), "same", 1),   # 3x3 path: unrolled interior, stride 2, odd sizes
     ((2, 3, 8), (3, 3), (1, 1), (1, 1), "same", 1),    # 3x3 path: no interior pixel
+    ((8, 8, 8), (3, 3), (1, 1), (1, 1), "same", 1),    # the tiny model's layer: padded-row ring
+    ((1, 1, 4), (3, 3), (1, 1), (1, 1), "same", 1),    # one pixel, all padding
+    ((5, 9, 20), (3, 3), (2, 1), (1, 1), "same", 1),   # ring with stride 2 rows
+    ((6, 5, 4), (3, 3), (1, 2), (1, 1), "valid", 1),   # stride 2 columns, no padding
+    ((3, 10, 12), (3, 3), (3, 3), (1, 1), "same", 1),  # stride 3: rows skipped in the ring
 ]
 
 
@@ -81,4 +86,6 @@ def test_depthwise_dsp_path_shapes(index):
     engine = assert_engine_matches_tflm(path, count=6, seed=index, target="cortex-m4", defines=["TM_DSP_EMULATE"])
     source = (engine.out_dir / "model.c").read_text()
     assert ("l0_bias_folded" in source) == (multiplier == 1 and "l0_requant" in source)
+    if index >= 9:  # full int8 activation range here (None / relu): the packed 3x3 path
+        assert "l0_packed" in source, case
     assert_engine_matches_tflm(path, count=6, seed=index)

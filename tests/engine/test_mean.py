@@ -30,8 +30,8 @@ def structured_input(rng: np.random.Generator, shape) -> np.ndarray:
     return np.clip(base + noise, -128, 127).astype(np.int8)
 
 
-def check_against_tflm(model: bytes, rng: np.random.Generator, runs: int = 3) -> None:
-    lib = EngineLib.build(["tm_mean"])
+def check_against_tflm(model: bytes, rng: np.random.Generator, runs: int = 3, defines=()) -> None:
+    lib = EngineLib.build(["tm_mean"], defines=defines)
     params, graph, op = mean_params(lib, model)
     out_shape = graph.tensors[op.outputs[0]].shape
     for _ in range(runs):
@@ -75,6 +75,31 @@ def test_converted_global_average_pool_matches_tflm(keep_dims, rng):
     shape = (1, int(rng.integers(2, 11)), int(rng.integers(2, 11)), int(rng.integers(1, 17)))
     model = convert(lambda x: tf.reduce_mean(x, axis=[1, 2], keepdims=keep_dims), [shape], [(-2.0, 3.0)])
     check_against_tflm(model, rng)
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_dsp_global_mean_matches_tflm(case, rng):
+    """The DSP path (TM_DSP_EMULATE): channels % 4 == 0, 16-bit lane sums in chunks of 256 pixels,
+    extreme inputs included (all -128 / all 127 over more than 256 pixels)."""
+    hw = [(1, 1), (2, 3), (16, 16), (17, 16), (23, 29), (8, 8), (16, 17), (33, 9)][case]
+    shape = (int(rng.choice([1, 2])), hw[0], hw[1], 4 * int(rng.integers(1, 7)))
+    in_scale, in_zp = random_scale(rng, 1e-3, 0.5), int(rng.integers(-128, 128))
+    out_scale = float(np.float32(in_scale * np.exp(rng.uniform(np.log(0.25), np.log(2.0)))))
+    out_zp = int(rng.integers(-128, 128))
+    model = one_op_model(
+        "MEAN", [TensorSpec(shape, in_scale, in_zp),
+                 TensorSpec((2,), dtype="INT32", data=np.array([1, 2], dtype=np.int32))],
+        [TensorSpec((shape[0], shape[3]), out_scale, out_zp)], options("Reducer", keepDims=False))
+    check_against_tflm(model, rng, defines=["TM_DSP_EMULATE"])
+    lib = EngineLib.build(["tm_mean"], defines=["TM_DSP_EMULATE"])
+    params, graph, op = mean_params(lib, model)
+    for value in (-128, 127):
+        x = np.full(shape, value, dtype=np.int8)
+        x[..., 1] = -value - 1
+        expected = run_tflm(model, [x])[0]
+        out = np.zeros((shape[0], shape[3]), dtype=np.int8)
+        lib.call("tm_mean_s8", params, x, out)
+        np.testing.assert_array_equal(out, expected)
 
 
 def test_mean_multiplier_folds_count():

@@ -114,3 +114,71 @@ def test_requant_records_refuse_what_the_formula_does_not_cover():
     assert requant_records(np.array([1 << 30]), np.array([3]), 0) is None       # left shift
     assert requant_records(np.array([1 << 30]), np.array([-24]), 0) is None     # high word could overflow
     assert requant_records(np.array([12345]), np.array([-5]), 0) is None        # not a normalised multiplier
+
+
+_REC_SHIM = r"""
+#include <stdint.h>
+#include "tm_common.h"
+#include "tm_dsp.h"
+void requant_rec_many(const int32_t *acc, const int32_t *m, const int32_t *s, int32_t zp, const int32_t *rec,
+                      int32_t *slow, int32_t *fast, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        slow[i] = tm_clamp_s8(tm_multiply_by_quantized_multiplier(acc[i], m[i], s[i]) + zp);
+        fast[i] = tm_requant_rec(acc[i], rec[3 * i], rec[3 * i + 1], rec[3 * i + 2]);
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def rec_shim():
+    source = work_dir() / "requant_rec_shim.c"
+    source.write_text(_REC_SHIM)
+    library = work_dir() / "requant_rec_shim.so"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC", "-DTM_DSP_EMULATE",
+                    f"-I{ENGINE_DIR}", str(source), "-o", str(library)], check=True, capture_output=True, text=True)
+    return ctypes.CDLL(str(library))
+
+
+@pytest.mark.parametrize("zero_point", [-128, -5, 0, 77, 127])
+def test_packed_record_matches_mbqm(rec_shim, zero_point):
+    """tm_requant_rec (tm_dsp.h, SMMLAR form of the packed conv/depthwise records, emulated) against
+    clamp(MBQM + zero point), including ties, acc = -1 with M = 2^30 and the extreme accumulators
+    packed_records allows."""
+    from tinyml.compiler.ops_conv import packed_records
+
+    rng = np.random.default_rng(zero_point + 300)
+    n = 40000
+    shifts = -rng.integers(2, 24, n)
+    multipliers = rng.integers(1 << 30, 1 << 31, n)
+    multipliers[::97] = 1 << 30
+    multipliers[::89] = (1 << 31) - 1
+    magnitude = rng.integers(0, 31, n)
+    acc = (rng.integers(-(1 << 30), 1 << 30, n) >> (30 - magnitude)).astype(np.int64)
+    acc[::7] = rng.integers(-(1 << 31), 1 << 31, acc[::7].size)
+    acc[::11] = -1
+    acc[::17] = -(1 << 31)
+    acc[::19] = (1 << 31) - 1
+    ties = np.arange(0, n, 13)
+    acc[ties] = (((rng.integers(-4000, 4000, ties.size) * 2 + 1) << (-shifts[ties] - 1)))
+    multipliers[ties] = 1 << 30
+    acc[ties] *= 2
+    round_ = 2 * requant_records(multipliers, shifts, zero_point)[:, 1].astype(np.int64)
+    limit = (1 << 31) - 3 - np.abs(round_)                 # the bound packed_records guarantees
+    acc = np.clip(acc, -limit, limit)
+    acc[::23] = limit[::23]
+    acc[::29] = -limit[::29]
+    records = packed_records(requant_records(multipliers, shifts, zero_point), np.abs(acc))
+    assert records is not None
+    rec = np.ascontiguousarray(records, dtype=np.int32)
+    a, m, s = (np.ascontiguousarray(v, dtype=np.int32) for v in (acc, multipliers, shifts))
+    slow, fast = np.zeros(n, np.int32), np.zeros(n, np.int32)
+    rec_shim.requant_rec_many(_ptr(a), _ptr(m), _ptr(s), ctypes.c_int32(zero_point), _ptr(rec), _ptr(slow),
+                              _ptr(fast), ctypes.c_int32(n))
+    bad = np.flatnonzero(slow != fast)
+    assert bad.size == 0, (f"{bad.size} differ, first acc {a[bad[0]]} M {m[bad[0]]} shift {s[bad[0]]}: "
+                           f"{slow[bad[0]]} vs {fast[bad[0]]}")
+    assert packed_records(requant_records(np.array([0, 1 << 30]), np.array([-5, -5]), 0), 0) is None
+    assert packed_records(requant_records(np.array([1 << 30]), np.array([-23]), -128), (1 << 30) + (1 << 23)) is None

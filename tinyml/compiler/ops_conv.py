@@ -147,6 +147,15 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
         consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", _folded_bias(bias, weights, -in_zp)))
         fields["bias_folded"] = c_name(index, "bias_folded")
         scratch = conv_dsp_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w)
+        k16 = conv_k16_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w, stride_w, out.shape[2], dil_h, dil_w,
+                                     act_min, act_max)
+        folded = _folded_bias(bias, weights, -in_zp)
+        bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w * filter_c
+        records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
+        if k16 and records is not None:
+            consts.append(ConstArray(c_name(index, "filter16"), "int32_t", conv_filter16(weights, folded, records)))
+            fields["filter16"] = c_name(index, "filter16")
+            scratch = k16
     macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w * filter_c
     return Layer(
         op.index, op.opcode, "tm_conv_2d_s8", "tm_conv_2d_params_t", "tm_conv_2d.h", "tm_conv_2d.c",
@@ -154,6 +163,60 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
         [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch" if scratch else "null")],
         scratch_bytes=scratch, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
     )
+
+
+CONV_K16_MAX = 36  # TM_CONV_2D_K16_MAX in tm_conv_2d.h
+
+
+def _round4(k: int) -> int:
+    return (k + 3) // 4 * 4
+
+
+def conv_k16_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int, stride_w: int, out_w: int,
+                           dil_h: int, dil_w: int, act_min: int, act_max: int) -> int:
+    """Scratch of the short-patch DSP conv path (filter16), 0 when it does not apply.
+
+    Must match TM_CONV_2D_SCRATCH_BYTES in tm_conv_2d.h: two int16 patches of kp values and,
+    unless a 1x1 filter reads the input in place, a ring of k_h zero-point-padded input rows.
+    """
+    kp = k_h * _round4(k_w * filter_c)
+    if kp > CONV_K16_MAX or (dil_h, dil_w) != (1, 1) or (act_min, act_max) != (-128, 127):
+        return 0
+    direct = k_h == 1 and k_w == 1 and pad_h == 0 and pad_w == 0 and filter_c % 4 == 0
+    row_bytes = ((out_w - 1) * stride_w + k_w) * filter_c // 4 * 4 + 8
+    return 4 * kp + (0 if direct else k_h * row_bytes)
+
+
+def packed_records(records: np.ndarray | None, acc_bound: np.ndarray | int) -> np.ndarray | None:
+    """(multiplier2, round, e) per channel for tm_requant_rec (tm_dsp.h) from tm_requant_t records
+    (M, round_hi, e - 1): multiplier2 = 2M - 2^32 as int32, round = 2 round_hi. None if some M is 0
+    or an accumulator bound |acc| <= acc_bound (per channel) could take SRDHM(acc, M) + round out of
+    int32 (|SRDHM(acc, M)| <= |acc|)."""
+    if records is None:
+        return None
+    rec = np.asarray(records, np.int64).reshape(-1, 3)
+    if np.any(rec[:, 0] == 0) or np.any(np.asarray(acc_bound, np.int64) + np.abs(2 * rec[:, 1]) >= (1 << 31) - 2):
+        return None
+    multiplier2 = ((2 * rec[:, 0]) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+    return np.stack([multiplier2, (2 * rec[:, 1]).astype(np.int32), (rec[:, 2] + 1).astype(np.int32)], axis=1)
+
+
+def conv_filter16(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
+    """filter16 of the short-patch DSP path (tm_conv_2d.h), per output channel: the kp int16
+    weights (each filter row of k_w * filter_c taps padded with zeros to a multiple of 4, each
+    group of four taps in the order (0, 2, 1, 3) of SXTB16 / SXTB16 ror 8), then bias_folded,
+    and the packed requant record (multiplier2, round, e; tm_dsp.h tm_requant_rec): as int32
+    words (two int16 weights per word, the first in the low half), 4-byte aligned."""
+    out_c, k_h = weights.shape[0], weights.shape[1]
+    rows = weights.reshape(out_c, k_h, -1).astype(np.int16)
+    width = rows.shape[2]
+    padded = np.zeros((out_c, k_h, _round4(width)), np.int16)
+    padded[:, :, :width] = rows
+    grouped = padded.reshape(out_c, k_h, -1, 4)[..., [0, 2, 1, 3]].reshape(out_c, -1)
+    tail = np.concatenate([np.asarray(bias_folded, np.int32).reshape(out_c, 1),
+                           np.asarray(records, np.int32).reshape(out_c, 3)], axis=1)
+    words = np.ascontiguousarray(grouped.astype("<i2")).view("<i4").reshape(out_c, -1)
+    return np.concatenate([words, tail.astype("<i4")], axis=1).reshape(-1).astype(np.int32)
 
 
 def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int) -> int:
@@ -165,6 +228,29 @@ def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w:
     if k_h == 1 and k_w == 1 and pad_h == 0 and pad_w == 0:
         return 0
     return (2 * k_h * k_w * filter_c + 3) // 4 * 4
+
+
+def depthwise_dsp_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, multiplier: int, in_c: int,
+                                act_min: int, act_max: int, out_w: int, stride_w: int) -> int:
+    """Three padded input rows of the DSP 3x3 depthwise path; must match TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES."""
+    if (k_h, k_w, dil_h, dil_w, multiplier) == (3, 3, 1, 1, 1) and in_c % 4 == 0 and (act_min, act_max) == (-128, 127):
+        return 3 * ((out_w - 1) * stride_w + 3) * in_c
+    return 0
+
+
+def depthwise_packed(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
+    """packed of the DSP 3x3 depthwise path (tm_depthwise_conv_2d.h), per four channels c..c+3: per
+    tap the int16 pairs (c, c+2), (c+1, c+3), then 4 folded biases and 4 packed requant records
+    (multiplier2, round, e; tm_dsp.h tm_requant_rec): 34 int32 words."""
+    taps = weights.reshape(9, -1)
+    channels = taps.shape[1]
+    groups = []
+    for g in range(0, channels, 4):
+        tail = np.concatenate([np.asarray(bias_folded[g:g + 4], np.int32),
+                               np.asarray(records[g:g + 4], np.int32).reshape(-1)])
+        pairs = np.ascontiguousarray(taps[:, g:g + 4][:, [0, 2, 1, 3]].astype("<i2")).view(np.int8).reshape(-1)
+        groups.append(np.concatenate([pairs, tail.astype("<i4").view(np.int8)]))
+    return np.concatenate(groups).view("<i4").astype(np.int32)
 
 
 @lowering("DEPTHWISE_CONV_2D")
@@ -220,13 +306,25 @@ def lower_depthwise_conv_2d(context: LoweringContext, op: Operator, index: int) 
         consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t",
                                  _folded_bias(bias, per_channel_taps, -in_zp)))
         fields["bias_folded"] = c_name(index, "bias_folded")
+        scratch = depthwise_dsp_scratch_bytes(k_h, k_w, dil_h, dil_w, multiplier, in_c, act_min, act_max,
+                                              out.shape[2], stride_w)
+        folded = _folded_bias(bias, per_channel_taps, -in_zp)
+        bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w
+        records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
+        if records is None:
+            scratch = 0
+        if scratch:
+            consts.append(ConstArray(c_name(index, "packed"), "int32_t", depthwise_packed(weights, folded, records)))
+            fields["packed"] = c_name(index, "packed")
+    else:
+        scratch = 0
     macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w
     return Layer(
         op.index, op.opcode, "tm_depthwise_conv_2d_s8", "tm_depthwise_conv_2d_params_t",
         "tm_depthwise_conv_2d.h", "tm_depthwise_conv_2d.c",
         fields, consts, [inp.index], [out.index],
-        [Arg("tensor", inp.index, const=True), Arg("tensor", out.index)],
-        macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
+        [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch" if scratch else "null")],
+        scratch_bytes=scratch, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
     )
 
 
