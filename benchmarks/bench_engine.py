@@ -382,13 +382,13 @@ def run_semihost(compiled: Path, inputs: np.ndarray, expected: np.ndarray, work:
 
 
 def measure(name: str, tflite: Path, target: str, runner: str, work: Path, samples: int,
-            engine_dir: Path, model_dir: Path | None, profile: bool) -> Row:
+            engine_dir: Path, model_dir: Path | None, profile: bool, optimize: str = "speed") -> Row:
     from tinyml.compiler import compile_tflite
     from tinyml.emit import emit_artifacts
     from tinyml.verify import measure_arena, run_tflm
 
     compiled = work / f"{name}-{target}" / "compiled"
-    result = compile_tflite(tflite, compiled, target=target)
+    result = compile_tflite(tflite, compiled, target=target, optimize=optimize)
     code, model_text = code_bytes(compiled, engine_dir, work / f"{name}-{target}" / "obj")
     tflm_arena = measure_arena(tflite.read_bytes())
     if model_dir is None:
@@ -460,6 +460,8 @@ def main() -> None:
                         help="auto: the firmware unless the output exceeds one answer frame")
     parser.add_argument("--layers", action="store_true", help="also measure and print per-layer instructions")
     parser.add_argument("--engine-dir", type=Path, help="kernel sources (default firmware/engine)")
+    parser.add_argument("--optimize", choices=["speed", "size"], default="speed",
+                        help="the compiler's trade: size leaves out int16-widened weight layouts")
     parser.add_argument("--tag", default="", help="suffix of the result files (engine<tag>.json/.md)")
     args = parser.parse_args()
 
@@ -496,7 +498,8 @@ def main() -> None:
         for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
             started = time.monotonic()
             try:
-                row = measure(name, tflite, target, runner, work, args.samples, engine_dir, model_dir, args.layers)
+                row = measure(name, tflite, target, runner, work, args.samples, engine_dir, model_dir, args.layers,
+                              args.optimize)
             except (TinymlError, RuntimeError, subprocess.CalledProcessError) as exc:
                 detail = getattr(exc, "stderr", "") or ""
                 print(f"{name} {target}: FAILED {exc} {detail[-800:]}", flush=True)

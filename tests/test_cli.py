@@ -95,3 +95,21 @@ def test_convert_own_onnx_model_to_int8(tmp_path):
     assert "TRANSPOSE" not in graph.ops and "DEQUANTIZE" not in graph.ops
     bad = tinyml("convert", tmp_path / "calib.npz", "--calibration", "digits", "--out", tmp_path / "x.tflite")
     assert bad.returncode != 0 and bad.stderr.startswith("error: ") and not (tmp_path / "x.tflite").exists()
+
+
+def test_compile_writes_c_for_each_optimization_and_refuses_float(tiny_models, tmp_path):
+    weights = {}
+    for optimize in ("speed", "size"):
+        out = tmp_path / optimize
+        result = tinyml("compile", tiny_models["int8"], "--out", out, "--target", "cortex-m4", "--optimize", optimize)
+        assert result.returncode == 0, result.stderr
+        assert "compiled 5 layers for cortex-m4" in result.stdout
+        assert {"model.c", "model.h", "compile.json", "memory_plan.png"} <= {p.name for p in out.iterdir()}
+        info = json.loads((out / "compile.json").read_text())
+        assert info["optimize"] == optimize
+        weights[optimize] = info["weight_bytes"]
+    assert weights["size"] < weights["speed"]
+    refused = tinyml("compile", tiny_models["float"], "--out", tmp_path / "float")
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), refused.stderr
+    assert not (tmp_path / "float").exists()

@@ -446,7 +446,7 @@ def test_overlaps_on_cortex_m4_match_tflm(name, forced, monkeypatch, tmp_path):
         _compile_forced(monkeypatch)
     inputs = _inputs(model, 4)
     ours = _run_on_m4(model, "cortex-m4", inputs, tmp_path)
-    info = json.loads((tmp_path / "cortex-m4" / "compile.json").read_text())
+    info = json.loads((tmp_path / "cortex-m4-speed" / "compile.json").read_text())
     assert any(b["overlaps"] is not None for b in info["memory_plan"])
     theirs = tflm_outputs(model, inputs).reshape(ours.shape)
     assert np.array_equal(ours, theirs)

@@ -104,9 +104,9 @@ int main(void)
 """
 
 
-def _run_on_m4(model, target: str, inputs: np.ndarray, work) -> np.ndarray:
-    out = work / target
-    result = compile_tflite(model, out, target=target)
+def _run_on_m4(model, target: str, inputs: np.ndarray, work, optimize: str = "speed") -> np.ndarray:
+    out = work / f"{target}-{optimize}"
+    result = compile_tflite(model, out, target=target, optimize=optimize)
     output_bytes = int(np.prod(tflm_outputs(model, inputs[:1]).shape[1:]))
     (out / "main.c").write_text(_main_source(inputs, output_bytes))
     (out / "vectors.c").write_text(_VECTORS)
@@ -139,5 +139,18 @@ def test_depthwise_and_mean_on_cortex_m4_match_tflm(target, tmp_path):
     theirs = tflm_outputs(model, inputs).reshape(ours.shape)
     assert np.array_equal(ours, theirs)
     if target == "cortex-m4":
-        source = (tmp_path / target / "model.c").read_text()
+        source = (tmp_path / f"{target}-speed" / "model.c").read_text()
         assert "l0_bias_folded" in source and "l0_requant" in source  # the DSP depthwise path ran
+
+
+def test_size_optimization_drops_widened_weights_and_stays_exact(tiny_models, tmp_path):
+    """--optimize size: no int16-widened layouts (less flash), same bytes out on the Cortex-M4."""
+    model = tiny_models["int8"]
+    speed = compile_tflite(model, tmp_path / "speed", target="cortex-m4")
+    size = compile_tflite(model, tmp_path / "size", target="cortex-m4", optimize="size")
+    assert "filter16" in (tmp_path / "speed" / "model.c").read_text()
+    assert "filter16" not in (tmp_path / "size" / "model.c").read_text()
+    assert size.weight_bytes < speed.weight_bytes
+    inputs = np.random.default_rng(3).integers(-128, 128, size=(4, 1, 8, 8, 1), dtype=np.int8)
+    ours = _run_on_m4(model, "cortex-m4", inputs, tmp_path, optimize="size")
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))

@@ -123,7 +123,9 @@ def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> 
 @click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32"]), default="generic",
               show_default=True, help="Kernel path: portable C, or the Cortex-M DSP (SMLAD) path.")
 @click.option("--profile", is_flag=True, help="Record that per-layer timing is wanted (build with -DTINYML_PROFILE).")
-def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool) -> None:
+@click.option("--optimize", type=click.Choice(["speed", "size"]), default="speed", show_default=True,
+              help="size: no int16-widened weight layouts on the DSP path (less flash, more instructions).")
+def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str) -> None:
     """Compile an int8 MODEL.tflite into interpreter-free C99: model.c (weights,
     precomputed multipliers and shifts, a static arena planned at compile time,
     `tinyml_model_invoke`), model.h, compile.json and memory_plan.png. The
@@ -131,7 +133,7 @@ def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool) -> None:
     TFLite-Micro."""
     from .compiler import compile_tflite
 
-    result = compile_tflite(model, out_dir, target=target, profile=profile)
+    result = compile_tflite(model, out_dir, target=target, profile=profile, optimize=optimize)
     click.echo(f"compiled {len(result.layers)} layers for {result.target}: {result.macs:,} MACs, weights "
                f"{result.weight_bytes:,} B, arena {result.arena_bytes:,} B -> {result.out_dir}")
 

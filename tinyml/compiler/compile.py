@@ -66,16 +66,19 @@ def _plan_json(graph: Graph, plan: MemoryPlan) -> list[dict]:
     ]
 
 
-def compile_tflite(model: str | Path, out_dir: Path, target: str = "generic", profile: bool = False) -> CompileResult:
+def compile_tflite(model: str | Path, out_dir: Path, target: str = "generic", profile: bool = False,
+                   optimize: str = "speed") -> CompileResult:
     """Compile MODEL.tflite into out_dir (model.c, model.h, compile.json, memory_plan.png).
 
     `profile` records that the caller wants per-layer timing: the generated code
     always has the hooks, enabled by building with -DTINYML_PROFILE.
+    `optimize="size"` leaves out the DSP layouts that widen weights to int16 (less
+    flash, more instructions); outputs are byte-identical either way.
     """
     if target not in TARGETS:
         raise TinymlError(f"unknown target '{target}' (choose from {', '.join(TARGETS)})")
     graph = load_tflite(model)
-    layers = lower_graph(graph, target)
+    layers = lower_graph(graph, target, optimize)
     plan = plan_memory(graph, layers)
     infos = _layer_infos(graph, layers)
     weight_bytes = sum(info.weight_bytes for info in infos)
@@ -86,6 +89,7 @@ def compile_tflite(model: str | Path, out_dir: Path, target: str = "generic", pr
         "model_sha256": graph.sha256,
         "target": target,
         "profile": profile,
+        "optimize": optimize,
         "arena_bytes": plan.arena_bytes,
         "weight_bytes": weight_bytes,
         "macs": sum(info.macs for info in infos),

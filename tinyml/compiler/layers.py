@@ -17,6 +17,7 @@ from ..tflite_graph import Graph, Operator, Tensor
 
 TARGETS = ("generic", "cortex-m4", "cortex-m7", "rv32")
 DSP_TARGETS = ("cortex-m4", "cortex-m7")
+OPTIMIZE = ("speed", "size")
 
 
 @dataclass
@@ -69,10 +70,13 @@ class Layer:
 class LoweringContext:
     """What an op lowering needs: the graph, the target, and helpers for messages and constants."""
 
-    def __init__(self, graph: Graph, target: str) -> None:
+    def __init__(self, graph: Graph, target: str, optimize: str = "speed") -> None:
         self.graph = graph
         self.target = target
         self.dsp = target in DSP_TARGETS
+        # "size" leaves out the layouts that trade flash for speed (int16-widened
+        # weights of short-patch convolutions and packed 3x3 depthwise taps).
+        self.widen = optimize == "speed"
 
     def fail(self, op: Operator, what: str) -> TinymlError:
         return TinymlError(f"unsupported {op.opcode} {what} at operator {op.index}")
@@ -143,7 +147,7 @@ def _load_lowerings() -> None:
     from . import ops_misc  # noqa: F401
 
 
-def lower_graph(graph: Graph, target: str) -> list[Layer]:
+def lower_graph(graph: Graph, target: str, optimize: str = "speed") -> list[Layer]:
     """Validate the graph and lower each operator; raises TinymlError on the first unsupported one."""
     _load_lowerings()
     if target not in TARGETS:
@@ -156,7 +160,9 @@ def lower_graph(graph: Graph, target: str) -> list[Layer]:
         if op.opcode not in _LOWERINGS:
             raise TinymlError(f"unsupported op '{op.opcode}' at operator {op.index}")
     _check_int8_body(graph)
-    context = LoweringContext(graph, target)
+    if optimize not in OPTIMIZE:
+        raise TinymlError(f"unknown optimization '{optimize}' (choose from {', '.join(OPTIMIZE)})")
+    context = LoweringContext(graph, target, optimize)
     return [_LOWERINGS[op.opcode](context, op, layer_index) for layer_index, op in enumerate(graph.operators)]
 
 

@@ -152,7 +152,7 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
         folded = _folded_bias(bias, weights, -in_zp)
         bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w * filter_c
         records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
-        if k16 and records is not None:
+        if k16 and records is not None and context.widen:
             consts.append(ConstArray(c_name(index, "filter16"), "int32_t", conv_filter16(weights, folded, records)))
             fields["filter16"] = c_name(index, "filter16")
             scratch = k16
@@ -311,7 +311,7 @@ def lower_depthwise_conv_2d(context: LoweringContext, op: Operator, index: int) 
         folded = _folded_bias(bias, per_channel_taps, -in_zp)
         bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w
         records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
-        if records is None:
+        if records is None or not context.widen:
             scratch = 0
         if scratch:
             consts.append(ConstArray(c_name(index, "packed"), "int32_t", depthwise_packed(weights, folded, records)))
