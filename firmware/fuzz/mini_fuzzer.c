@@ -107,7 +107,8 @@ static void collect(const uint8_t *buf, size_t len)
 /* One valid frame of a random request type, appended by mutations and seeds. */
 static size_t valid_frame(uint8_t *out, size_t cap)
 {
-    static const uint8_t types[] = {TM_MSG_HELLO, TM_MSG_INFER, TM_MSG_PROFILE, TM_MSG_RESET, 0x33};
+    static const uint8_t types[] = {TM_MSG_HELLO, TM_MSG_INFER,       TM_MSG_PROFILE, TM_MSG_RESET,
+                                    TM_MSG_LOAD,  TM_MSG_INFER_LOADED, 0x33};
     uint8_t payload[6 + 3 * 64];
     size_t payload_len = 0, i;
     tm_frame_writer_t writer;
@@ -125,6 +126,22 @@ static size_t valid_frame(uint8_t *out, size_t cap)
             payload[6 + i] = (uint8_t)rnd(256);
         }
         payload_len = 6 + count * 64u - (rnd(8) == 0 ? 1u : 0u);
+    } else if (type == TM_MSG_LOAD) {
+        /* A few load ids and offsets around the fixture's 64-byte input, so
+         * in-order, gapped, repeated and out-of-range chunks all occur. */
+        uint32_t offset = rnd(72), len = rnd(80);
+        memset(payload, 0, 8);
+        payload[0] = (uint8_t)rnd(3);
+        payload[4] = (uint8_t)offset;
+        for (i = 0; i < len; i++) {
+            payload[8 + i] = (uint8_t)rnd(256);
+        }
+        payload_len = 8 + len;
+    } else if (type == TM_MSG_INFER_LOADED) {
+        memset(payload, 0, 8);
+        payload[0] = (uint8_t)rnd(3);
+        payload[4] = (uint8_t)rnd(256);
+        payload_len = 8u - (rnd(8) == 0 ? 1u : 0u);
     }
     frame_len = 0;
     tm_frame_begin(&writer, collect, (uint8_t)(rnd(16) == 0 ? 2 : TM_PROTOCOL_VERSION), type,
