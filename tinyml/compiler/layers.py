@@ -78,6 +78,15 @@ class LoweringContext:
         # weights of short-patch convolutions and packed 3x3 depthwise taps).
         self.widen = optimize == "speed"
 
+    def int8_io(self, op: Operator) -> tuple[Tensor, Tensor]:
+        """The op's first input and output, both int8, the input an activation (not a constant)."""
+        inp = self.tensor(op, 0)
+        out = self.tensor(op, 0, "output")
+        self.require_dtype(op, inp, "input", np.int8)
+        self.require_dtype(op, out, "output", np.int8)
+        self.require_activation(op, inp, "input")
+        return inp, out
+
     def fail(self, op: Operator, what: str) -> TinymlError:
         return TinymlError(f"unsupported {op.opcode} {what} at operator {op.index}")
 

@@ -85,14 +85,33 @@ def _add_requant(consts: list[ConstArray], fields: dict, index: int, multipliers
 
 
 def _io(context: LoweringContext, op: Operator):
-    inp = context.tensor(op, 0)
-    out = context.tensor(op, 0, "output")
-    context.require_dtype(op, inp, "input", np.int8)
-    context.require_dtype(op, out, "output", np.int8)
-    context.require_activation(op, inp, "input")
+    inp, out = context.int8_io(op)
     in_scale, in_zp = context.quant1(op, inp, "input")
     out_scale, out_zp = context.quant1(op, out, "output")
     return inp, out, in_scale, in_zp, out_scale, out_zp
+
+
+def _window(context: LoweringContext, op: Operator, in_h: int, in_w: int, k_h: int, k_w: int,
+            out) -> tuple[int, int, int, int, int, int]:
+    """(stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w) of a sliding-window op, checked."""
+    opts = op.options
+    stride_h, stride_w = int(opts.get("stride_h", 1)), int(opts.get("stride_w", 1))
+    dil_h, dil_w = int(opts.get("dilation_h_factor", 1)), int(opts.get("dilation_w_factor", 1))
+    if min(stride_h, stride_w, dil_h, dil_w) < 1:
+        raise context.fail(op, f"option stride {stride_h}x{stride_w} dilation {dil_h}x{dil_w}")
+    padding = opts.get("padding", "SAME")
+    pad_h = _padding(op, padding, in_h, k_h, stride_h, dil_h, out.shape[1], context, "height")
+    pad_w = _padding(op, padding, in_w, k_w, stride_w, dil_w, out.shape[2], context, "width")
+    return stride_h, stride_w, dil_h, dil_w, pad_h, pad_w
+
+
+def _filter_consts(index: int, weights: np.ndarray, multipliers: np.ndarray, shifts: np.ndarray) -> list[ConstArray]:
+    """The int8 filter and its per-channel (or per-tensor) multipliers and shifts, in flash."""
+    return [
+        ConstArray(c_name(index, "filter"), "int8_t", weights.reshape(-1)),
+        ConstArray(c_name(index, "multiplier"), "int32_t", multipliers),
+        ConstArray(c_name(index, "shift"), "int32_t", shifts),
+    ]
 
 
 @lowering("CONV_2D")
@@ -109,25 +128,14 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
         raise context.fail(op, f"option output shape {list(out.shape)}")
     if filter_c <= 0 or in_c % filter_c != 0 or out_c % (in_c // filter_c) != 0:
         raise context.fail(op, f"option groups (input depth {in_c}, filter depth {filter_c}, output depth {out_c})")
-    opts = op.options
-    stride_h, stride_w = int(opts.get("stride_h", 1)), int(opts.get("stride_w", 1))
-    dil_h, dil_w = int(opts.get("dilation_h_factor", 1)), int(opts.get("dilation_w_factor", 1))
-    if min(stride_h, stride_w, dil_h, dil_w) < 1:
-        raise context.fail(op, f"option stride {stride_h}x{stride_w} dilation {dil_h}x{dil_w}")
-    padding = opts.get("padding", "SAME")
-    pad_h = _padding(op, padding, in_h, k_h, stride_h, dil_h, out.shape[1], context, "height")
-    pad_w = _padding(op, padding, in_w, k_w, stride_w, dil_w, out.shape[2], context, "width")
+    stride_h, stride_w, dil_h, dil_w, pad_h, pad_w = _window(context, op, in_h, in_w, k_h, k_w, out)
     act_min, act_max = activation_range(context.activation(op), out_scale, out_zp)
     scales = _filter_scales(context, op, filt, out_c, 0)
     multipliers, shifts = _per_channel_multipliers(in_scale, scales, out_scale, out_c)
     bias = _bias(context, op, out_c)
     groups = in_c // filter_c
 
-    consts = [
-        ConstArray(c_name(index, "filter"), "int8_t", weights.reshape(-1)),
-        ConstArray(c_name(index, "multiplier"), "int32_t", multipliers),
-        ConstArray(c_name(index, "shift"), "int32_t", shifts),
-    ]
+    consts = _filter_consts(index, weights, multipliers, shifts)
     fields: dict = dict(
         batches=batches, input_h=in_h, input_w=in_w, input_c=in_c,
         output_h=out.shape[1], output_w=out.shape[2], output_c=out_c,
@@ -144,12 +152,12 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
     scratch = 0
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
     if context.dsp and groups == 1 and requant:
-        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", _folded_bias(bias, weights, -in_zp)))
+        folded = _folded_bias(bias, weights, -in_zp)
+        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
         fields["bias_folded"] = c_name(index, "bias_folded")
         scratch = conv_dsp_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w)
         k16 = conv_k16_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w, stride_w, out.shape[2], dil_h, dil_w,
                                      act_min, act_max)
-        folded = _folded_bias(bias, weights, -in_zp)
         bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w * filter_c
         records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
         if k16 and records is not None and context.widen:
@@ -270,22 +278,12 @@ def lower_depthwise_conv_2d(context: LoweringContext, op: Operator, index: int) 
     stated = int(opts.get("depth_multiplier", multiplier) or multiplier)
     if stated != multiplier:
         raise context.fail(op, f"option depth_multiplier {stated} (shapes give {multiplier})")
-    stride_h, stride_w = int(opts.get("stride_h", 1)), int(opts.get("stride_w", 1))
-    dil_h, dil_w = int(opts.get("dilation_h_factor", 1)), int(opts.get("dilation_w_factor", 1))
-    if min(stride_h, stride_w, dil_h, dil_w) < 1:
-        raise context.fail(op, f"option stride {stride_h}x{stride_w} dilation {dil_h}x{dil_w}")
-    padding = opts.get("padding", "SAME")
-    pad_h = _padding(op, padding, in_h, k_h, stride_h, dil_h, out.shape[1], context, "height")
-    pad_w = _padding(op, padding, in_w, k_w, stride_w, dil_w, out.shape[2], context, "width")
+    stride_h, stride_w, dil_h, dil_w, pad_h, pad_w = _window(context, op, in_h, in_w, k_h, k_w, out)
     act_min, act_max = activation_range(context.activation(op), out_scale, out_zp)
     scales = _filter_scales(context, op, filt, out_c, 3)
     multipliers, shifts = _per_channel_multipliers(in_scale, scales, out_scale, out_c)
     bias = _bias(context, op, out_c)
-    consts = [
-        ConstArray(c_name(index, "filter"), "int8_t", weights.reshape(-1)),
-        ConstArray(c_name(index, "multiplier"), "int32_t", multipliers),
-        ConstArray(c_name(index, "shift"), "int32_t", shifts),
-    ]
+    consts = _filter_consts(index, weights, multipliers, shifts)
     fields: dict = dict(
         batches=batches, input_h=in_h, input_w=in_w, input_c=in_c,
         output_h=out.shape[1], output_w=out.shape[2], output_c=out_c, depth_multiplier=multiplier,
@@ -303,12 +301,11 @@ def lower_depthwise_conv_2d(context: LoweringContext, op: Operator, index: int) 
     if context.dsp and multiplier == 1 and requant:
         # Per channel: the taps of channel c are weights[0, :, :, c].
         per_channel_taps = weights.reshape(-1, out_c).T
-        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t",
-                                 _folded_bias(bias, per_channel_taps, -in_zp)))
+        folded = _folded_bias(bias, per_channel_taps, -in_zp)
+        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
         fields["bias_folded"] = c_name(index, "bias_folded")
         scratch = depthwise_dsp_scratch_bytes(k_h, k_w, dil_h, dil_w, multiplier, in_c, act_min, act_max,
                                               out.shape[2], stride_w)
-        folded = _folded_bias(bias, per_channel_taps, -in_zp)
         bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w
         records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
         if records is None or not context.widen:
@@ -366,11 +363,7 @@ def lower_fully_connected(context: LoweringContext, op: Operator, index: int) ->
     else:
         raise context.fail(op, f"option filter quantization with {scales.size} scales for {out_c} outputs")
     bias = _bias(context, op, out_c)
-    consts = [
-        ConstArray(c_name(index, "filter"), "int8_t", weights.reshape(-1)),
-        ConstArray(c_name(index, "multiplier"), "int32_t", multipliers),
-        ConstArray(c_name(index, "shift"), "int32_t", shifts),
-    ]
+    consts = _filter_consts(index, weights, multipliers, shifts)
     fields: dict = dict(
         batches=batches, input_depth=depth, output_depth=out_c,
         input_offset=-in_zp, filter_offset=filter_offset, output_offset=out_zp,

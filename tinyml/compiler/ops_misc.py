@@ -116,11 +116,7 @@ def lower_add(context: LoweringContext, op: Operator, index: int) -> Layer:
 
 
 def _pool(context: LoweringContext, op: Operator, index: int, name: str) -> Layer:
-    inp = context.tensor(op, 0)
-    out = context.tensor(op, 0, "output")
-    context.require_dtype(op, inp, "input", np.int8)
-    context.require_dtype(op, out, "output", np.int8)
-    context.require_activation(op, inp, "input")
+    inp, out = context.int8_io(op)
     if len(inp.shape) != 4 or len(out.shape) != 4:
         raise context.fail(op, "option rank (needs 4-D input and output)")
     _same_quant(context, op, inp, out)
@@ -155,11 +151,7 @@ def lower_average_pool_2d(context: LoweringContext, op: Operator, index: int) ->
 
 @lowering("MEAN")
 def lower_mean(context: LoweringContext, op: Operator, index: int) -> Layer:
-    inp = context.tensor(op, 0)
-    out = context.tensor(op, 0, "output")
-    context.require_dtype(op, inp, "input", np.int8)
-    context.require_dtype(op, out, "output", np.int8)
-    context.require_activation(op, inp, "input")
+    inp, out = context.int8_io(op)
     axes_tensor = context.tensor(op, 1)
     axes = context.require_constant(op, axes_tensor, "axis").reshape(-1).astype(int).tolist()
     try:
@@ -180,11 +172,7 @@ def lower_mean(context: LoweringContext, op: Operator, index: int) -> Layer:
 
 @lowering("SOFTMAX")
 def lower_softmax(context: LoweringContext, op: Operator, index: int) -> Layer:
-    inp = context.tensor(op, 0)
-    out = context.tensor(op, 0, "output")
-    context.require_dtype(op, inp, "input", np.int8)
-    context.require_dtype(op, out, "output", np.int8)
-    context.require_activation(op, inp, "input")
+    inp, out = context.int8_io(op)
     in_scale, _ = context.quant1(op, inp, "input")
     out_scale, out_zp = context.quant1(op, out, "output")
     if out_zp != -128 or abs(out_scale - 1.0 / 256.0) > 1e-3 * (1.0 / 256.0):
@@ -202,11 +190,7 @@ def lower_softmax(context: LoweringContext, op: Operator, index: int) -> Layer:
 
 @lowering("PAD", "PADV2")
 def lower_pad(context: LoweringContext, op: Operator, index: int) -> Layer:
-    inp = context.tensor(op, 0)
-    out = context.tensor(op, 0, "output")
-    context.require_dtype(op, inp, "input", np.int8)
-    context.require_dtype(op, out, "output", np.int8)
-    context.require_activation(op, inp, "input")
+    inp, out = context.int8_io(op)
     paddings = context.require_constant(op, context.tensor(op, 1), "paddings").astype(np.int64)
     try:
         dims, before, after = pad_4d(inp.shape, paddings)
