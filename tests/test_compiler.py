@@ -79,7 +79,7 @@ def test_recompile_replaces_output(tiny_models, tmp_path):
     compile_tflite(tiny_models["int8"], out, target="cortex-m4")
     assert not (out / "stale.txt").exists()
     assert '#define TINYML_MODEL_TARGET            "cortex-m4"' in (out / "model.h").read_text()
-    assert "l0_bias_folded" in (out / "model.c").read_text()
+    assert "l0_packed" in (out / "model.c").read_text()  # DSP data: the 3x3 ring's packed taps
 
 
 @pytest.mark.parametrize("case", ["float", "corrupt", "not_tflite", "target"])

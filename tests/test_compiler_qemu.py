@@ -74,6 +74,19 @@ def _depthwise_model():
     return tf.keras.Model(inp, layers.Dense(4)(x))
 
 
+def _register_paths_model():
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((9, 7, 1), batch_size=1)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)              # 1 channel: 3x3 ring, multiplier 4
+    x = layers.Conv2D(8, 1)(x)                                                    # 1x1, kp 4
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)  # ring, stride 2, multiplier 2
+    x = layers.Conv2D(5, 1, activation="relu")(layers.Conv2D(8, 1)(x))            # 1x1, kp 16 (2x2 block), kp 8
+    x = layers.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inp, layers.Dense(3)(x))
+
+
 def _main_source(inputs: np.ndarray, output_bytes: int) -> str:
     rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in x.reshape(-1)) + "}" for x in inputs)
     return f"""#include <stdint.h>
@@ -141,6 +154,18 @@ def test_depthwise_and_mean_on_cortex_m4_match_tflm(target, tmp_path):
     if target == "cortex-m4":
         source = (tmp_path / f"{target}-speed" / "model.c").read_text()
         assert "l0_bias_folded" in source and "l0_requant" in source  # the DSP depthwise path ran
+
+
+def test_register_kernels_on_cortex_m4_match_tflm(tmp_path):
+    """The assembly row kernels: 3x3 ring (stride 1 and 2, depth multipliers, a one-channel
+    convolution run as a depthwise one) and the kp 4 / kp 8 pixel loops."""
+    model = convert_keras(_register_paths_model, (9, 7, 1), seed=13, low=-1.0, high=1.5, key="qemu_register_paths")
+    inputs = np.random.default_rng(2).integers(-128, 128, size=(6, 1, 9, 7, 1), dtype=np.int8)
+    ours = _run_on_m4(model, "cortex-m4", inputs, tmp_path)
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+    source = (tmp_path / "cortex-m4-speed" / "model.c").read_text()
+    assert "tm_depthwise_conv_2d_s8(&l0_params" in source and "l0_packed" in source
+    assert "l1_filter16" in source and "l2_packed" in source and "l4_filter16" in source
 
 
 def test_size_optimization_drops_widened_weights_and_stays_exact(tiny_models, tmp_path):

@@ -280,14 +280,6 @@ static void conv_dsp(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
     }
 }
 
-/* Two int16 from any address (one LDR where unaligned loads are legal). */
-static inline int32_t read_s16x2(const int16_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* rows x rw int8 (rw % 4 == 0) at x[r] + offset, widened to int16 in the filter16 order. */
 static void widen_rows_s8(const int8_t *const *x, int32_t rows, int32_t offset, int32_t rw, int16_t *dst)
 {
@@ -366,7 +358,7 @@ TM_HOT static void dot16_rows_2x2(const int16_t *a, const int16_t *b, const int3
             const int32_t *w1 = w0 + stride;
             int32_t i;
             for (i = 0; i < kp; i += 2) {
-                const int32_t av = read_s16x2(a + i), bv = read_s16x2(pb + i);
+                const int32_t av = tm_read_s16x2(a + i), bv = tm_read_s16x2(pb + i);
                 const int32_t wa = w0[i / 2], wb = w1[i / 2];
                 acc00 = TM_SMLAD(av, wa, acc00);
                 acc10 = TM_SMLAD(bv, wa, acc10);
@@ -392,8 +384,8 @@ TM_HOT static void dot16_rows_2x2(const int16_t *a, const int16_t *b, const int3
         int32_t i;
         for (i = 0; i < kp; i += 2) {
             const int32_t wv = w0[i / 2];
-            acc0 = TM_SMLAD(read_s16x2(a + i), wv, acc0);
-            acc1 = TM_SMLAD(read_s16x2(pb + i), wv, acc1);
+            acc0 = TM_SMLAD(tm_read_s16x2(a + i), wv, acc0);
+            acc1 = TM_SMLAD(tm_read_s16x2(pb + i), wv, acc1);
         }
         out0[0] = requant_rec(acc0, rec0);
         if (b != NULL) {
@@ -500,6 +492,79 @@ static inline void dot16_row2(const int8_t *p0, const int8_t *p1, const int8_t *
     }
 }
 
+#if TM_CONV_2D_ASM
+/*
+ * KP = 4 or 8 in Thumb-2, one pixel at a time: its patch words (at p0, p1 + i * step) widened
+ * into r9-r11, lr, then per channel one LDM of the weights and folded bias, KP/2 SMLAD, one LDM
+ * of the record (multiplier2, round, e) and tm_requant_rec: 14 instructions an output for KP 8.
+ * Arguments as dot16_row's: r0 p0, r1 p1, r2 p2 (unused), r3 step; stack: pixels, filter16,
+ * channels, out. The loop state (filter16, step, end of p0) lives in three words on the stack.
+ */
+#define TM_DOT16_ROW_ASM(LOAD_P1, WIDEN_P1, WEIGHTS, MACS, RECORD, REQUANT)                         \
+    "push {r4-r11, lr}\n\t"                                                                       \
+    "ldr r4, [sp, #36]\n\t"                                                                       \
+    "ldr r2, [sp, #40]\n\t"                                                                       \
+    "mla r4, r4, r3, r0\n\t"                                                                      \
+    "push {r2, r3, r4}\n\t"                                                                       \
+    "ldr r3, [sp, #60]\n\t"                                                                       \
+    "2:\n\t"                                                                                      \
+    "ldr r4, [r0]\n\t" LOAD_P1                                                                    \
+    "ldr r6, [sp, #4]\n\t"                                                                        \
+    "add r0, r6\n\t"                                                                              \
+    "add r1, r6\n\t"                                                                              \
+    "sxtb16 r9, r4\n\t"                                                                           \
+    "sxtb16 r10, r4, ror #8\n\t" WIDEN_P1                                                         \
+    "ldr r2, [sp]\n\t"                                                                            \
+    "ldr r12, [sp, #56]\n\t"                                                                      \
+    "add r12, r3\n\t"                                                                             \
+    "1:\n\t" WEIGHTS MACS RECORD REQUANT                                                          \
+    "ssat r5, #8, r5\n\t"                                                                         \
+    "strb r5, [r3], #1\n\t"                                                                       \
+    "cmp r3, r12\n\t"                                                                             \
+    "bne 1b\n\t"                                                                                  \
+    "ldr r4, [sp, #8]\n\t"                                                                        \
+    "cmp r0, r4\n\t"                                                                              \
+    "bne 2b\n\t"                                                                                  \
+    "add sp, #12\n\t"                                                                             \
+    "pop {r4-r11, pc}\n\t"
+#define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
+__attribute__((naked, noinline)) static void dot16_row_4(TM_ARG const int8_t *p0, TM_ARG const int8_t *p1,
+                                                       TM_ARG const int8_t *p2, TM_ARG int32_t step,
+                                                       TM_ARG int32_t pixels, TM_ARG const int32_t *filter16,
+                                                       TM_ARG int32_t channels, TM_ARG int8_t *out)
+{
+    __asm__ volatile(TM_DOT16_ROW_ASM("", "",
+                                      "ldm r2!, {r4-r6}\n\t",
+                                      "smlad r6, r9, r4, r6\n\t"
+                                      "smlad r6, r10, r5, r6\n\t",
+                                      "ldm r2!, {r4, r5, r7}\n\t",
+                                      "add r5, r6, r5\n\t"
+                                      "smmlar r5, r6, r4, r5\n\t"
+                                      "add r5, r5, r6, asr #31\n\t"
+                                      "asr r5, r5, r7\n\t"));
+}
+__attribute__((naked, noinline)) static void dot16_row_8(TM_ARG const int8_t *p0, TM_ARG const int8_t *p1,
+                                                       TM_ARG const int8_t *p2, TM_ARG int32_t step,
+                                                       TM_ARG int32_t pixels, TM_ARG const int32_t *filter16,
+                                                       TM_ARG int32_t channels, TM_ARG int8_t *out)
+{
+    __asm__ volatile(TM_DOT16_ROW_ASM("ldr r5, [r1]\n\t",
+                                      "sxtb16 r11, r5\n\t"
+                                      "sxtb16 lr, r5, ror #8\n\t",
+                                      "ldm r2!, {r4-r8}\n\t",
+                                      "smlad r8, r9, r4, r8\n\t"
+                                      "smlad r8, r10, r5, r8\n\t"
+                                      "smlad r8, r11, r6, r8\n\t"
+                                      "smlad r8, lr, r7, r8\n\t",
+                                      "ldm r2!, {r4-r6}\n\t",
+                                      "add r5, r8, r5\n\t"
+                                      "smmlar r5, r8, r4, r5\n\t"
+                                      "add r5, r5, r8, asr #31\n\t"
+                                      "asr r5, r5, r6\n\t"));
+}
+#undef TM_ARG
+#undef TM_DOT16_ROW_ASM
+#else
 TM_HOT static void dot16_row_4(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
                                const int32_t *filter16, int32_t channels, int8_t *out)
 {
@@ -510,6 +575,7 @@ TM_HOT static void dot16_row_8(const int8_t *p0, const int8_t *p1, const int8_t 
 {
     dot16_row2(p0, p1, p2, step, pixels, filter16, channels, out, 8);
 }
+#endif
 TM_HOT static void dot16_row_12(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
                                 const int32_t *filter16, int32_t channels, int8_t *out)
 {
@@ -532,6 +598,9 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
     const int32_t pad4 = (int32_t)(((uint32_t)(-p->input_offset) & 0xffu) * 0x01010101u);
     int16_t *wide = (int16_t *)(void *)scratch; /* 2 x kp int16, then the ring of kh padded rows */
     int8_t *ring = scratch + 4 * kp;
+    /* A direct 1x1 with stride 1 reads the input pixels in output order: all rows as one. */
+    const int32_t flat = direct && kp <= 12 && p->stride_h == 1 && p->stride_w == 1;
+    const int32_t out_h = flat ? 1 : p->output_h, out_w = flat ? p->output_h * p->output_w : p->output_w;
     int32_t n, oy, ox, r, i;
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * in_row;
@@ -539,7 +608,7 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
         for (r = 0; r < kh; ++r) {
             held[r] = INT32_MIN;
         }
-        for (oy = 0; oy < p->output_h; ++oy) {
+        for (oy = 0; oy < out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             const int8_t *x[TM_CONV_2D_K16_MAX / 4];
             for (r = 0; r < kh; ++r) {
@@ -582,13 +651,13 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
                     wp[i] = wp[0];
                 }
                 if (kp == 4) {
-                    dot16_row_4(wp[0], wp[1], wp[2], step, p->output_w, p->filter16, oc_n, output);
+                    dot16_row_4(wp[0], wp[1], wp[2], step, out_w, p->filter16, oc_n, output);
                 } else if (kp == 8) {
-                    dot16_row_8(wp[0], wp[1], wp[2], step, p->output_w, p->filter16, oc_n, output);
+                    dot16_row_8(wp[0], wp[1], wp[2], step, out_w, p->filter16, oc_n, output);
                 } else {
-                    dot16_row_12(wp[0], wp[1], wp[2], step, p->output_w, p->filter16, oc_n, output);
+                    dot16_row_12(wp[0], wp[1], wp[2], step, out_w, p->filter16, oc_n, output);
                 }
-                output += p->output_w * oc_n;
+                output += out_w * oc_n;
                 continue;
             }
             for (ox = 0; ox < p->output_w; ox += 2, output += 2 * oc_n) {

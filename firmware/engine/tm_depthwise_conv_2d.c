@@ -179,106 +179,173 @@ TM_HOT static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, c
 }
 
 /*
- * 3x3 filter, dilation 1, channels a multiple of 4, activation range all of int8: one output
- * pixel. x0, x1, x2: its three window rows in the group-planar ring (tm_depthwise_conv_2d.h:
- * for four channels, three consecutive words per row, the next four channels gstride bytes on);
- * w: the packed filter (per four channels 9 widened tap pairs, 4 folded biases, 4 requant records).
- * The taps are unrolled with immediate offsets, so pointers and accumulators stay in registers.
+ * The 3x3 path (tm_depthwise_conv_2d.h): one output row of one output channel. x: the
+ * channel plane at the row's first window, w: the five tap words of the ring rotation,
+ * rec: (multiplier2, bias_folded + round, round). Per pixel, with A = bias_folded + round + taps:
+ *   A   = SMLAD x pairs 0..3 with w[0..3], then + x[8] * w[4].hi     (SMLABT)
+ *   out = SSAT8((SMMLAR(A - round, multiplier2, A) + ((A - round) >> 31)) >> w[4].lo)
+ * which is tm_requant_rec (tm_dsp.h) of acc = A - round. The window moves 3 * stride_w
+ * halfwords a pixel, the output output_c bytes.
  */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-TM_HOT static void dw3x3_pixel(const int8_t *x0, const int8_t *x1, const int8_t *x2, const int32_t *w,
-                               int8_t *out, int32_t ch, int32_t gstride)
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && !defined(TM_DSP_EMULATE)
+/*
+ * Thumb-2: all 14 registers hold the loop's values (r0 window, r1 output, r2 multiplier2,
+ * r3 input pair, r4-r8 taps, r9 bias + round, r10 round, r11 output stride, r12 A, lr end),
+ * 19 instructions a pixel. Arguments: r0 x, r1 out, r2 w, r3 rec, stack: output stride and
+ * the window pointer after the last pixel. STEP: bytes between windows (6 * stride_w).
+ */
+#define TM_DW3_ROW_ASM(STEP)                                                       \
+    "push {r4-r11, lr}\n\t"                                                        \
+    "ldr r11, [sp, #36]\n\t"                                                       \
+    "ldr lr, [sp, #40]\n\t"                                                        \
+    "ldm r2, {r4-r8}\n\t"                                                          \
+    "ldm r3, {r2, r9, r10}\n\t"                                                    \
+    "1:\n\t"                                                                       \
+    "ldr r3, [r0], #" STEP "\n\t"                                                  \
+    "smlad r12, r3, r4, r9\n\t"                                                    \
+    "ldr r3, [r0, #4 - " STEP "]\n\t"                                              \
+    "smlad r12, r3, r5, r12\n\t"                                                   \
+    "ldr r3, [r0, #8 - " STEP "]\n\t"                                              \
+    "smlad r12, r3, r6, r12\n\t"                                                   \
+    "ldr r3, [r0, #12 - " STEP "]\n\t"                                             \
+    "smlad r12, r3, r7, r12\n\t"                                                   \
+    "ldr r3, [r0, #16 - " STEP "]\n\t"                                             \
+    "smlabt r12, r3, r8, r12\n\t"                                                  \
+    "sub r3, r12, r10\n\t"                                                         \
+    "smmlar r12, r3, r2, r12\n\t"                                                  \
+    "add r12, r12, r3, asr #31\n\t"                                                \
+    "asr r12, r12, r8\n\t"                                                         \
+    "ssat r12, #8, r12\n\t"                                                        \
+    "strb r12, [r1]\n\t"                                                           \
+    "add r1, r1, r11\n\t"                                                          \
+    "cmp r0, lr\n\t"                                                               \
+    "bne 1b\n\t"                                                                   \
+    "pop {r4-r11, pc}\n\t"
+#define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
+__attribute__((naked, noinline)) static void dw3_row_s1(TM_ARG const int16_t *x, TM_ARG int8_t *out,
+                                                      TM_ARG const int32_t *w, TM_ARG const int32_t *rec,
+                                                      TM_ARG int32_t out_stride, TM_ARG const int16_t *x_end)
 {
-    const int8_t *const out_end = out + ch;
-    for (; out < out_end; x0 += gstride, x1 += gstride, x2 += gstride, w += TM_DW3_PACKED_GROUP, out += 4) {
-        int32_t acc0 = w[18], acc1 = w[19], acc2 = w[20], acc3 = w[21];
-        int32_t xv, x_even, x_odd, w_even, w_odd;
-        /* Tap t: input word at xp, filter taps widened at compile time: (c, c+2) and (c+1, c+3). */
-#define TM_DW3_TAP(xp, t)                                                  \
-        xv = tm_read_s8x4(xp);                                             \
-        x_even = TM_SXTB16(xv);                                            \
-        x_odd = TM_SXTB16_ROR8(xv);                                        \
-        w_even = w[2 * (t)];                                               \
-        w_odd = w[2 * (t) + 1];                                            \
-        acc0 = TM_SMLABB(x_even, w_even, acc0);                            \
-        acc1 = TM_SMLABB(x_odd, w_odd, acc1);                              \
-        acc2 = TM_SMLATT(x_even, w_even, acc2);                            \
-        acc3 = TM_SMLATT(x_odd, w_odd, acc3)
-        TM_DW3_TAP(x0, 0);
-        TM_DW3_TAP(x0 + 4, 1);
-        TM_DW3_TAP(x0 + 8, 2);
-        TM_DW3_TAP(x1, 3);
-        TM_DW3_TAP(x1 + 4, 4);
-        TM_DW3_TAP(x1 + 8, 5);
-        TM_DW3_TAP(x2, 6);
-        TM_DW3_TAP(x2 + 4, 7);
-        TM_DW3_TAP(x2 + 8, 8);
-#undef TM_DW3_TAP
-#define TM_DW3_OUT(j, acc)                                                                              \
-        out[j] = (int8_t)tm_requant_rec((acc), w[22 + 3 * (j)], w[23 + 3 * (j)], w[24 + 3 * (j)])
-        TM_DW3_OUT(0, acc0);
-        TM_DW3_OUT(1, acc1);
-        TM_DW3_OUT(2, acc2);
-        TM_DW3_OUT(3, acc3);
-#undef TM_DW3_OUT
+    __asm__ volatile(TM_DW3_ROW_ASM("6"));
+}
+__attribute__((naked, noinline)) static void dw3_row_s2(TM_ARG const int16_t *x, TM_ARG int8_t *out,
+                                                      TM_ARG const int32_t *w, TM_ARG const int32_t *rec,
+                                                      TM_ARG int32_t out_stride, TM_ARG const int16_t *x_end)
+{
+    __asm__ volatile(TM_DW3_ROW_ASM("12"));
+}
+#undef TM_DW3_ROW_ASM
+#undef TM_ARG
+#else
+static inline void dw3_row(const int16_t *x, int8_t *out, const int32_t *w, const int32_t *rec, int32_t out_stride,
+                           const int16_t *x_end, int32_t step)
+{
+    for (; x != x_end; x += step, out += out_stride) {
+        int32_t a = TM_SMLAD(tm_read_s16x2(x), w[0], rec[1]);
+        int32_t acc;
+        a = TM_SMLAD(tm_read_s16x2(x + 2), w[1], a);
+        a = TM_SMLAD(tm_read_s16x2(x + 4), w[2], a);
+        a = TM_SMLAD(tm_read_s16x2(x + 6), w[3], a);
+        a = TM_SMLATT((int32_t)((uint32_t)(uint16_t)x[8] << 16), w[4], a);
+        acc = (int32_t)((uint32_t)a - (uint32_t)rec[2]);
+        a = (int32_t)((uint32_t)TM_SMMLAR(acc, rec[0], a) + (uint32_t)(acc >> 31));
+        *out = (int8_t)TM_SSAT8(a >> (w[4] & 0xff));
+    }
+}
+static void dw3_row_s1(const int16_t *x, int8_t *out, const int32_t *w, const int32_t *rec, int32_t out_stride,
+                       const int16_t *x_end)
+{
+    dw3_row(x, out, w, rec, out_stride, x_end, 3);
+}
+static void dw3_row_s2(const int16_t *x, int8_t *out, const int32_t *w, const int32_t *rec, int32_t out_stride,
+                       const int16_t *x_end)
+{
+    dw3_row(x, out, w, rec, out_stride, x_end, 6);
+}
+#endif
+
+/*
+ * One ring slot of every channel plane (planes `plane` halfwords apart), `pixels` columns from
+ * dst on (3 halfwords a column): the pixels of `cin` channels at src, widened, or the zero
+ * point `pad` where src is NULL. Channel-major, so each loop has one store pattern.
+ */
+static void dw3_fill(int16_t *dst, int32_t plane, int32_t cin, const int8_t *src, int32_t pixels, int16_t pad)
+{
+    const int32_t span = 3 * pixels;
+    int32_t c = 0, i;
+    if (src != NULL) {
+        for (; c + 4 <= cin; c += 4, dst += 4 * plane) {
+            const int8_t *s = src + c;
+            for (i = 0; i < span; i += 3, s += cin) {
+                const int32_t v = tm_read_s8x4(s);
+                const int32_t even = TM_SXTB16(v), odd = TM_SXTB16_ROR8(v);
+                dst[i] = (int16_t)even;
+                dst[i + plane] = (int16_t)odd;
+                dst[i + 2 * plane] = (int16_t)(even >> 16);
+                dst[i + 3 * plane] = (int16_t)(odd >> 16);
+            }
+        }
+        for (; c < cin; ++c, dst += plane) {
+            const int8_t *s = src + c;
+            for (i = 0; i < span; i += 3, s += cin) {
+                dst[i] = *s;
+            }
+        }
+    }
+    for (; c < cin; ++c, dst += plane) {
+        for (i = 0; i < span; i += 3) {
+            dst[i] = pad;
+        }
     }
 }
 
 /*
- * 3x3, dilation 1, channels % 4 == 0, full int8 activation range, with scratch and the packed
- * filter (tm_depthwise_conv_2d.h): three padded input rows in a group-planar ring (slot iy mod 3,
- * each input row copied once; rows outside the image and columns outside it hold zero points),
- * then every output pixel is an unrolled nine-tap window with no bounds checks.
+ * 3x3, dilation 1, stride_w 1 or 2, full int8 activation range, with scratch and `packed`
+ * (tm_depthwise_conv_2d.h): the padding columns of the channel-planar ring are set once, each
+ * input row is widened into its slot once (slot iy mod 3; rows outside the image hold the zero
+ * point, whose terms the folded bias cancels), then each output channel runs along the output
+ * row with its taps in registers, the ring's rotation picking their order.
  */
 static void depthwise_3x3_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output,
                               int8_t *scratch)
 {
-    const int32_t ch = p->input_c;
-    const int32_t row = p->input_w * ch;
-    const int32_t cols = TM_DW3_PADDED_W(p);
-    const int32_t gstride = 4 * cols;
-    const int32_t slot_bytes = cols * ch;
-    const int32_t step = 4 * p->stride_w;
-    const int32_t pad4 = (int32_t)(((uint32_t)(-p->input_offset) & 0xffu) * 0x01010101u);
-    int32_t n, oy, ox, r, col, g;
+    const int32_t cin = p->input_c, mult = p->depth_multiplier, cout = p->output_c;
+    const int32_t cols = TM_DW3_COLS(p);
+    const int32_t plane = TM_DW3_PLANE(p);
+    const int32_t row = p->input_w * cin;
+    const int32_t inside = tm_min(p->input_w, cols - p->pad_w); /* image columns in the ring */
+    const int16_t pad = (int16_t)(-p->input_offset);
+    const int32_t span = 3 * p->stride_w * p->output_w; /* halfwords from a row's first window to past its last */
+    void (*const row_fn)(const int16_t *, int8_t *, const int32_t *, const int32_t *, int32_t, const int16_t *) =
+        p->stride_w == 1 ? dw3_row_s1 : dw3_row_s2;
+    int16_t *const planes = (int16_t *)(void *)scratch;
+    int32_t n, oy, r, m;
+    for (r = 0; r < 3; ++r) { /* the padding columns of every slot, once */
+        dw3_fill(planes + r, plane, cin, NULL, p->pad_w, pad);
+        dw3_fill(planes + 3 * (p->pad_w + inside) + r, plane, cin, NULL, cols - p->pad_w - inside, pad);
+    }
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * row;
-        int32_t held[3] = {INT32_MIN, INT32_MIN, INT32_MIN}; /* input row in each slot */
-        for (oy = 0; oy < p->output_h; ++oy) {
+        int32_t next = -p->pad_h, slot = 0; /* the next input row to load and its slot */
+        for (oy = 0; oy < p->output_h; ++oy, output += p->output_w * cout) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int8_t *x[3];
-            for (r = 0; r < 3; ++r) {
-                const int32_t iy = iy0 + r;
-                const int32_t slot = ((iy % 3) + 3) % 3;
-                int8_t *buf = scratch + slot * slot_bytes;
-                if (held[slot] != iy) {
-                    const int32_t inside = iy >= 0 && iy < p->input_h;
-                    held[slot] = iy;
-                    for (col = 0; col < cols; ++col) {
-                        const int32_t ix = col - p->pad_w;
-                        int8_t *dst = buf + 4 * col;
-                        if (inside && ix >= 0 && ix < p->input_w) {
-                            const int8_t *src = in_n + (size_t)iy * row + (size_t)ix * ch;
-                            for (g = 0; g < ch; g += 4, dst += gstride) {
-                                const int32_t v = tm_read_s8x4(src + g);
-                                memcpy(dst, &v, sizeof v);
-                            }
-                        } else {
-                            for (g = 0; g < ch; g += 4, dst += gstride) {
-                                memcpy(dst, &pad4, sizeof pad4);
-                            }
-                        }
-                    }
+            const int32_t *w, *rec = p->packed + 15;
+            int8_t *out = output;
+            const int16_t *x = planes;
+            for (; next < iy0 + 3; ++next, slot = slot == 2 ? 0 : slot + 1) {
+                if (next >= iy0) {
+                    dw3_fill(planes + 3 * p->pad_w + slot, plane, cin,
+                             next >= 0 && next < p->input_h ? in_n + (size_t)next * row : NULL, inside, pad);
                 }
-                x[r] = buf;
             }
-            for (ox = 0; ox < p->output_w; ++ox, output += ch) {
-                dw3x3_pixel(x[0], x[1], x[2], p->packed, output, ch, gstride);
-                x[0] += step;
-                x[1] += step;
-                x[2] += step;
+            /* Rows iy0, iy0 + 1, iy0 + 2 are now in slots slot, slot + 1, slot + 2 (mod 3). */
+            w = p->packed + 5 * slot;
+            for (m = 0; out < output + cout; ++out, w += TM_DW3_PACKED_CHANNEL, rec += TM_DW3_PACKED_CHANNEL) {
+                row_fn(x, out, w, rec, cout, x + span);
+                if (++m == mult) { /* output channel oc reads input channel oc / mult */
+                    m = 0;
+                    x += plane;
+                }
             }
         }
     }
@@ -309,11 +376,11 @@ void tm_depthwise_conv_2d_s8(const tm_depthwise_conv_2d_params_t *p, const int8_
                              int8_t *scratch)
 {
 #if TM_DSP_AVAILABLE
+    if (scratch != NULL && p->packed != NULL && TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES(p) > 0) {
+        depthwise_3x3_dsp(p, input, output, scratch);
+        return;
+    }
     if (p->depth_multiplier == 1 && p->bias_folded != NULL && p->requant != NULL) {
-        if (scratch != NULL && p->packed != NULL && TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES(p) > 0) {
-            depthwise_3x3_dsp(p, input, output, scratch);
-            return;
-        }
         depthwise_dsp(p, input, output);
         return;
     }

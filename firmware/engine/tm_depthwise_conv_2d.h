@@ -28,16 +28,22 @@
  * whose window lies inside the image walk the taps without bounds checks; border
  * pixels walk only their taps inside the image, with bias[c] and the input offset
  * added in 16-bit lanes (SADD16) instead of the folded bias.
- * 3x3 filters (dilation 1, channels % 4 == 0, activation range all of int8, SSAT) with
- * the scratch buffer and `packed`: three input rows, padded with zero points
- * (TM_DW3_PADDED_W columns from input column -pad_w, rows outside the image all zero
- * points, their terms are 0), are kept in a ring, group-planar: byte
- * slot * cols * C + (c / 4) * 4 * cols + 4 * col + c % 4 holds channel c of column col;
- * every pixel then takes the unrolled nine-tap path. packed (compile time), per four
- * channels c..c+3: for each of the 9 taps t = 3 ky + kx the int16 pairs (filter[c], filter[c+2])
- * and (filter[c+1], filter[c+3]) (the order of SXTB16 / SXTB16 ror 8 of the input word),
- * bias_folded[c..c+3], then the packed requant record (multiplier2, round, e) per channel
- * (tm_dsp.h tm_requant_rec): 34 int32 words (an int16 pair: the first in the low half).
+ * 3x3 filters (dilation 1, stride_w 1 or 2, activation range all of int8: SSAT), any
+ * channel count and depth multiplier, with the scratch buffer and `packed`: three input
+ * rows are kept, widened to int16, in a channel-planar ring: channel c's plane is
+ * TM_DW3_PLANE halfwords at scratch + 2 * c * TM_DW3_PLANE, and halfword 3 * col + slot
+ * holds column col (input column col - pad_w, TM_DW3_COLS of them) of the input row
+ * iy with (iy + pad_h) mod 3 = slot; padding columns and rows outside the image hold the
+ * zero point (their terms are 0 with the folded bias). An output pixel's window is then 9
+ * consecutive halfwords (3 columns x 3 slots), read as 5 words, and each output channel
+ * runs along the output row with its taps in registers. The slots' order depends on the
+ * output row: with q = (oy * stride_h) mod 3, the slot of its first input row, slot s holds
+ * filter row (s - q) mod 3, so packed (compile time) has, per output channel oc,
+ * TM_DW3_PACKED_CHANNEL int32 words: for each rotation q = 0, 1, 2 five tap words, the
+ * int16 pairs (t0, t1), (t2, t3), (t4, t5), (t6, t7) of t[3 kx + s] = filter[0][(s - q) mod 3][kx][oc]
+ * (the first in the low half), then t8 in the high half of the fifth word with e
+ * (tm_requant_rec) in its low byte; then multiplier2, bias_folded[oc] + round, round
+ * (tm_dsp.h tm_requant_rec).
  */
 #ifndef TM_DEPTHWISE_CONV_2D_H
 #define TM_DEPTHWISE_CONV_2D_H
@@ -64,24 +70,26 @@ typedef struct {
     const int32_t *shift;             /* [output_c], > 0 left */
     const int32_t *bias_folded;       /* [output_c] for the DSP path, or NULL */
     const tm_requant_t *requant;      /* [output_c] folded requantization, or NULL */
-    const int32_t *packed;            /* DSP 3x3 path: [output_c / 4][TM_DW3_PACKED_GROUP], or NULL */
+    const int32_t *packed;            /* DSP 3x3 path: [output_c][TM_DW3_PACKED_CHANNEL], or NULL */
 } tm_depthwise_conv_2d_params_t;
 
-/* Words per four channels of `packed`: 9 x 2 int16 pair words, 4 folded biases, 4 x 3 requant words. */
-#define TM_DW3_PACKED_GROUP 34
+/* Words per output channel of `packed`: 3 rotations x 5 tap words, then 3 requant words. */
+#define TM_DW3_PACKED_CHANNEL 18
 
 /*
  * Scratch bytes of the DSP 3x3 path (0: none; the compiler computes the same): 3x3 filter,
- * dilation 1, depth multiplier 1, channels % 4 == 0, activation range all of int8.
+ * dilation 1, stride_w 1 or 2, activation range all of int8; input_c planes of TM_DW3_PLANE
+ * halfwords (the last window's fifth word reads one halfword past its last tap).
  */
 #define TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES(p)                                                       \
     (((p)->filter_h == 3 && (p)->filter_w == 3 && (p)->dilation_h == 1 && (p)->dilation_w == 1 &&   \
-      (p)->depth_multiplier == 1 && ((p)->input_c & 3) == 0 && (p)->act_min == TM_INT8_MIN &&         \
+      ((p)->stride_w == 1 || (p)->stride_w == 2) && (p)->act_min == TM_INT8_MIN &&                  \
       (p)->act_max == TM_INT8_MAX)                                                                  \
-         ? 3 * TM_DW3_PADDED_W(p) * (p)->input_c                                                   \
+         ? 2 * TM_DW3_PLANE(p) * (p)->input_c                                                      \
          : 0)
-/* Columns of a padded input row of the 3x3 path: every window of the output row. */
-#define TM_DW3_PADDED_W(p) (((p)->output_w - 1) * (p)->stride_w + 3)
+/* Columns of the 3x3 path's padded rows (every window of the output row), halfwords a plane. */
+#define TM_DW3_COLS(p) (((p)->output_w - 1) * (p)->stride_w + 3)
+#define TM_DW3_PLANE(p) ((3 * TM_DW3_COLS(p) + 2) & ~1)
 
 /* scratch: TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES(p) bytes, or NULL. */
 void tm_depthwise_conv_2d_s8(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output,

@@ -106,6 +106,14 @@ static inline int32_t tm_read_s8x4(const int8_t *p)
     memcpy(&v, p, sizeof v);
     return v;
 }
+
+/* Two int16 from any address (one LDR where unaligned loads are legal). */
+static inline int32_t tm_read_s16x2(const int16_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 #endif
 
 #if TM_DSP_AVAILABLE

@@ -5,6 +5,53 @@
 
 #include "tm_dsp.h"
 
+#if TM_DSP_AVAILABLE
+/*
+ * sum[j] = sum over `pixels` pixels (stride `channels` bytes) of channel j of x, for the
+ * `width` (4 or 8, a constant after inlining) channels there. SXTAB16 adds channels j, j+2 and
+ * (ror 8) j+1, j+3 of each word into 16-bit lanes, exact for up to 256 pixels
+ * (|sum| <= 128 * 256); each chunk of 256 goes on into int32.
+ */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void mean_sum_words(const int8_t *x, int32_t channels, int32_t pixels, int32_t *sum, const int32_t width)
+{
+    int32_t done = 0, i, j;
+    for (j = 0; j < width; ++j) {
+        sum[j] = 0;
+    }
+    while (done < pixels) {
+        const int32_t chunk = pixels - done < 256 ? pixels - done : 256;
+        int32_t even0 = 0, odd0 = 0, even1 = 0, odd1 = 0; /* lanes of the first and second word */
+        for (i = 0; i < chunk; ++i, x += channels) {
+            const int32_t v = tm_read_s8x4(x);
+            even0 = TM_SXTAB16(even0, v);
+            odd0 = TM_SXTAB16_ROR8(odd0, v);
+            if (width == 8) {
+                const int32_t u = tm_read_s8x4(x + 4);
+                even1 = TM_SXTAB16(even1, u);
+                odd1 = TM_SXTAB16_ROR8(odd1, u);
+            }
+        }
+        for (j = 0; j < width; ++j) {
+            const uint32_t word = (uint32_t)((j & 4) ? ((j & 1) ? odd1 : even1) : ((j & 1) ? odd0 : even0));
+            sum[j] += (int16_t)((j & 2) ? word >> 16 : word & 0xffffu);
+        }
+        done += chunk;
+    }
+}
+#endif
+
+/* One output from its zero-point-corrected sum s - input_zero_point * count. */
+static inline int8_t mean_out(const tm_mean_params_t *p, int32_t sum)
+{
+    if (p->requant != NULL) {
+        return tm_clamp_s8(tm_requant(sum, p->requant));
+    }
+    return tm_clamp_s8(tm_multiply_by_quantized_multiplier(sum, p->multiplier, p->shift) + p->output_zero_point);
+}
+
 /* Per-channel mean over H and W of NHWC (global average pooling): one strided int32 sum per output. */
 static void mean_hw(const tm_mean_params_t *p, const int8_t *input, int8_t *output)
 {
@@ -15,31 +62,17 @@ static void mean_hw(const tm_mean_params_t *p, const int8_t *input, int8_t *outp
     for (b = 0; b < p->dims[0]; ++b, input += pixels * channels) {
 #if TM_DSP_AVAILABLE
         if ((channels & 3) == 0) {
-            /* Four channels per word: SXTAB16 adds channels c, c+2 and (ror 8) c+1, c+3 into
-               16-bit lanes, exact for up to 256 pixels (|sum| <= 128 * 256); int32 per chunk. */
-            for (c = 0; c < channels; c += 4, output += 4) {
-                int32_t sum[4] = {0, 0, 0, 0};
-                int32_t done = 0, j;
-                while (done < pixels) {
-                    const int32_t chunk = pixels - done < 256 ? pixels - done : 256;
-                    const int8_t *x = input + (size_t)done * channels + c;
-                    int32_t even = 0, odd = 0;
-                    for (i = 0; i < chunk; ++i, x += channels) {
-                        int32_t v;
-                        memcpy(&v, x, sizeof v);
-                        even = TM_SXTAB16(even, v);
-                        odd = TM_SXTAB16_ROR8(odd, v);
-                    }
-                    sum[0] += (int16_t)((uint32_t)even & 0xffffu);
-                    sum[2] += (int16_t)((uint32_t)even >> 16);
-                    sum[1] += (int16_t)((uint32_t)odd & 0xffffu);
-                    sum[3] += (int16_t)((uint32_t)odd >> 16);
-                    done += chunk;
+            for (c = 0; c < channels;) {
+                int32_t sum[8], j, width;
+                if (channels - c >= 8) {
+                    mean_sum_words(input + c, channels, pixels, sum, 8);
+                    width = 8;
+                } else {
+                    mean_sum_words(input + c, channels, pixels, sum, 4);
+                    width = 4;
                 }
-                for (j = 0; j < 4; ++j) {
-                    output[j] = tm_clamp_s8(tm_multiply_by_quantized_multiplier(sum[j] - offset, p->multiplier,
-                                                                                p->shift) +
-                                            p->output_zero_point);
+                for (j = 0; j < width; ++j, ++c) {
+                    *output++ = mean_out(p, sum[j] - offset);
                 }
             }
             continue;
@@ -51,8 +84,7 @@ static void mean_hw(const tm_mean_params_t *p, const int8_t *input, int8_t *outp
             for (i = 0; i < pixels; ++i, x += channels) {
                 sum += *x;
             }
-            *output++ = tm_clamp_s8(tm_multiply_by_quantized_multiplier(sum - offset, p->multiplier, p->shift) +
-                                    p->output_zero_point);
+            *output++ = mean_out(p, sum - offset);
         }
     }
 }
@@ -80,7 +112,6 @@ void tm_mean_s8(const tm_mean_params_t *p, const int8_t *input, int8_t *output)
                 for (o3 = 0; o3 < out_n[3]; ++o3) {
                     const int8_t *base = input + o0 * stride[0] + o1 * stride[1] + o2 * stride[2] + o3;
                     int32_t sum = 0;
-                    int32_t out;
                     for (r0 = 0; r0 < red_n[0]; ++r0) {
                         for (r1 = 0; r1 < red_n[1]; ++r1) {
                             for (r2 = 0; r2 < red_n[2]; ++r2) {
@@ -91,10 +122,7 @@ void tm_mean_s8(const tm_mean_params_t *p, const int8_t *input, int8_t *output)
                             }
                         }
                     }
-                    out = tm_multiply_by_quantized_multiplier(sum - p->input_zero_point * p->count,
-                                                              p->multiplier, p->shift) +
-                          p->output_zero_point;
-                    *output++ = tm_clamp_s8(out);
+                    *output++ = mean_out(p, sum - p->input_zero_point * p->count);
                 }
             }
         }

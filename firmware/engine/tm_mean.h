@@ -11,6 +11,8 @@
  * where (multiplier, shift) is input_scale / output_scale quantized, with 1/count
  * folded in the way TFLite does it (integer division of the multiplier; see
  * tinyml.compiler.quant.mean_multiplier). MBQM = tm_multiply_by_quantized_multiplier.
+ * With `requant` (compile time, for 2 <= -shift <= 23) MBQM(s - ...) + output_zero_point is
+ * tm_requant (tm_common.h), the same value with one 64-bit multiply-accumulate.
  * GlobalAveragePooling2D is MEAN over axes {1, 2} of NHWC.
  * DSP path (tm_dsp.h), axes {1, 2} with C % 4 == 0: s is summed four channels per word
  * in 16-bit lanes (SXTAB16; exact for up to 256 pixels, |s| <= 128 * 256) and added into
@@ -29,6 +31,7 @@ typedef struct {
     int32_t output_zero_point;
     int32_t multiplier;
     int32_t shift;
+    const tm_requant_t *requant; /* the same (multiplier, shift, output_zero_point) folded, or NULL */
 } tm_mean_params_t;
 
 void tm_mean_s8(const tm_mean_params_t *p, const int8_t *input, int8_t *output);

@@ -84,10 +84,11 @@ def test_conv_2d_few_input_channels(index):
 
 # The short-patch path (filter16, kp <= 36): patch rows padded to words and widened once, the
 # KP = 4/8/12 register kernels (one output row at a time) and the 2 x 2 int16 block (kp 16..36),
-# the zero-point ring of padded input rows, 1x1 read in place, odd channel counts.
-# (input shape, filters, kernel, strides, padding, expected path: "row", "block" or None)
+# the zero-point ring of padded input rows, 1x1 read in place, odd channel counts. A 3x3 filter
+# on one input channel (full int8 activation range, stride_w <= 2) is a depthwise layer instead.
+# (input shape, filters, kernel, strides, padding, expected path: "row", "block", "depthwise" or None)
 SHORT_PATCH = [
-    ((8, 8, 1), 8, (3, 3), (1, 1), "same", "row"),     # the tiny model's first layer (kp 12)
+    ((8, 8, 1), 8, (3, 3), (1, 1), "same", "depthwise"),  # the tiny model's first layer: multiplier 8
     ((8, 8, 8), 16, (1, 1), (1, 1), "valid", "row"),   # 1x1, k = 8, read in place
     ((7, 5, 4), 7, (1, 1), (2, 1), "valid", "row"),    # 1x1, k = 4, stride, odd channels
     ((6, 9, 3), 5, (1, 1), (1, 1), "valid", "row"),    # 1x1, k = 3: padded to 4, through the ring
@@ -98,6 +99,7 @@ SHORT_PATCH = [
     ((5, 7, 5), 6, (2, 3), (2, 1), "same", "block"),   # rows of 16 bytes, kp 32
     ((4, 4, 2), 2, (5, 5), (1, 1), "same", None),      # kp 40: the im2col path
     ((1, 1, 3), 4, (3, 3), (1, 1), "same", "row"),     # one pixel, all padding around it
+    ((8, 8, 1), 8, (3, 3), (1, 3), "same", "row"),     # one channel, stride 3 columns: kp 12
 ]
 
 
@@ -111,8 +113,6 @@ def test_conv_2d_short_patch_path(index):
     path = convert_keras(lambda: _model(case), shape, seed=90 + index, low=-1.2, high=0.9, key=f"conv_short_{index}")
     engine = assert_engine_matches_tflm(path, count=6, seed=index, target="cortex-m4", defines=["TM_DSP_EMULATE"])
     source = (engine.out_dir / "model.c").read_text()
-    if expected is not None:
-        assert "l0_filter16" in source, case
-    else:
-        assert "l0_filter16" not in source, case
+    assert ("l0_filter16" in source) == (expected in ("row", "block")), case
+    assert ("tm_depthwise_conv_2d_s8(&l0_params" in source) == (expected == "depthwise"), case
     assert_engine_matches_tflm(path, count=6, seed=index)

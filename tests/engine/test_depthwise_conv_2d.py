@@ -1,10 +1,10 @@
 """DEPTHWISE_CONV_2D: random shapes, depth multipliers, strides, dilations,
 paddings, per-channel scales and activations, byte-exact against tflite-micro
-(generic C, and the DSP path -- 4 channels per word, interior/border pixels --
-in C emulation), plus targeted shapes for the DSP path (the unrolled 3x3
-interior-pixel kernel among them): odd channel counts
-(1..3 tail channels), windows that never fit inside the image, strides and
-dilations at the borders, and depth multiplier > 1 (generic path)."""
+(generic C, and the DSP paths in C emulation), plus targeted shapes for the DSP
+paths: the per-pixel path (4 channels per word, interior/border pixels, 1..3
+tail channels, windows that never fit inside the image, dilations at the
+borders) and the 3x3 channel-planar ring (any channel count and depth
+multiplier, stride 1 or 2 columns, any row stride, all-padding rows)."""
 
 from __future__ import annotations
 
@@ -56,22 +56,27 @@ def test_depthwise_conv_2d_matches_tflm(seed):
     assert_engine_matches_tflm(path, count=8, seed=seed, target="cortex-m4", defines=["TM_DSP_EMULATE"])
 
 
-# (input shape, kernel, strides, dilation, padding, depth multiplier)
+# (input shape, kernel, strides, dilation, padding, depth multiplier); even indexes run without
+# activation, odd ones with relu (both the full int8 range)
 TARGETED = [
-    ((6, 7, 4), (3, 3), (1, 1), (1, 1), "same", 1),    # 4 channels: words only
-    ((5, 5, 7), (3, 3), (1, 1), (1, 1), "same", 1),    # 4 + 3 tail channels
-    ((5, 6, 9), (3, 3), (2, 2), (1, 1), "same", 1),    # 8 + 1, stride 2
-    ((4, 4, 6), (5, 5), (1, 1), (1, 1), "same", 1),    # window larger than the image: no interior pixel
-    ((9, 8, 5), (3, 2), (1, 1), (2, 3), "same", 1),    # dilation at the borders
-    ((7, 7, 12), (3, 3), (1, 2), (1, 1), "valid", 1),  # all interior
-    ((5, 5, 3), (3, 3), (1, 1), (1, 1), "same", 2),    # depth multiplier 2: generic path
-    ((9, 7, 16), (3, 3), (2, 2), (1, 1), "same", 1),   # 3x3 path: unrolled interior, stride 2, odd sizes
-    ((2, 3, 8), (3, 3), (1, 1), (1, 1), "same", 1),    # 3x3 path: no interior pixel
-    ((8, 8, 8), (3, 3), (1, 1), (1, 1), "same", 1),    # the tiny model's layer: padded-row ring
-    ((1, 1, 4), (3, 3), (1, 1), (1, 1), "same", 1),    # one pixel, all padding
-    ((5, 9, 20), (3, 3), (2, 1), (1, 1), "same", 1),   # ring with stride 2 rows
-    ((6, 5, 4), (3, 3), (1, 2), (1, 1), "valid", 1),   # stride 2 columns, no padding
-    ((3, 10, 12), (3, 3), (3, 3), (1, 1), "same", 1),  # stride 3: rows skipped in the ring
+    ((6, 7, 4), (3, 3), (1, 1), (1, 1), "same", 1),    # ring: 4 channels
+    ((5, 5, 7), (3, 3), (1, 1), (1, 1), "same", 1),    # ring: 7 channels (a word and 3 single ones)
+    ((5, 6, 9), (3, 3), (2, 2), (1, 1), "same", 1),    # ring: stride 2, 9 channels
+    ((4, 4, 6), (5, 5), (1, 1), (1, 1), "same", 1),    # per pixel: window larger than the image, 4 + 2 tail
+    ((9, 8, 5), (3, 2), (1, 1), (2, 3), "same", 1),    # per pixel: dilation at the borders
+    ((7, 7, 12), (3, 3), (1, 2), (1, 1), "valid", 1),  # ring: no padding, stride 2 columns
+    ((5, 5, 3), (3, 3), (1, 1), (1, 1), "same", 2),    # ring: depth multiplier 2
+    ((9, 7, 16), (3, 3), (2, 2), (1, 1), "same", 1),   # ring: stride 2, odd sizes
+    ((2, 3, 8), (3, 3), (1, 1), (1, 1), "same", 1),    # ring: no window inside the image
+    ((8, 8, 8), (3, 3), (1, 1), (1, 1), "same", 1),    # ring: the tiny model's layer
+    ((1, 1, 4), (3, 3), (1, 1), (1, 1), "same", 1),    # ring: one pixel, all padding
+    ((5, 9, 20), (3, 3), (2, 1), (1, 1), "same", 1),   # ring: stride 2 rows
+    ((6, 5, 4), (3, 3), (1, 2), (1, 1), "valid", 1),   # ring: stride 2 columns, no padding
+    ((3, 10, 12), (3, 3), (3, 1), (1, 1), "same", 1),  # ring: stride 3 rows skip rows of the ring
+    ((6, 7, 3), (3, 3), (1, 1), (1, 1), "same", 2),    # ring: depth multiplier 2, 3 channels
+    ((7, 5, 1), (3, 3), (2, 1), (1, 1), "same", 5),    # ring: one channel, multiplier 5
+    ((4, 9, 5), (3, 3), (1, 2), (1, 1), "valid", 3),   # ring: stride 2 columns, multiplier 3
+    ((3, 10, 12), (3, 3), (1, 3), (1, 1), "same", 1),  # per pixel: stride 3 columns
 ]
 
 
@@ -86,6 +91,6 @@ def test_depthwise_dsp_path_shapes(index):
     engine = assert_engine_matches_tflm(path, count=6, seed=index, target="cortex-m4", defines=["TM_DSP_EMULATE"])
     source = (engine.out_dir / "model.c").read_text()
     assert ("l0_bias_folded" in source) == (multiplier == 1 and "l0_requant" in source)
-    if index >= 9:  # full int8 activation range here (None / relu): the packed 3x3 path
-        assert "l0_packed" in source, case
+    # None / relu: the full int8 activation range, so 3x3 windows with stride_w <= 2 take the ring
+    assert ("l0_packed" in source) == (kernel == (3, 3) and dilation == (1, 1) and strides[1] <= 2), case
     assert_engine_matches_tflm(path, count=6, seed=index)

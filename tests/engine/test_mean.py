@@ -12,15 +12,20 @@ from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, fi
                              random_scale, run_tflm)
 
 
-def mean_params(lib: EngineLib, model: bytes):
+def mean_params(lib: EngineLib, model: bytes, folded: bool = False):
+    """The params as the compiler makes them; folded: with the tm_requant_t record when one exists
+    (returned too, to keep it alive), else MBQM at run time."""
     graph, op = first_op(model, "MEAN")
     t_in, t_axes, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
     dims, reduce, count = quant.reduce_axes_4d(t_in.shape, t_axes.data)
     multiplier, shift = quant.mean_multiplier(float(t_in.scale[0]), float(t_out.scale[0]), count)
+    out_zp = int(t_out.zero_point[0])
+    record = quant.requant_records(np.array([multiplier]), np.array([shift]), out_zp, any_multiplier=True)
+    record = np.ascontiguousarray(record, dtype=np.int32) if folded and record is not None else None
     params = lib.params("tm_mean_params_t", dims=dims, reduce=reduce, count=count,
-                        input_zero_point=int(t_in.zero_point[0]), output_zero_point=int(t_out.zero_point[0]),
-                        multiplier=multiplier, shift=shift)
-    return params, graph, op
+                        input_zero_point=int(t_in.zero_point[0]), output_zero_point=out_zp,
+                        multiplier=multiplier, shift=shift, requant=None if record is None else record.ctypes.data)
+    return params, graph, op, record
 
 
 def structured_input(rng: np.random.Generator, shape) -> np.ndarray:
@@ -32,14 +37,15 @@ def structured_input(rng: np.random.Generator, shape) -> np.ndarray:
 
 def check_against_tflm(model: bytes, rng: np.random.Generator, runs: int = 3, defines=()) -> None:
     lib = EngineLib.build(["tm_mean"], defines=defines)
-    params, graph, op = mean_params(lib, model)
-    out_shape = graph.tensors[op.outputs[0]].shape
-    for _ in range(runs):
-        x = structured_input(rng, graph.tensors[graph.inputs[0]].shape)
-        expected = run_tflm(model, [x])[0]
-        out = np.zeros(out_shape, dtype=np.int8)
-        lib.call("tm_mean_s8", params, x, out)
-        np.testing.assert_array_equal(out, expected)
+    for folded in (False, True):
+        params, graph, op, _record = mean_params(lib, model, folded)
+        out_shape = graph.tensors[op.outputs[0]].shape
+        for _ in range(runs):
+            x = structured_input(rng, graph.tensors[graph.inputs[0]].shape)
+            expected = run_tflm(model, [x])[0]
+            out = np.zeros(out_shape, dtype=np.int8)
+            lib.call("tm_mean_s8", params, x, out)
+            np.testing.assert_array_equal(out, expected)
 
 
 AXES = [[1, 2], [2, 1], [1], [2], [3], [-1], [1, 2, 3], [0, 1, 2, 3], [0]]
@@ -92,7 +98,7 @@ def test_dsp_global_mean_matches_tflm(case, rng):
         [TensorSpec((shape[0], shape[3]), out_scale, out_zp)], options("Reducer", keepDims=False))
     check_against_tflm(model, rng, defines=["TM_DSP_EMULATE"])
     lib = EngineLib.build(["tm_mean"], defines=["TM_DSP_EMULATE"])
-    params, graph, op = mean_params(lib, model)
+    params, graph, op, _record = mean_params(lib, model, folded=True)
     for value in (-128, 127):
         x = np.full(shape, value, dtype=np.int8)
         x[..., 1] = -value - 1

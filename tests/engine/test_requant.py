@@ -76,12 +76,14 @@ def test_srdhm_matches_gemmlowp(shim):
     assert np.array_equal(out.astype(np.int64), _srdhm_reference(a, b))
 
 
+@pytest.mark.parametrize("any_multiplier", [False, True])
 @pytest.mark.parametrize("zero_point", [-128, -5, 0, 77, 127])
-def test_requant_record_matches_mbqm(shim, zero_point):
-    rng = np.random.default_rng(zero_point + 200)
+def test_requant_record_matches_mbqm(shim, zero_point, any_multiplier):
+    rng = np.random.default_rng(zero_point + 200 + any_multiplier)
     n = 40000
     shifts = -rng.integers(2, 24, n)
-    multipliers = rng.integers(1 << 30, 1 << 31, n)
+    multipliers = rng.integers(0 if any_multiplier else 1 << 30, 1 << 31, n)  # MEAN's fold: any below 2^31
+    multipliers[::89] = rng.integers(1, 16, multipliers[::89].size) if any_multiplier else multipliers[::89]
     multipliers[::97] = 1 << 30                       # the power-of-two edge (acc = -1 case)
     multipliers[::101] = 0
     magnitude = rng.integers(0, 31, n)
@@ -94,7 +96,7 @@ def test_requant_record_matches_mbqm(shim, zero_point):
     multipliers[ties] = 1 << 30
     acc[ties] *= 2
     acc = np.clip(acc, -(1 << 31), (1 << 31) - 1)
-    records = requant_records(multipliers, shifts, zero_point)
+    records = requant_records(multipliers, shifts, zero_point, any_multiplier=any_multiplier)
     assert records is not None and records.shape == (n, 3)
     q = np.ascontiguousarray(records, dtype=np.int32)
     a, m, s = (np.ascontiguousarray(v, dtype=np.int32) for v in (acc, multipliers, shifts))
@@ -114,6 +116,7 @@ def test_requant_records_refuse_what_the_formula_does_not_cover():
     assert requant_records(np.array([1 << 30]), np.array([3]), 0) is None       # left shift
     assert requant_records(np.array([1 << 30]), np.array([-24]), 0) is None     # high word could overflow
     assert requant_records(np.array([12345]), np.array([-5]), 0) is None        # not a normalised multiplier
+    assert requant_records(np.array([12345]), np.array([-5]), 0, any_multiplier=True) is not None  # MEAN's
 
 
 _REC_SHIM = r"""

@@ -134,6 +134,15 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
     multipliers, shifts = _per_channel_multipliers(in_scale, scales, out_scale, out_c)
     bias = _bias(context, op, out_c)
     groups = in_c // filter_c
+    if in_c == 1 and context.dsp and context.widen:
+        # One input channel: the same sums and per-channel requantization as a depthwise
+        # convolution with depth multiplier output_c, whose 3x3 path keeps the taps in registers.
+        layer = _depthwise_layer(context, op, index, inp, out,
+                                 np.ascontiguousarray(weights[..., 0].transpose(1, 2, 0)[None]), bias, multipliers,
+                                 shifts, in_zp, out_zp, (stride_h, stride_w, dil_h, dil_w, pad_h, pad_w),
+                                 (act_min, act_max))
+        if layer.scratch_bytes:
+            return layer
 
     consts = _filter_consts(index, weights, multipliers, shifts)
     fields: dict = dict(
@@ -238,27 +247,33 @@ def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w:
     return (2 * k_h * k_w * filter_c + 3) // 4 * 4
 
 
-def depthwise_dsp_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, multiplier: int, in_c: int,
-                                act_min: int, act_max: int, out_w: int, stride_w: int) -> int:
-    """Three padded input rows of the DSP 3x3 depthwise path; must match TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES."""
-    if (k_h, k_w, dil_h, dil_w, multiplier) == (3, 3, 1, 1, 1) and in_c % 4 == 0 and (act_min, act_max) == (-128, 127):
-        return 3 * ((out_w - 1) * stride_w + 3) * in_c
+def depthwise_dsp_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, in_c: int, act_min: int, act_max: int,
+                                out_w: int, stride_w: int) -> int:
+    """The channel-planar int16 ring of the DSP 3x3 depthwise path; must match TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES."""
+    if (k_h, k_w, dil_h, dil_w) == (3, 3, 1, 1) and stride_w in (1, 2) and (act_min, act_max) == (-128, 127):
+        cols = (out_w - 1) * stride_w + 3
+        return 2 * ((3 * cols + 2) & ~1) * in_c
     return 0
 
 
 def depthwise_packed(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
-    """packed of the DSP 3x3 depthwise path (tm_depthwise_conv_2d.h), per four channels c..c+3: per
-    tap the int16 pairs (c, c+2), (c+1, c+3), then 4 folded biases and 4 packed requant records
-    (multiplier2, round, e; tm_dsp.h tm_requant_rec): 34 int32 words."""
-    taps = weights.reshape(9, -1)
-    channels = taps.shape[1]
-    groups = []
-    for g in range(0, channels, 4):
-        tail = np.concatenate([np.asarray(bias_folded[g:g + 4], np.int32),
-                               np.asarray(records[g:g + 4], np.int32).reshape(-1)])
-        pairs = np.ascontiguousarray(taps[:, g:g + 4][:, [0, 2, 1, 3]].astype("<i2")).view(np.int8).reshape(-1)
-        groups.append(np.concatenate([pairs, tail.astype("<i4").view(np.int8)]))
-    return np.concatenate(groups).view("<i4").astype(np.int32)
+    """packed of the DSP 3x3 depthwise path (tm_depthwise_conv_2d.h), per output channel: for each
+    ring rotation q the taps t[3 kx + s] = filter[(s - q) mod 3][kx] as int16 pairs (t0, t1) .. (t6, t7)
+    and (e, t8) (e of the requant record in the low byte), then multiplier2, bias_folded + round,
+    round: 18 int32 words."""
+    taps = np.asarray(weights, np.int64).reshape(3, 3, -1)  # [ky][kx][oc]
+    channels = taps.shape[2]
+    rec = np.asarray(records, np.int64).reshape(channels, 3)  # multiplier2, round, e
+    out = np.zeros((channels, 18), np.int64)
+    for q in range(3):
+        seq = np.stack([taps[(s - q) % 3, kx] for kx in range(3) for s in range(3)], axis=1)  # [oc][9]
+        low = seq & 0xFFFF
+        out[:, 5 * q:5 * q + 4] = low[:, 0:8:2] | (low[:, 1:8:2] << 16)
+        out[:, 5 * q + 4] = (low[:, 8] << 16) | rec[:, 2]
+    out[:, 15] = rec[:, 0]
+    out[:, 16] = np.asarray(bias_folded, np.int64) + rec[:, 1]
+    out[:, 17] = rec[:, 1]
+    return (out & 0xFFFFFFFF).astype(np.uint32).view(np.int32).reshape(-1)
 
 
 @lowering("DEPTHWISE_CONV_2D")
@@ -278,11 +293,23 @@ def lower_depthwise_conv_2d(context: LoweringContext, op: Operator, index: int) 
     stated = int(opts.get("depth_multiplier", multiplier) or multiplier)
     if stated != multiplier:
         raise context.fail(op, f"option depth_multiplier {stated} (shapes give {multiplier})")
-    stride_h, stride_w, dil_h, dil_w, pad_h, pad_w = _window(context, op, in_h, in_w, k_h, k_w, out)
-    act_min, act_max = activation_range(context.activation(op), out_scale, out_zp)
+    window = _window(context, op, in_h, in_w, k_h, k_w, out)
+    act = activation_range(context.activation(op), out_scale, out_zp)
     scales = _filter_scales(context, op, filt, out_c, 3)
     multipliers, shifts = _per_channel_multipliers(in_scale, scales, out_scale, out_c)
-    bias = _bias(context, op, out_c)
+    return _depthwise_layer(context, op, index, inp, out, weights, _bias(context, op, out_c), multipliers, shifts,
+                            in_zp, out_zp, window, act)
+
+
+def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, out, weights: np.ndarray,
+                     bias: np.ndarray | None, multipliers: np.ndarray, shifts: np.ndarray, in_zp: int, out_zp: int,
+                     window: tuple[int, int, int, int, int, int], act: tuple[int, int]) -> Layer:
+    """A tm_depthwise_conv_2d_s8 layer from a checked [1][KH][KW][C_out] filter and its quantization."""
+    batches, in_h, in_w, in_c = inp.shape
+    _, k_h, k_w, out_c = weights.shape
+    multiplier = out_c // in_c
+    stride_h, stride_w, dil_h, dil_w, pad_h, pad_w = window
+    act_min, act_max = act
     consts = _filter_consts(index, weights, multipliers, shifts)
     fields: dict = dict(
         batches=batches, input_h=in_h, input_w=in_w, input_c=in_c,
@@ -298,14 +325,14 @@ def lower_depthwise_conv_2d(context: LoweringContext, op: Operator, index: int) 
         consts.append(ConstArray(c_name(index, "bias"), "int32_t", bias))
         fields["bias"] = c_name(index, "bias")
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
-    if context.dsp and multiplier == 1 and requant:
+    scratch = 0
+    if context.dsp and requant:
         # Per channel: the taps of channel c are weights[0, :, :, c].
-        per_channel_taps = weights.reshape(-1, out_c).T
-        folded = _folded_bias(bias, per_channel_taps, -in_zp)
-        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
-        fields["bias_folded"] = c_name(index, "bias_folded")
-        scratch = depthwise_dsp_scratch_bytes(k_h, k_w, dil_h, dil_w, multiplier, in_c, act_min, act_max,
-                                              out.shape[2], stride_w)
+        folded = _folded_bias(bias, weights.reshape(-1, out_c).T, -in_zp)
+        if multiplier == 1:
+            consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
+            fields["bias_folded"] = c_name(index, "bias_folded")
+        scratch = depthwise_dsp_scratch_bytes(k_h, k_w, dil_h, dil_w, in_c, act_min, act_max, out.shape[2], stride_w)
         bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w
         records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
         if records is None or not context.widen:
@@ -313,8 +340,6 @@ def lower_depthwise_conv_2d(context: LoweringContext, op: Operator, index: int) 
         if scratch:
             consts.append(ConstArray(c_name(index, "packed"), "int32_t", depthwise_packed(weights, folded, records)))
             fields["packed"] = c_name(index, "packed")
-    else:
-        scratch = 0
     macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w
     return Layer(
         op.index, op.opcode, "tm_depthwise_conv_2d_s8", "tm_depthwise_conv_2d_params_t",

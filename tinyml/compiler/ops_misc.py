@@ -165,8 +165,13 @@ def lower_mean(context: LoweringContext, op: Operator, index: int) -> Layer:
     out_scale, out_zp = context.quant1(op, out, "output")
     multiplier, shift = mean_multiplier(in_scale, out_scale, count)
     fields = dict(dims=dims, reduce=reduce, count=count, input_zero_point=in_zp, output_zero_point=out_zp,
-                  multiplier=multiplier, shift=shift)
-    return _layer(op, "mean", fields, [], [inp.index], [out.index],
+                  multiplier=multiplier, shift=shift, requant="NULL")
+    consts: list[ConstArray] = []
+    records = requant_records(np.array([multiplier]), np.array([shift]), out_zp, any_multiplier=True)
+    if records is not None:
+        consts.append(ConstArray(c_name(index, "requant"), "tm_requant_t", records))
+        fields["requant"] = c_name(index, "requant")
+    return _layer(op, "mean", fields, consts, [inp.index], [out.index],
                   [Arg("tensor", inp.index, const=True), Arg("tensor", out.index)])
 
 

@@ -323,17 +323,21 @@ REQUANT_MIN_SHIFT = 2
 REQUANT_MAX_SHIFT = 23
 
 
-def requant_records(multipliers: np.ndarray, shifts: np.ndarray, output_zero_point: int) -> np.ndarray | None:
+def requant_records(multipliers: np.ndarray, shifts: np.ndarray, output_zero_point: int,
+                    any_multiplier: bool = False) -> np.ndarray | None:
     """Per channel (multiplier, round_hi, shift - 1) of tm_requant_t, or None when a channel's
     pair is outside what the one-multiply form covers (then the kernels run TFLite's MBQM).
 
-    With e = -shift in [2, 23] and a multiplier 0 or in [2^30, 2^31):
-    round_hi = 2^(e-2) + output_zero_point * 2^(e-1) (see tm_common.h for the derivation)."""
+    With e = -shift in [2, 23] and a multiplier 0 or in [2^30, 2^31) (any_multiplier: any in
+    [0, 2^31), as MEAN's multiplier with 1/count folded in; the DSP kernels' packed records
+    need the normalised ones): round_hi = 2^(e-2) + output_zero_point * 2^(e-1) (see tm_common.h
+    for the derivation)."""
     m = np.asarray(multipliers, dtype=np.int64).reshape(-1)
     e = -np.asarray(shifts, dtype=np.int64).reshape(-1)
     if m.size != e.size or m.size == 0:
         return None
-    normalised = (m == 0) | ((m >= 1 << 30) & (m < 1 << 31))
+    low = 0 if any_multiplier else 1 << 30
+    normalised = (m == 0) | ((m >= low) & (m < 1 << 31))
     if not (normalised.all() and (e >= REQUANT_MIN_SHIFT).all() and (e <= REQUANT_MAX_SHIFT).all()):
         return None
     round_hi = (np.int64(1) << (e - 2)) + int(output_zero_point) * (np.int64(1) << (e - 1))
