@@ -13,7 +13,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from engine.model_harness import convert_keras, tflm_outputs
+from engine.model_harness import assert_engine_matches_tflm, convert_keras, narrow_activations, tflm_outputs
 from tinyml.compiler import compile_tflite
 from tinyml.paths import firmware_dir
 
@@ -83,6 +83,20 @@ def _register_paths_model():
     x = layers.Conv2D(8, 1)(x)                                                    # 1x1, kp 4
     x = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)  # ring, stride 2, multiplier 2
     x = layers.Conv2D(5, 1, activation="relu")(layers.Conv2D(8, 1)(x))            # 1x1, kp 16 (2x2 block), kp 8
+    x = layers.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inp, layers.Dense(3)(x))
+
+
+def _clamped_model():
+    """ReLU6 everywhere (narrow_activations then narrows the ranges)."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((8, 9, 1), batch_size=1)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu6")(inp)                  # ring, multiplier 4, clamp
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)   # ring, stride 2, clamp
+    x = layers.Conv2D(16, 1, activation="relu6")(x)                                   # kp 4 block, clamp
+    x = layers.Conv2D(6, 1, activation="relu6")(x)                                    # kp 16 block, clamp
     x = layers.GlobalAveragePooling2D()(x)
     return tf.keras.Model(inp, layers.Dense(3)(x))
 
@@ -166,6 +180,26 @@ def test_register_kernels_on_cortex_m4_match_tflm(tmp_path):
     source = (tmp_path / "cortex-m4-speed" / "model.c").read_text()
     assert "tm_depthwise_conv_2d_s8(&l0_params" in source and "l0_packed" in source
     assert "l1_filter16" in source and "l2_packed" in source and "l4_filter16" in source
+
+
+@pytest.mark.parametrize("target", ["host-dsp", "cortex-m4"])
+def test_clamped_activations_match_tflm(target, tmp_path):
+    """Fused ReLU6 narrower than int8 on the 3x3 ring and the widened-patch block (the assembly
+    clamp kernels on the Cortex-M4, their C twins in DSP emulation on the host)."""
+    model = narrow_activations(convert_keras(_clamped_model, (8, 9, 1), seed=17, low=-2.0, high=2.0,
+                                             key="qemu_clamped"))
+    inputs = np.random.default_rng(4).integers(-128, 128, size=(6, 1, 8, 9, 1), dtype=np.int8)
+    if target == "host-dsp":
+        engine = assert_engine_matches_tflm(model, count=6, seed=4, target="cortex-m4", defines=["TM_DSP_EMULATE"])
+        source = (engine.out_dir / "model.c").read_text()
+    else:
+        ours = _run_on_m4(model, "cortex-m4", inputs, tmp_path)
+        assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+        source = (tmp_path / "cortex-m4-speed" / "model.c").read_text()
+    for layer in range(4):
+        params = source.split(f"l{layer}_params = {{")[1].split("};")[0]
+        assert ".act_min = -100," in params and ".act_max = 0," in params, layer
+    assert "l0_packed" in source and "l1_packed" in source and "l2_filter16" in source and "l3_filter16" in source
 
 
 def test_size_optimization_drops_widened_weights_and_stays_exact(tiny_models, tmp_path):

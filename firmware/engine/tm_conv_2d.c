@@ -54,8 +54,9 @@ static void conv_generic(const tm_conv_2d_params_t *p, const int8_t *input, int8
 
 #if TM_DSP_AVAILABLE
 
-/* The 2x2 inner loop in Thumb-2 assembly on a real DSP core with an optimising gcc/clang
-   (it needs 14 free registers, which -O0's frame pointer does not leave). */
+/* The Thumb-2 assembly kernels on a real DSP core with an optimising gcc/clang (the int8
+   2x2 inline-assembly loop needs 14 free registers, which -O0's frame pointer does not leave;
+   -O0 builds take the C twins). */
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__) && \
     !defined(TM_DSP_EMULATE)
 #define TM_CONV_2D_ASM 1
@@ -281,12 +282,17 @@ static void conv_dsp(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
 }
 
 /* rows x rw int8 (rw % 4 == 0) at x[r] + offset, widened to int16 in the filter16 order. */
+/*
+ * rows x rw int8 (rw % 4 == 0) at x[r] + offset, widened to int16 in the filter16 order, into
+ * the pixel's half of the interleaved pair buffer: per four taps two words of pixel a, then two
+ * of pixel b (dst: the buffer for a, the buffer + 4 int16 for b).
+ */
 static void widen_rows_s8(const int8_t *const *x, int32_t rows, int32_t offset, int32_t rw, int16_t *dst)
 {
     int32_t r, i;
     for (r = 0; r < rows; ++r) {
         const int8_t *src = x[r] + offset;
-        for (i = 0; i < rw; i += 4, dst += 4) {
+        for (i = 0; i < rw; i += 4, dst += 8) {
             const int32_t v = tm_read_s8x4(src + i);
             const int32_t even = TM_SXTB16(v), odd = TM_SXTB16_ROR8(v);
             memcpy(dst, &even, sizeof even);
@@ -297,241 +303,217 @@ static void widen_rows_s8(const int8_t *const *x, int32_t rows, int32_t offset, 
 
 /* rec: the record after a channel's kp / 2 weight words in filter16: bias_folded, then the
    packed requantization (multiplier2, round, e) of tm_requant_rec (tm_dsp.h). */
-static inline int8_t requant_rec(int32_t acc, const int32_t *rec)
+static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
 {
-    return (int8_t)tm_requant_rec(acc, rec[1], rec[2], rec[3]);
+    return tm_requant_rec(acc + rec[0], rec[1], rec[2], rec[3]);
+}
+
+/* v (already int8) clamped to a fused activation range. */
+static inline int8_t clamp_s8(int32_t v, int32_t act_min, int32_t act_max)
+{
+    return (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
 }
 
 /*
- * Widened patches a and b (b NULL: one pixel) times the filter16 channels (stride kp + 8 int16),
- * 2 x 2 at a time; activation range all of int8 (SSAT).
+ * Two pixels x two channels of the widened-patch path: ab, the interleaved pair buffer of kp
+ * taps (kp % 4 == 0; ab_end = ab + 2 * kp int16), times filter16 channels c and c + 1 (w, and
+ * w + stride words), for `pairs` channel pairs; outputs at out0[c], out1[c] (pixel a, b), clamped
+ * to [act_min, act_max] when that is narrower than int8. The accumulators start at 0 and take
+ * the folded bias after the taps (the same int32 sum).
  */
-TM_HOT static void dot16_rows_2x2(const int16_t *a, const int16_t *b, const int32_t *w0, int32_t kp,
-                                  int32_t channels, int8_t *out0, int8_t *out1)
-{
-    const int16_t *pb = b != NULL ? b : a;
-    const int8_t *const out_end = out0 + (channels & ~1);
-    const int32_t stride = kp / 2 + 4; /* words per channel */
 #if TM_CONV_2D_ASM
-    const int32_t off_b = (int32_t)((const int8_t *)(const void *)pb - (const int8_t *)(const void *)a);
-    const int32_t off_w = 4 * stride;
-#endif
-    for (; out0 < out_end; out0 += 2, out1 += 2, w0 += 2 * stride) {
-        const int32_t *rec0 = w0 + kp / 2;
-        const int32_t *rec1 = rec0 + stride;
-        int32_t acc00 = rec0[0], acc01 = rec1[0];
-        int32_t acc10 = acc00, acc11 = acc01;
-#if TM_CONV_2D_ASM
-        {
-            /* Per word: patch a at [pa], patch b at [pa + off_b], filter rows at [pw], [pw + off_w]. */
-            const int16_t *pa = a;
-            const int32_t *pw = w0;
-            const int16_t *const end = a + kp;
-            int32_t av, bv, wa, wb;
-            __asm__ volatile(
-                "1:\n\t"
-                "ldr %[bv], [%[pa], %[ob]]\n\t"
-                "ldr %[wb], [%[pw], %[ow]]\n\t"
-                "ldr %[av], [%[pa]], #4\n\t"
-                "ldr %[wa], [%[pw]], #4\n\t"
-                "smlad %[c00], %[av], %[wa], %[c00]\n\t"
-                "smlad %[c10], %[bv], %[wa], %[c10]\n\t"
-                "smlad %[c01], %[av], %[wb], %[c01]\n\t"
-                "smlad %[c11], %[bv], %[wb], %[c11]\n\t"
-                "ldr %[bv], [%[pa], %[ob]]\n\t"
-                "ldr %[wb], [%[pw], %[ow]]\n\t"
-                "ldr %[av], [%[pa]], #4\n\t"
-                "ldr %[wa], [%[pw]], #4\n\t"
-                "smlad %[c00], %[av], %[wa], %[c00]\n\t"
-                "smlad %[c10], %[bv], %[wa], %[c10]\n\t"
-                "smlad %[c01], %[av], %[wb], %[c01]\n\t"
-                "smlad %[c11], %[bv], %[wb], %[c11]\n\t"
-                "cmp %[pa], %[end]\n\t"
-                "bne 1b\n\t"
-                : [c00] "+r"(acc00), [c01] "+r"(acc01), [c10] "+r"(acc10), [c11] "+r"(acc11), [pa] "+r"(pa),
-                  [pw] "+r"(pw), [av] "=&r"(av), [bv] "=&r"(bv), [wa] "=&r"(wa), [wb] "=&r"(wb)
-                : [ob] "r"(off_b), [ow] "r"(off_w), [end] "r"(end)
-                : "cc", "memory");
-        }
+/*
+ * Thumb-2, per four taps: LDM of a's and b's two words, LDRD of each channel's two weight words,
+ * 8 SMLAD: 13 instructions per 16 MACs, the four accumulators in r4-r7. Arguments: r0 ab,
+ * r1 w, r2 ab_end, r3 pairs; stack: out0, out1, stride (bytes), act_min, act_max. Locals on the
+ * stack: ab, pairs left.
+ */
+#define TM_BLOCK_REQUANT(ACC, CLAMP)                                               \
+    "add r12, " ACC ", r10\n\t"                                                    \
+    "smmlar r12, " ACC ", r9, r12\n\t"                                             \
+    "add r12, r12, " ACC ", asr #31\n\t"                                           \
+    "asr r12, r12, r11\n\t"                                                        \
+    "ssat r12, #8, r12\n\t" CLAMP
+#define TM_BLOCK_CLAMP                                                             \
+    "ldr r8, [sp, #56]\n\t"                                                        \
+    "cmp r12, r8\n\t"                                                              \
+    "it lt\n\t"                                                                    \
+    "movlt r12, r8\n\t"                                                            \
+    "ldr r8, [sp, #60]\n\t"                                                        \
+    "cmp r12, r8\n\t"                                                              \
+    "it gt\n\t"                                                                    \
+    "movgt r12, r8\n\t"
+#define TM_BLOCK_ASM(CLAMP)                                                        \
+    "push {r4-r11, lr}\n\t"                                                        \
+    "sub sp, #8\n\t"                                                               \
+    "str r0, [sp]\n\t"                                                             \
+    "str r3, [sp, #4]\n\t"                                                         \
+    "mov r3, r2\n\t"                                                               \
+    "ldr r12, [sp, #52]\n\t"                                                       \
+    "add r2, r1, r12\n\t"                                                          \
+    "3:\n\t"                                                                       \
+    "movs r4, #0\n\t"                                                              \
+    "movs r5, #0\n\t"                                                              \
+    "movs r6, #0\n\t"                                                              \
+    "movs r7, #0\n\t"                                                              \
+    "1:\n\t"                                                                       \
+    "ldm r0!, {r8-r11}\n\t"                                                        \
+    "ldrd r12, lr, [r1], #8\n\t"                                                   \
+    "smlad r4, r8, r12, r4\n\t"                                                    \
+    "smlad r4, r9, lr, r4\n\t"                                                     \
+    "smlad r5, r10, r12, r5\n\t"                                                   \
+    "smlad r5, r11, lr, r5\n\t"                                                    \
+    "ldrd r12, lr, [r2], #8\n\t"                                                   \
+    "smlad r6, r8, r12, r6\n\t"                                                    \
+    "smlad r6, r9, lr, r6\n\t"                                                     \
+    "smlad r7, r10, r12, r7\n\t"                                                   \
+    "smlad r7, r11, lr, r7\n\t"                                                    \
+    "cmp r0, r3\n\t"                                                               \
+    "bne 1b\n\t"                                                                   \
+    "ldm r1, {r8-r11}\n\t"                                                         \
+    "ldr r0, [sp, #44]\n\t"                                                        \
+    "ldr lr, [sp, #48]\n\t"                                                        \
+    "add r4, r8\n\t"                                                               \
+    "add r5, r8\n\t"                                                               \
+    TM_BLOCK_REQUANT("r4", CLAMP)                                                  \
+    "strb r12, [r0]\n\t"                                                           \
+    TM_BLOCK_REQUANT("r5", CLAMP)                                                  \
+    "strb r12, [lr]\n\t"                                                           \
+    "ldm r2, {r8-r11}\n\t"                                                         \
+    "add r6, r8\n\t"                                                               \
+    "add r7, r8\n\t"                                                               \
+    TM_BLOCK_REQUANT("r6", CLAMP)                                                  \
+    "strb r12, [r0, #1]\n\t"                                                       \
+    TM_BLOCK_REQUANT("r7", CLAMP)                                                  \
+    "strb r12, [lr, #1]\n\t"                                                       \
+    "adds r0, #2\n\t"                                                              \
+    "str r0, [sp, #44]\n\t"                                                        \
+    "add lr, lr, #2\n\t"                                                           \
+    "str lr, [sp, #48]\n\t"                                                        \
+    "add r1, r2, #16\n\t"                                                          \
+    "ldr r12, [sp, #52]\n\t"                                                       \
+    "add r2, r1, r12\n\t"                                                          \
+    "ldr r0, [sp]\n\t"                                                             \
+    "ldr r12, [sp, #4]\n\t"                                                        \
+    "subs r12, #1\n\t"                                                             \
+    "str r12, [sp, #4]\n\t"                                                        \
+    "bne 3b\n\t"                                                                   \
+    "add sp, #8\n\t"                                                               \
+    "pop {r4-r11, pc}\n\t"
+#define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
+#define TM_BLOCK(NAME, CLAMP)                                                                               \
+    __attribute__((naked, noinline)) static void NAME(TM_ARG const int32_t *ab, TM_ARG const int32_t *w,    \
+                                                      TM_ARG const int32_t *ab_end, TM_ARG int32_t pairs,   \
+                                                      TM_ARG int8_t *out0, TM_ARG int8_t *out1,             \
+                                                      TM_ARG int32_t stride, TM_ARG int32_t act_min,        \
+                                                      TM_ARG int32_t act_max)                               \
+    {                                                                                                       \
+        __asm__ volatile(TM_BLOCK_ASM(CLAMP));                                                              \
+    }
+TM_BLOCK(dot16_pairs, "")
+TM_BLOCK(dot16_pairs_clamp, TM_BLOCK_CLAMP)
+#undef TM_BLOCK
+#undef TM_BLOCK_ASM
+#undef TM_BLOCK_CLAMP
+#undef TM_BLOCK_REQUANT
+#undef TM_ARG
 #else
-        {
-            const int32_t *w1 = w0 + stride;
-            int32_t i;
-            for (i = 0; i < kp; i += 2) {
-                const int32_t av = tm_read_s16x2(a + i), bv = tm_read_s16x2(pb + i);
-                const int32_t wa = w0[i / 2], wb = w1[i / 2];
-                acc00 = TM_SMLAD(av, wa, acc00);
-                acc10 = TM_SMLAD(bv, wa, acc10);
-                acc01 = TM_SMLAD(av, wb, acc01);
-                acc11 = TM_SMLAD(bv, wb, acc11);
-            }
+TM_HOT static void dot16_pairs(const int32_t *ab, const int32_t *w, const int32_t *ab_end, int32_t pairs,
+                               int8_t *out0, int8_t *out1, int32_t stride, int32_t act_min, int32_t act_max)
+{
+    for (; pairs > 0; --pairs, out0 += 2, out1 += 2) {
+        const int32_t *w1 = w + stride / 4;
+        const int32_t *x;
+        int32_t acc00 = 0, acc10 = 0, acc01 = 0, acc11 = 0;
+        for (x = ab; x != ab_end; x += 4, w += 2, w1 += 2) {
+            acc00 = TM_SMLAD(x[0], w[0], TM_SMLAD(x[1], w[1], acc00));
+            acc10 = TM_SMLAD(x[2], w[0], TM_SMLAD(x[3], w[1], acc10));
+            acc01 = TM_SMLAD(x[0], w1[0], TM_SMLAD(x[1], w1[1], acc01));
+            acc11 = TM_SMLAD(x[2], w1[0], TM_SMLAD(x[3], w1[1], acc11));
         }
+        out0[0] = clamp_s8(requant_rec(acc00, w), act_min, act_max);
+        out1[0] = clamp_s8(requant_rec(acc10, w), act_min, act_max);
+        out0[1] = clamp_s8(requant_rec(acc01, w1), act_min, act_max);
+        out1[1] = clamp_s8(requant_rec(acc11, w1), act_min, act_max);
+        w = w1 + 4;
+    }
+}
+#define dot16_pairs_clamp dot16_pairs
 #endif
-        {
-            const int32_t m0 = rec0[1], r0 = rec0[2], e0 = rec0[3];
-            const int32_t m1 = rec1[1], r1 = rec1[2], e1 = rec1[3];
-            out0[0] = (int8_t)tm_requant_rec(acc00, m0, r0, e0);
-            out0[1] = (int8_t)tm_requant_rec(acc01, m1, r1, e1);
-            if (b != NULL) {
-                out1[0] = (int8_t)tm_requant_rec(acc10, m0, r0, e0);
-                out1[1] = (int8_t)tm_requant_rec(acc11, m1, r1, e1);
-            }
+
+/*
+ * The interleaved pair buffer ab (kp taps of pixels a and b) times every filter16 channel,
+ * outputs at out0 / out1 (the same pointer when there is only pixel a: then b = a in ab).
+ */
+static void dot16_rows_2x2(const int32_t *ab, const int32_t *w, int32_t kp, int32_t channels, int8_t *out0,
+                           int8_t *out1, int32_t act_min, int32_t act_max)
+{
+    const int32_t stride = kp / 2 + 4; /* words per channel */
+    const int32_t pairs = channels / 2;
+    if (pairs > 0) {
+        if (act_min == TM_INT8_MIN && act_max == TM_INT8_MAX) {
+            dot16_pairs(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
+        } else {
+            dot16_pairs_clamp(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
         }
     }
     if (channels & 1) {
-        const int32_t *rec0 = w0 + kp / 2;
-        int32_t acc0 = rec0[0], acc1 = acc0;
-        int32_t i;
-        for (i = 0; i < kp; i += 2) {
-            const int32_t wv = w0[i / 2];
-            acc0 = TM_SMLAD(tm_read_s16x2(a + i), wv, acc0);
-            acc1 = TM_SMLAD(tm_read_s16x2(pb + i), wv, acc1);
+        const int32_t *x;
+        const int32_t *wl = w + 2 * pairs * stride;
+        int32_t acc0 = 0, acc1 = 0;
+        for (x = ab; x != ab + kp; x += 4, wl += 2) {
+            acc0 = TM_SMLAD(x[0], wl[0], TM_SMLAD(x[1], wl[1], acc0));
+            acc1 = TM_SMLAD(x[2], wl[0], TM_SMLAD(x[3], wl[1], acc1));
         }
-        out0[0] = requant_rec(acc0, rec0);
-        if (b != NULL) {
-            out1[0] = requant_rec(acc1, rec0);
-        }
+        out1[2 * pairs] = clamp_s8(requant_rec(acc1, wl), act_min, act_max);
+        out0[2 * pairs] = clamp_s8(requant_rec(acc0, wl), act_min, act_max);
     }
 }
 
 /*
- * One output row of the short-patch path for KP = 4, 8 or 12 (compile-time constant after
- * inlining): pixel i's patch is the KP/4 words at p0, p1, p2 + i * step, widened into registers
- * (SXTB16, SXTB16 ror 8: the filter16 order), then every filter16 channel is KP/2 LDR + SMLAD
- * and the requantization.
+ * One output row of the widened-patch path for KP = 4 or 8 (full int8 activation range): pixel
+ * i's patch is the KP/4 words at p0, p1 + i * step, widened into registers (SXTB16, SXTB16 ror 8:
+ * the filter16 order), then every filter16 channel is KP/2 SMLAD and tm_requant_rec.
  */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline void dot16_row(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
-                             const int32_t *filter16, int32_t channels, int8_t *out, const int32_t kp)
-{
-    int32_t px;
-    for (px = 0; px < pixels; ++px, p0 += step, p1 += step, p2 += step) {
-        const int32_t v0 = tm_read_s8x4(p0);
-        const int32_t v1 = kp > 4 ? tm_read_s8x4(p1) : 0;
-        const int32_t v2 = kp > 8 ? tm_read_s8x4(p2) : 0;
-        const int32_t a0 = TM_SXTB16(v0), a1 = TM_SXTB16_ROR8(v0);
-        const int32_t a2 = TM_SXTB16(v1), a3 = TM_SXTB16_ROR8(v1);
-        const int32_t a4 = TM_SXTB16(v2), a5 = TM_SXTB16_ROR8(v2);
-        const int32_t *w = filter16;
-        const int8_t *const out_end = out + channels;
-        for (; out < out_end; ++out, w += kp / 2 + 4) {
-            int32_t acc = w[kp / 2];
-            acc = TM_SMLAD(a0, w[0], acc);
-            acc = TM_SMLAD(a1, w[1], acc);
-            if (kp > 4) {
-                acc = TM_SMLAD(a2, w[2], acc);
-                acc = TM_SMLAD(a3, w[3], acc);
-            }
-            if (kp > 8) {
-                acc = TM_SMLAD(a4, w[4], acc);
-                acc = TM_SMLAD(a5, w[5], acc);
-            }
-            *out = (int8_t)tm_requant_rec(acc, w[kp / 2 + 1], w[kp / 2 + 2], w[kp / 2 + 3]);
-        }
-    }
-}
-
-/*
- * As dot16_row for KP = 4 or 8, two pixels at a time (p0/p1 words of pixel i at + i * step,
- * pixel i + 1 at + (i + 1) * step): each channel's weights and record are loaded once for both.
- */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline void dot16_row2(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
-                              const int32_t *filter16, int32_t channels, int8_t *out, const int32_t kp)
-{
-    int32_t px;
-    for (px = 0; px + 1 < pixels; px += 2, p0 += 2 * step, p1 += 2 * step, p2 += 2 * step, out += channels) {
-        const int32_t u0 = tm_read_s8x4(p0), u1 = kp > 4 ? tm_read_s8x4(p1) : 0;
-        const int32_t v0 = tm_read_s8x4(p0 + step), v1 = kp > 4 ? tm_read_s8x4(p1 + step) : 0;
-        const int32_t u2 = kp > 8 ? tm_read_s8x4(p2) : 0, v2 = kp > 8 ? tm_read_s8x4(p2 + step) : 0;
-        const int32_t a0 = TM_SXTB16(u0), a1 = TM_SXTB16_ROR8(u0);
-        const int32_t a2 = TM_SXTB16(u1), a3 = TM_SXTB16_ROR8(u1);
-        const int32_t a4 = TM_SXTB16(u2), a5 = TM_SXTB16_ROR8(u2);
-        const int32_t b0 = TM_SXTB16(v0), b1 = TM_SXTB16_ROR8(v0);
-        const int32_t b2 = TM_SXTB16(v1), b3 = TM_SXTB16_ROR8(v1);
-        const int32_t b4 = TM_SXTB16(v2), b5 = TM_SXTB16_ROR8(v2);
-        const int32_t *w = filter16;
-        const int8_t *const out_end = out + channels;
-        for (; out < out_end; ++out, w += kp / 2 + 4) {
-            int32_t acc_a = w[kp / 2], acc_b = acc_a;
-            int32_t wv = w[0];
-            acc_a = TM_SMLAD(a0, wv, acc_a);
-            acc_b = TM_SMLAD(b0, wv, acc_b);
-            wv = w[1];
-            acc_a = TM_SMLAD(a1, wv, acc_a);
-            acc_b = TM_SMLAD(b1, wv, acc_b);
-            if (kp > 4) {
-                wv = w[2];
-                acc_a = TM_SMLAD(a2, wv, acc_a);
-                acc_b = TM_SMLAD(b2, wv, acc_b);
-                wv = w[3];
-                acc_a = TM_SMLAD(a3, wv, acc_a);
-                acc_b = TM_SMLAD(b3, wv, acc_b);
-            }
-            if (kp > 8) {
-                wv = w[4];
-                acc_a = TM_SMLAD(a4, wv, acc_a);
-                acc_b = TM_SMLAD(b4, wv, acc_b);
-                wv = w[5];
-                acc_a = TM_SMLAD(a5, wv, acc_a);
-                acc_b = TM_SMLAD(b5, wv, acc_b);
-            }
-            {
-                const int32_t m = w[kp / 2 + 1], r = w[kp / 2 + 2], e = w[kp / 2 + 3];
-                out[0] = (int8_t)tm_requant_rec(acc_a, m, r, e);
-                out[channels] = (int8_t)tm_requant_rec(acc_b, m, r, e);
-            }
-        }
-    }
-    if (px < pixels) {
-        dot16_row(p0, p1, p2, step, 1, filter16, channels, out, kp);
-    }
-}
-
 #if TM_CONV_2D_ASM
 /*
- * KP = 4 or 8 in Thumb-2, one pixel at a time: its patch words (at p0, p1 + i * step) widened
- * into r9-r11, lr, then per channel one LDM of the weights and folded bias, KP/2 SMLAD, one LDM
- * of the record (multiplier2, round, e) and tm_requant_rec: 14 instructions an output for KP 8.
- * Arguments as dot16_row's: r0 p0, r1 p1, r2 p2 (unused), r3 step; stack: pixels, filter16,
- * channels, out. The loop state (filter16, step, end of p0) lives in three words on the stack.
+ * Thumb-2, one pixel at a time: its patch words widened into r9-r11, lr, then per channel one
+ * LDM of the weights and folded bias, KP/2 SMLAD, one LDM of the record (multiplier2, round, e)
+ * and the requantization: 14 instructions an output for KP 8. Arguments: r0 p0, r1 p1, r2 step,
+ * r3 pixels; stack: filter16, channels, out. The loop state (step, end of p0, filter16) lives in
+ * three words on the stack.
  */
 #define TM_DOT16_ROW_ASM(LOAD_P1, WIDEN_P1, WEIGHTS, MACS, RECORD, REQUANT)                         \
     "push {r4-r11, lr}\n\t"                                                                       \
     "ldr r4, [sp, #36]\n\t"                                                                       \
-    "ldr r2, [sp, #40]\n\t"                                                                       \
-    "mla r4, r4, r3, r0\n\t"                                                                      \
+    "mla r3, r3, r2, r0\n\t"                                                                      \
     "push {r2, r3, r4}\n\t"                                                                       \
-    "ldr r3, [sp, #60]\n\t"                                                                       \
+    "ldr r3, [sp, #56]\n\t"                                                                       \
     "2:\n\t"                                                                                      \
     "ldr r4, [r0]\n\t" LOAD_P1                                                                    \
-    "ldr r6, [sp, #4]\n\t"                                                                        \
+    "ldr r6, [sp]\n\t"                                                                            \
     "add r0, r6\n\t"                                                                              \
     "add r1, r6\n\t"                                                                              \
     "sxtb16 r9, r4\n\t"                                                                           \
     "sxtb16 r10, r4, ror #8\n\t" WIDEN_P1                                                         \
-    "ldr r2, [sp]\n\t"                                                                            \
-    "ldr r12, [sp, #56]\n\t"                                                                      \
+    "ldr r2, [sp, #8]\n\t"                                                                        \
+    "ldr r12, [sp, #52]\n\t"                                                                      \
     "add r12, r3\n\t"                                                                             \
     "1:\n\t" WEIGHTS MACS RECORD REQUANT                                                          \
     "ssat r5, #8, r5\n\t"                                                                         \
     "strb r5, [r3], #1\n\t"                                                                       \
     "cmp r3, r12\n\t"                                                                             \
     "bne 1b\n\t"                                                                                  \
-    "ldr r4, [sp, #8]\n\t"                                                                        \
+    "ldr r4, [sp, #4]\n\t"                                                                        \
     "cmp r0, r4\n\t"                                                                              \
     "bne 2b\n\t"                                                                                  \
     "add sp, #12\n\t"                                                                             \
     "pop {r4-r11, pc}\n\t"
 #define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
 __attribute__((naked, noinline)) static void dot16_row_4(TM_ARG const int8_t *p0, TM_ARG const int8_t *p1,
-                                                       TM_ARG const int8_t *p2, TM_ARG int32_t step,
-                                                       TM_ARG int32_t pixels, TM_ARG const int32_t *filter16,
-                                                       TM_ARG int32_t channels, TM_ARG int8_t *out)
+                                                       TM_ARG int32_t step, TM_ARG int32_t pixels,
+                                                       TM_ARG const int32_t *filter16, TM_ARG int32_t channels,
+                                                       TM_ARG int8_t *out)
 {
     __asm__ volatile(TM_DOT16_ROW_ASM("", "",
                                       "ldm r2!, {r4-r6}\n\t",
@@ -544,9 +526,9 @@ __attribute__((naked, noinline)) static void dot16_row_4(TM_ARG const int8_t *p0
                                       "asr r5, r5, r7\n\t"));
 }
 __attribute__((naked, noinline)) static void dot16_row_8(TM_ARG const int8_t *p0, TM_ARG const int8_t *p1,
-                                                       TM_ARG const int8_t *p2, TM_ARG int32_t step,
-                                                       TM_ARG int32_t pixels, TM_ARG const int32_t *filter16,
-                                                       TM_ARG int32_t channels, TM_ARG int8_t *out)
+                                                       TM_ARG int32_t step, TM_ARG int32_t pixels,
+                                                       TM_ARG const int32_t *filter16, TM_ARG int32_t channels,
+                                                       TM_ARG int8_t *out)
 {
     __asm__ volatile(TM_DOT16_ROW_ASM("ldr r5, [r1]\n\t",
                                       "sxtb16 r11, r5\n\t"
@@ -565,22 +547,36 @@ __attribute__((naked, noinline)) static void dot16_row_8(TM_ARG const int8_t *p0
 #undef TM_ARG
 #undef TM_DOT16_ROW_ASM
 #else
-TM_HOT static void dot16_row_4(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
-                               const int32_t *filter16, int32_t channels, int8_t *out)
+static void dot16_row(const int8_t *p0, const int8_t *p1, int32_t step, int32_t pixels, const int32_t *filter16,
+                      int32_t channels, int8_t *out, int32_t kp)
 {
-    dot16_row2(p0, p1, p2, step, pixels, filter16, channels, out, 4);
+    int32_t px;
+    for (px = 0; px < pixels; ++px, p0 += step, p1 += step) {
+        const int32_t v0 = tm_read_s8x4(p0);
+        const int32_t v1 = kp > 4 ? tm_read_s8x4(p1) : 0;
+        const int32_t a[4] = {TM_SXTB16(v0), TM_SXTB16_ROR8(v0), TM_SXTB16(v1), TM_SXTB16_ROR8(v1)};
+        const int32_t *w = filter16;
+        const int8_t *const out_end = out + channels;
+        for (; out < out_end; ++out, w += kp / 2 + 4) {
+            int32_t acc = w[kp / 2], i;
+            for (i = 0; i < kp / 2; ++i) {
+                acc = TM_SMLAD(a[i], w[i], acc);
+            }
+            *out = (int8_t)tm_requant_rec(acc, w[kp / 2 + 1], w[kp / 2 + 2], w[kp / 2 + 3]);
+        }
+    }
 }
-TM_HOT static void dot16_row_8(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
-                               const int32_t *filter16, int32_t channels, int8_t *out)
+static void dot16_row_4(const int8_t *p0, const int8_t *p1, int32_t step, int32_t pixels, const int32_t *filter16,
+                        int32_t channels, int8_t *out)
 {
-    dot16_row2(p0, p1, p2, step, pixels, filter16, channels, out, 8);
+    dot16_row(p0, p1, step, pixels, filter16, channels, out, 4);
+}
+static void dot16_row_8(const int8_t *p0, const int8_t *p1, int32_t step, int32_t pixels, const int32_t *filter16,
+                        int32_t channels, int8_t *out)
+{
+    dot16_row(p0, p1, step, pixels, filter16, channels, out, 8);
 }
 #endif
-TM_HOT static void dot16_row_12(const int8_t *p0, const int8_t *p1, const int8_t *p2, int32_t step, int32_t pixels,
-                                const int32_t *filter16, int32_t channels, int8_t *out)
-{
-    dot16_row2(p0, p1, p2, step, pixels, filter16, channels, out, 12);
-}
 
 /* The short-patch path (filter16, tm_conv_2d.h). */
 static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
@@ -599,18 +595,18 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
     int16_t *wide = (int16_t *)(void *)scratch; /* 2 x kp int16, then the ring of kh padded rows */
     int8_t *ring = scratch + 4 * kp;
     /* A direct 1x1 with stride 1 reads the input pixels in output order: all rows as one. */
-    const int32_t flat = direct && kp <= 12 && p->stride_h == 1 && p->stride_w == 1;
+    const int32_t flat = direct && p->stride_h == 1 && p->stride_w == 1;
     const int32_t out_h = flat ? 1 : p->output_h, out_w = flat ? p->output_h * p->output_w : p->output_w;
     int32_t n, oy, ox, r, i;
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * in_row;
-        int32_t held[TM_CONV_2D_K16_MAX / 4]; /* input row in each ring slot (kh <= kp / 4) */
+        int32_t held[TM_CONV_2D_K16_MAX_ROWS]; /* input row in each ring slot */
         for (r = 0; r < kh; ++r) {
             held[r] = INT32_MIN;
         }
         for (oy = 0; oy < out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int8_t *x[TM_CONV_2D_K16_MAX / 4];
+            const int8_t *x[TM_CONV_2D_K16_MAX_ROWS];
             for (r = 0; r < kh; ++r) {
                 const int32_t iy = iy0 + r;
                 if (direct) {
@@ -641,34 +637,26 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
                     x[r] = buf;
                 }
             }
-            if (kp <= 12) {
+            if (kp <= 8 && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX) { /* the row kernels: SSAT only */
                 /* Word j of a patch: row j / (rw / 4), bytes 4 * (j % (rw / 4)) on. */
-                const int8_t *wp[3];
-                for (i = 0; i < kp / 4; ++i) {
-                    wp[i] = x[i / (rw / 4)] + 4 * (i % (rw / 4));
-                }
-                for (; i < 3; ++i) {
-                    wp[i] = wp[0];
-                }
+                const int8_t *const p0 = x[0];
+                const int8_t *const p1 = kp == 4 ? p0 : (rw == 4 ? x[1] : p0 + 4);
                 if (kp == 4) {
-                    dot16_row_4(wp[0], wp[1], wp[2], step, out_w, p->filter16, oc_n, output);
-                } else if (kp == 8) {
-                    dot16_row_8(wp[0], wp[1], wp[2], step, out_w, p->filter16, oc_n, output);
+                    dot16_row_4(p0, p1, step, out_w, p->filter16, oc_n, output);
                 } else {
-                    dot16_row_12(wp[0], wp[1], wp[2], step, out_w, p->filter16, oc_n, output);
+                    dot16_row_8(p0, p1, step, out_w, p->filter16, oc_n, output);
                 }
                 output += out_w * oc_n;
                 continue;
             }
-            for (ox = 0; ox < p->output_w; ox += 2, output += 2 * oc_n) {
-                const int32_t two = ox + 1 < p->output_w;
+            for (ox = 0; ox < out_w; ox += 2, output += 2 * oc_n) {
+                const int32_t two = ox + 1 < out_w;
                 widen_rows_s8(x, kh, ox * step, rw, wide);
-                if (two) {
-                    widen_rows_s8(x, kh, (ox + 1) * step, rw, wide + kp);
-                }
-                dot16_rows_2x2(wide, two ? wide + kp : NULL, p->filter16, kp, oc_n, output, output + oc_n);
+                widen_rows_s8(x, kh, (ox + two) * step, rw, wide + 4); /* pixel b, or a again */
+                dot16_rows_2x2((const int32_t *)(const void *)wide, p->filter16, kp, oc_n, output,
+                               two ? output + oc_n : output, p->act_min, p->act_max);
             }
-            output -= (ox - p->output_w) * oc_n; /* an odd row wrote one pixel, not two */
+            output -= (ox - out_w) * oc_n; /* an odd row wrote one pixel, not two */
         }
     }
 }
@@ -681,8 +669,8 @@ void tm_conv_2d_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *ou
     if (p->bias_folded != NULL && p->requant != NULL && p->filter_c == p->input_c &&
         (scratch != NULL || TM_CONV_2D_SCRATCH_BYTES(p) == 0)) {
         if (p->filter16 != NULL) {
-            if (scratch != NULL && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX && p->dilation_h == 1 &&
-                p->dilation_w == 1 && TM_CONV_2D_KP(p) <= TM_CONV_2D_K16_MAX) {
+            if (scratch != NULL && p->dilation_h == 1 && p->dilation_w == 1 && TM_CONV_2D_KP(p) <= TM_CONV_2D_K16_MAX &&
+                p->filter_h <= TM_CONV_2D_K16_MAX_ROWS) {
                 conv_k16(p, input, output, scratch);
                 return;
             }

@@ -35,9 +35,9 @@
  * 1x1 stride-1 convolutions; the same sums in the same order, so the same bytes).
  * A 1x1 filter without padding reads its patches straight from the input.
  *
- * Short patches (given filter16: groups 1, dilation 1, activation range all of int8 and
- * kp <= TM_CONV_2D_K16_MAX): each filter row of filter_w * filter_c taps is padded with
- * zeros to rw = a multiple of 4, kp = filter_h * rw, and the compiler stores per output
+ * Widened patches (given filter16: groups 1, dilation 1, kp <= TM_CONV_2D_K16_MAX,
+ * filter_h <= TM_CONV_2D_K16_MAX_ROWS): each filter row of filter_w * filter_c taps is
+ * padded with zeros to rw = a multiple of 4, kp = filter_h * rw, and the compiler stores per output
  * channel the weights widened to int16, each group of four taps t..t+3 of a row in the
  * order (t, t+2, t+1, t+3), two per int32 word (the first in the low half):
  *   w16[oc][ky*rw + 4j + {0,1,2,3}] = filter[oc][ky][4j + {0,2,1,3}]  (0 past the row)
@@ -49,8 +49,9 @@
  * reads the input in place), each pixel's patch is read from them four bytes at a time
  * and widened once (SXTB16, SXTB16 ror 8: the same order; the bytes past a filter row
  * meet zero weights), and every output channel is SMLAD over kp/2 int16 pairs: for
- * kp <= 12 the patch stays in registers for all channels of the pixel, else 2 pixels x
- * 2 channels at a time. The same terms plus zeros, so the same int32 sum.
+ * kp 4 or 8 and the activation range all of int8 the patch stays in registers for all
+ * channels of the pixel, else 2 pixels x 2 channels at a time (then clamped to
+ * [act_min, act_max]). The same terms plus zeros, so the same int32 sum.
  */
 #ifndef TM_CONV_2D_H
 #define TM_CONV_2D_H
@@ -80,8 +81,10 @@ typedef struct {
     const int32_t *filter16;              /* DSP short-patch path: [output_c][kp / 2 + 4], or NULL */
 } tm_conv_2d_params_t;
 
-/* Short-patch path (filter16): padded filter row rw, patch kp, padded input row bytes. */
-#define TM_CONV_2D_K16_MAX 36
+/* Widened-patch path (filter16): padded filter row rw, patch kp (two int16 patches of
+   scratch: at most 4 KB), at most TM_CONV_2D_K16_MAX_ROWS filter rows, padded input row bytes. */
+#define TM_CONV_2D_K16_MAX 1024
+#define TM_CONV_2D_K16_MAX_ROWS 16
 #define TM_CONV_2D_RW(p) (((p)->filter_w * (p)->filter_c + 3) / 4 * 4)
 #define TM_CONV_2D_KP(p) ((p)->filter_h * TM_CONV_2D_RW(p))
 #define TM_CONV_2D_DIRECT16(p)                                                                \

@@ -180,26 +180,38 @@ TM_HOT static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, c
 
 /*
  * The 3x3 path (tm_depthwise_conv_2d.h): one output row of one output channel. x: the
- * channel plane at the row's first window, w: the five tap words of the ring rotation,
- * rec: (multiplier2, bias_folded + round, round). Per pixel, with A = bias_folded + round + taps:
+ * channel plane at the row's first window, w: the five tap words of the ring rotation; job:
+ * the row's constants (tm_dw3_job_t), rec = w + job->rec_offset bytes: (multiplier2,
+ * bias_folded + round, round). Per pixel, with A = bias_folded + round + taps:
  *   A   = SMLAD x pairs 0..3 with w[0..3], then + x[8] * w[4].hi     (SMLABT)
  *   out = SSAT8((SMMLAR(A - round, multiplier2, A) + ((A - round) >> 31)) >> w[4].lo)
- * which is tm_requant_rec (tm_dsp.h) of acc = A - round. The window moves 3 * stride_w
+ * which is tm_requant_rec (tm_dsp.h) of acc = A - round; the _clamp kernels then clamp out
+ * to [act_min, act_max] (a fused activation narrower than int8). The window moves 3 * stride_w
  * halfwords a pixel, the output output_c bytes.
  */
+typedef struct {
+    int32_t rec_offset;       /* bytes from a channel's taps to its record (this row's rotation) */
+    int32_t out_stride;       /* output_c */
+    int32_t span;             /* bytes from the first window of a row to past the last */
+    int32_t act_min, act_max;
+} tm_dw3_job_t;
+typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, const tm_dw3_job_t *job);
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && !defined(TM_DSP_EMULATE)
 /*
  * Thumb-2: all 14 registers hold the loop's values (r0 window, r1 output, r2 multiplier2,
  * r3 input pair, r4-r8 taps, r9 bias + round, r10 round, r11 output stride, r12 A, lr end),
- * 19 instructions a pixel. Arguments: r0 x, r1 out, r2 w, r3 rec, stack: output stride and
- * the window pointer after the last pixel. STEP: bytes between windows (6 * stride_w).
+ * 19 instructions a pixel (27 with the clamp, whose bounds go on the stack). Arguments: r0 x,
+ * r1 out, r2 w, r3 job. STEP: bytes between windows (6 * stride_w).
  */
-#define TM_DW3_ROW_ASM(STEP)                                                       \
+#define TM_DW3_ROW_ASM(STEP, CLAMP_SETUP, CLAMP, CLAMP_DONE)                       \
     "push {r4-r11, lr}\n\t"                                                        \
-    "ldr r11, [sp, #36]\n\t"                                                       \
-    "ldr lr, [sp, #40]\n\t"                                                        \
+    "ldr r11, [r3, #4]\n\t"                                                        \
+    "ldr lr, [r3, #8]\n\t"                                                         \
+    "add lr, r0\n\t"                                                               \
+    "ldr r12, [r3]\n\t"                                                            \
+    "add r12, r2\n\t" CLAMP_SETUP                                                  \
     "ldm r2, {r4-r8}\n\t"                                                          \
-    "ldm r3, {r2, r9, r10}\n\t"                                                    \
+    "ldm r12, {r2, r9, r10}\n\t"                                                   \
     "1:\n\t"                                                                       \
     "ldr r3, [r0], #" STEP "\n\t"                                                  \
     "smlad r12, r3, r4, r9\n\t"                                                    \
@@ -215,32 +227,48 @@ TM_HOT static void depthwise_pixel_dsp(const tm_depthwise_conv_2d_params_t *p, c
     "smmlar r12, r3, r2, r12\n\t"                                                  \
     "add r12, r12, r3, asr #31\n\t"                                                \
     "asr r12, r12, r8\n\t"                                                         \
-    "ssat r12, #8, r12\n\t"                                                        \
+    "ssat r12, #8, r12\n\t" CLAMP                                                  \
     "strb r12, [r1]\n\t"                                                           \
     "add r1, r1, r11\n\t"                                                          \
     "cmp r0, lr\n\t"                                                               \
-    "bne 1b\n\t"                                                                   \
+    "bne 1b\n\t" CLAMP_DONE                                                        \
     "pop {r4-r11, pc}\n\t"
+/* The bounds go to the stack: [sp] act_min, [sp, #4] act_max. */
+#define TM_DW3_CLAMP_SETUP                                                         \
+    "ldr r4, [r3, #12]\n\t"                                                        \
+    "ldr r5, [r3, #16]\n\t"                                                        \
+    "push {r4, r5}\n\t"
+#define TM_DW3_CLAMP                                                               \
+    "ldr r3, [sp]\n\t"                                                             \
+    "cmp r12, r3\n\t"                                                              \
+    "it lt\n\t"                                                                    \
+    "movlt r12, r3\n\t"                                                            \
+    "ldr r3, [sp, #4]\n\t"                                                         \
+    "cmp r12, r3\n\t"                                                              \
+    "it gt\n\t"                                                                    \
+    "movgt r12, r3\n\t"
 #define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
-__attribute__((naked, noinline)) static void dw3_row_s1(TM_ARG const int16_t *x, TM_ARG int8_t *out,
-                                                      TM_ARG const int32_t *w, TM_ARG const int32_t *rec,
-                                                      TM_ARG int32_t out_stride, TM_ARG const int16_t *x_end)
-{
-    __asm__ volatile(TM_DW3_ROW_ASM("6"));
-}
-__attribute__((naked, noinline)) static void dw3_row_s2(TM_ARG const int16_t *x, TM_ARG int8_t *out,
-                                                      TM_ARG const int32_t *w, TM_ARG const int32_t *rec,
-                                                      TM_ARG int32_t out_stride, TM_ARG const int16_t *x_end)
-{
-    __asm__ volatile(TM_DW3_ROW_ASM("12"));
-}
+#define TM_DW3_ROW(NAME, STEP, CLAMP_SETUP, CLAMP, CLAMP_DONE)                                             \
+    __attribute__((naked, noinline)) static void NAME(TM_ARG const int16_t *x, TM_ARG int8_t *out,          \
+                                                      TM_ARG const int32_t *w, TM_ARG const tm_dw3_job_t *job) \
+    {                                                                                                       \
+        __asm__ volatile(TM_DW3_ROW_ASM(STEP, CLAMP_SETUP, CLAMP, CLAMP_DONE));                             \
+    }
+TM_DW3_ROW(dw3_row_s1, "6", "", "", "")
+TM_DW3_ROW(dw3_row_s2, "12", "", "", "")
+TM_DW3_ROW(dw3_row_s1_clamp, "6", TM_DW3_CLAMP_SETUP, TM_DW3_CLAMP, "add sp, #8\n\t")
+TM_DW3_ROW(dw3_row_s2_clamp, "12", TM_DW3_CLAMP_SETUP, TM_DW3_CLAMP, "add sp, #8\n\t")
+#undef TM_DW3_ROW
+#undef TM_DW3_CLAMP
+#undef TM_DW3_CLAMP_SETUP
 #undef TM_DW3_ROW_ASM
 #undef TM_ARG
 #else
-static inline void dw3_row(const int16_t *x, int8_t *out, const int32_t *w, const int32_t *rec, int32_t out_stride,
-                           const int16_t *x_end, int32_t step)
+static inline void dw3_row(const int16_t *x, int8_t *out, const int32_t *w, const tm_dw3_job_t *job, int32_t step)
 {
-    for (; x != x_end; x += step, out += out_stride) {
+    const int32_t *const rec = (const int32_t *)(const void *)((const int8_t *)(const void *)w + job->rec_offset);
+    const int16_t *const x_end = (const int16_t *)(const void *)((const int8_t *)(const void *)x + job->span);
+    for (; x != x_end; x += step, out += job->out_stride) {
         int32_t a = TM_SMLAD(tm_read_s16x2(x), w[0], rec[1]);
         int32_t acc;
         a = TM_SMLAD(tm_read_s16x2(x + 2), w[1], a);
@@ -249,19 +277,19 @@ static inline void dw3_row(const int16_t *x, int8_t *out, const int32_t *w, cons
         a = TM_SMLATT((int32_t)((uint32_t)(uint16_t)x[8] << 16), w[4], a);
         acc = (int32_t)((uint32_t)a - (uint32_t)rec[2]);
         a = (int32_t)((uint32_t)TM_SMMLAR(acc, rec[0], a) + (uint32_t)(acc >> 31));
-        *out = (int8_t)TM_SSAT8(a >> (w[4] & 0xff));
+        *out = (int8_t)tm_min(tm_max(TM_SSAT8(a >> (w[4] & 0xff)), job->act_min), job->act_max);
     }
 }
-static void dw3_row_s1(const int16_t *x, int8_t *out, const int32_t *w, const int32_t *rec, int32_t out_stride,
-                       const int16_t *x_end)
-{
-    dw3_row(x, out, w, rec, out_stride, x_end, 3);
-}
-static void dw3_row_s2(const int16_t *x, int8_t *out, const int32_t *w, const int32_t *rec, int32_t out_stride,
-                       const int16_t *x_end)
-{
-    dw3_row(x, out, w, rec, out_stride, x_end, 6);
-}
+#define TM_DW3_ROW(NAME, STEP)                                                                 \
+    static void NAME(const int16_t *x, int8_t *out, const int32_t *w, const tm_dw3_job_t *job) \
+    {                                                                                          \
+        dw3_row(x, out, w, job, STEP);                                                         \
+    }
+TM_DW3_ROW(dw3_row_s1, 3)
+TM_DW3_ROW(dw3_row_s2, 6)
+#undef TM_DW3_ROW
+#define dw3_row_s1_clamp dw3_row_s1
+#define dw3_row_s2_clamp dw3_row_s2
 #endif
 
 /*
@@ -300,7 +328,7 @@ static void dw3_fill(int16_t *dst, int32_t plane, int32_t cin, const int8_t *src
 }
 
 /*
- * 3x3, dilation 1, stride_w 1 or 2, full int8 activation range, with scratch and `packed`
+ * 3x3, dilation 1, stride_w 1 or 2, with scratch and `packed`
  * (tm_depthwise_conv_2d.h): the padding columns of the channel-planar ring are set once, each
  * input row is widened into its slot once (slot iy mod 3; rows outside the image hold the zero
  * point, whose terms the folded bias cancels), then each output channel runs along the output
@@ -315,11 +343,16 @@ static void depthwise_3x3_dsp(const tm_depthwise_conv_2d_params_t *p, const int8
     const int32_t row = p->input_w * cin;
     const int32_t inside = tm_min(p->input_w, cols - p->pad_w); /* image columns in the ring */
     const int16_t pad = (int16_t)(-p->input_offset);
-    const int32_t span = 3 * p->stride_w * p->output_w; /* halfwords from a row's first window to past its last */
-    void (*const row_fn)(const int16_t *, int8_t *, const int32_t *, const int32_t *, int32_t, const int16_t *) =
-        p->stride_w == 1 ? dw3_row_s1 : dw3_row_s2;
+    const int32_t clamp = p->act_min != TM_INT8_MIN || p->act_max != TM_INT8_MAX;
+    tm_dw3_job_t job;
+    tm_dw3_row_fn *const row_fn = p->stride_w == 1 ? (clamp ? dw3_row_s1_clamp : dw3_row_s1)
+                                                   : (clamp ? dw3_row_s2_clamp : dw3_row_s2);
     int16_t *const planes = (int16_t *)(void *)scratch;
     int32_t n, oy, r, m;
+    job.out_stride = cout;
+    job.span = 6 * p->stride_w * p->output_w;
+    job.act_min = p->act_min;
+    job.act_max = p->act_max;
     for (r = 0; r < 3; ++r) { /* the padding columns of every slot, once */
         dw3_fill(planes + r, plane, cin, NULL, p->pad_w, pad);
         dw3_fill(planes + 3 * (p->pad_w + inside) + r, plane, cin, NULL, cols - p->pad_w - inside, pad);
@@ -329,7 +362,7 @@ static void depthwise_3x3_dsp(const tm_depthwise_conv_2d_params_t *p, const int8
         int32_t next = -p->pad_h, slot = 0; /* the next input row to load and its slot */
         for (oy = 0; oy < p->output_h; ++oy, output += p->output_w * cout) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t *w, *rec = p->packed + 15;
+            const int32_t *w;
             int8_t *out = output;
             const int16_t *x = planes;
             for (; next < iy0 + 3; ++next, slot = slot == 2 ? 0 : slot + 1) {
@@ -340,8 +373,9 @@ static void depthwise_3x3_dsp(const tm_depthwise_conv_2d_params_t *p, const int8
             }
             /* Rows iy0, iy0 + 1, iy0 + 2 are now in slots slot, slot + 1, slot + 2 (mod 3). */
             w = p->packed + 5 * slot;
-            for (m = 0; out < output + cout; ++out, w += TM_DW3_PACKED_CHANNEL, rec += TM_DW3_PACKED_CHANNEL) {
-                row_fn(x, out, w, rec, cout, x + span);
+            job.rec_offset = 4 * (15 - 5 * slot);
+            for (m = 0; out < output + cout; ++out, w += TM_DW3_PACKED_CHANNEL) {
+                row_fn(x, out, w, &job);
                 if (++m == mult) { /* output channel oc reads input channel oc / mult */
                     m = 0;
                     x += plane;

@@ -28,8 +28,9 @@
  * whose window lies inside the image walk the taps without bounds checks; border
  * pixels walk only their taps inside the image, with bias[c] and the input offset
  * added in 16-bit lanes (SADD16) instead of the folded bias.
- * 3x3 filters (dilation 1, stride_w 1 or 2, activation range all of int8: SSAT), any
- * channel count and depth multiplier, with the scratch buffer and `packed`: three input
+ * 3x3 filters (dilation 1, stride_w 1 or 2), any channel count and depth multiplier, with
+ * the scratch buffer and `packed` (out = SSAT8(...), then clamped to [act_min, act_max]
+ * when that is narrower than int8): three input
  * rows are kept, widened to int16, in a channel-planar ring: channel c's plane is
  * TM_DW3_PLANE halfwords at scratch + 2 * c * TM_DW3_PLANE, and halfword 3 * col + slot
  * holds column col (input column col - pad_w, TM_DW3_COLS of them) of the input row
@@ -78,13 +79,12 @@ typedef struct {
 
 /*
  * Scratch bytes of the DSP 3x3 path (0: none; the compiler computes the same): 3x3 filter,
- * dilation 1, stride_w 1 or 2, activation range all of int8; input_c planes of TM_DW3_PLANE
- * halfwords (the last window's fifth word reads one halfword past its last tap).
+ * dilation 1, stride_w 1 or 2; input_c planes of TM_DW3_PLANE halfwords (the last window's
+ * fifth word reads one halfword past its last tap).
  */
 #define TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES(p)                                                       \
     (((p)->filter_h == 3 && (p)->filter_w == 3 && (p)->dilation_h == 1 && (p)->dilation_w == 1 &&   \
-      ((p)->stride_w == 1 || (p)->stride_w == 2) && (p)->act_min == TM_INT8_MIN &&                  \
-      (p)->act_max == TM_INT8_MAX)                                                                  \
+      ((p)->stride_w == 1 || (p)->stride_w == 2))                                                   \
          ? 2 * TM_DW3_PLANE(p) * (p)->input_c                                                      \
          : 0)
 /* Columns of the 3x3 path's padded rows (every window of the output row), halfwords a plane. */

@@ -73,6 +73,31 @@ def convert_keras(build: Callable[[], "object"], input_shape: Sequence[int], see
     return path
 
 
+def narrow_activations(path: Path, zero_point: int = -100, levels: int = 100) -> Path:
+    """A copy of the model whose CONV_2D / DEPTHWISE_CONV_2D outputs with a fused RELU6 are
+    requantized to (6 / levels, zero_point): the activation range [zero_point, zero_point + levels]
+    is then narrower than int8 on both sides, as deep layers of real models can get it."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(path.read_bytes(), 0))
+    codes = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            name = codes.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+            options = op.builtinOptions
+            if name in ("CONV_2D", "DEPTHWISE_CONV_2D") and options.fusedActivationFunction == \
+                    schema.ActivationFunctionType.RELU6:
+                quant = graph.tensors[op.outputs[0]].quantization
+                quant.scale, quant.zeroPoint = [6.0 / levels], [zero_point]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    out = path.with_name(path.stem + "_narrow.tflite")
+    out.write_bytes(bytes(builder.Output()))
+    return out
+
+
 def scale_channels(layer, rng: np.random.Generator, spread: float = 8.0) -> None:
     """Multiply each output channel's kernel by its own random factor (distinct per-channel scales)."""
     weights = layer.get_weights()

@@ -82,8 +82,9 @@ def test_conv_2d_few_input_channels(index):
     assert_engine_matches_tflm(path, count=6, seed=index)
 
 
-# The short-patch path (filter16, kp <= 36): patch rows padded to words and widened once, the
-# KP = 4/8/12 register kernels (one output row at a time) and the 2 x 2 int16 block (kp 16..36),
+# The widened-patch path (filter16, kp <= 1024, <= 16 filter rows): patch rows padded to words and
+# widened once, the KP = 4/8 register kernels (one output row at a time; full int8 activation
+# range) and the 2 x 2 int16 block (any kp, clamped to a narrower activation range),
 # the zero-point ring of padded input rows, 1x1 read in place, odd channel counts. A 3x3 filter
 # on one input channel (full int8 activation range, stride_w <= 2) is a depthwise layer instead.
 # (input shape, filters, kernel, strides, padding, expected path: "row", "block", "depthwise" or None)
@@ -92,14 +93,15 @@ SHORT_PATCH = [
     ((8, 8, 8), 16, (1, 1), (1, 1), "valid", "row"),   # 1x1, k = 8, read in place
     ((7, 5, 4), 7, (1, 1), (2, 1), "valid", "row"),    # 1x1, k = 4, stride, odd channels
     ((6, 9, 3), 5, (1, 1), (1, 1), "valid", "row"),    # 1x1, k = 3: padded to 4, through the ring
-    ((9, 7, 2), 6, (3, 2), (2, 2), "same", "row"),     # rows of 4 bytes, kp 12, stride 2
+    ((9, 7, 2), 6, (3, 2), (2, 2), "same", "block"),   # rows of 4 bytes, kp 12, stride 2
     ((5, 6, 1), 3, (2, 2), (1, 2), "same", "row"),     # kp 8 from two rows
     ((7, 8, 3), 9, (3, 3), (1, 1), "same", "block"),   # kp 36, odd channels
     ((6, 6, 4), 4, (2, 2), (1, 1), "valid", "block"),  # kp 16
     ((5, 7, 5), 6, (2, 3), (2, 1), "same", "block"),   # rows of 16 bytes, kp 32
-    ((4, 4, 2), 2, (5, 5), (1, 1), "same", None),      # kp 40: the im2col path
-    ((1, 1, 3), 4, (3, 3), (1, 1), "same", "row"),     # one pixel, all padding around it
-    ((8, 8, 1), 8, (3, 3), (1, 3), "same", "row"),     # one channel, stride 3 columns: kp 12
+    ((4, 4, 2), 2, (5, 5), (1, 1), "same", "block"),   # kp 40, 5 rows
+    ((1, 1, 3), 4, (3, 3), (1, 1), "same", "block"),   # one pixel, all padding around it
+    ((8, 8, 1), 8, (3, 3), (1, 3), "same", "block"),   # one channel, stride 3 columns: kp 12
+    ((20, 3, 1), 3, (17, 1), (1, 1), "same", None),    # 17 filter rows: the im2col path
 ]
 
 

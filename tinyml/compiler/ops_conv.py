@@ -165,8 +165,7 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
         consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
         fields["bias_folded"] = c_name(index, "bias_folded")
         scratch = conv_dsp_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w)
-        k16 = conv_k16_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w, stride_w, out.shape[2], dil_h, dil_w,
-                                     act_min, act_max)
+        k16 = conv_k16_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w, stride_w, out.shape[2], dil_h, dil_w)
         bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w * filter_c
         records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
         if k16 and records is not None and context.widen:
@@ -182,7 +181,8 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
     )
 
 
-CONV_K16_MAX = 36  # TM_CONV_2D_K16_MAX in tm_conv_2d.h
+CONV_K16_MAX = 1024  # TM_CONV_2D_K16_MAX in tm_conv_2d.h
+CONV_K16_MAX_ROWS = 16  # TM_CONV_2D_K16_MAX_ROWS
 
 
 def _round4(k: int) -> int:
@@ -190,14 +190,14 @@ def _round4(k: int) -> int:
 
 
 def conv_k16_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int, stride_w: int, out_w: int,
-                           dil_h: int, dil_w: int, act_min: int, act_max: int) -> int:
+                           dil_h: int, dil_w: int) -> int:
     """Scratch of the short-patch DSP conv path (filter16), 0 when it does not apply.
 
     Must match TM_CONV_2D_SCRATCH_BYTES in tm_conv_2d.h: two int16 patches of kp values and,
     unless a 1x1 filter reads the input in place, a ring of k_h zero-point-padded input rows.
     """
     kp = k_h * _round4(k_w * filter_c)
-    if kp > CONV_K16_MAX or (dil_h, dil_w) != (1, 1) or (act_min, act_max) != (-128, 127):
+    if kp > CONV_K16_MAX or k_h > CONV_K16_MAX_ROWS or (dil_h, dil_w) != (1, 1):
         return 0
     direct = k_h == 1 and k_w == 1 and pad_h == 0 and pad_w == 0 and filter_c % 4 == 0
     row_bytes = ((out_w - 1) * stride_w + k_w) * filter_c // 4 * 4 + 8
@@ -247,10 +247,10 @@ def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w:
     return (2 * k_h * k_w * filter_c + 3) // 4 * 4
 
 
-def depthwise_dsp_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, in_c: int, act_min: int, act_max: int,
-                                out_w: int, stride_w: int) -> int:
+def depthwise_dsp_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, in_c: int, out_w: int,
+                                stride_w: int) -> int:
     """The channel-planar int16 ring of the DSP 3x3 depthwise path; must match TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES."""
-    if (k_h, k_w, dil_h, dil_w) == (3, 3, 1, 1) and stride_w in (1, 2) and (act_min, act_max) == (-128, 127):
+    if (k_h, k_w, dil_h, dil_w) == (3, 3, 1, 1) and stride_w in (1, 2):
         cols = (out_w - 1) * stride_w + 3
         return 2 * ((3 * cols + 2) & ~1) * in_c
     return 0
@@ -332,7 +332,7 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         if multiplier == 1:
             consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
             fields["bias_folded"] = c_name(index, "bias_folded")
-        scratch = depthwise_dsp_scratch_bytes(k_h, k_w, dil_h, dil_w, in_c, act_min, act_max, out.shape[2], stride_w)
+        scratch = depthwise_dsp_scratch_bytes(k_h, k_w, dil_h, dil_w, in_c, out.shape[2], stride_w)
         bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w
         records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
         if records is None or not context.widen:
