@@ -578,7 +578,7 @@ static void dot16_row_8(const int8_t *p0, const int8_t *p1, int32_t step, int32_
 }
 #endif
 
-/* The short-patch path (filter16, tm_conv_2d.h). */
+/* The widened-patch path (filter16, tm_conv_2d.h). */
 static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     const int32_t c = p->input_c;

@@ -78,7 +78,7 @@ typedef struct {
     const int32_t *shift;                 /* [output_c], > 0 left */
     const int32_t *bias_folded;           /* [output_c] for the DSP path, or NULL */
     const tm_requant_t *requant;          /* [output_c] folded requantization, or NULL */
-    const int32_t *filter16;              /* DSP short-patch path: [output_c][kp / 2 + 4], or NULL */
+    const int32_t *filter16;              /* DSP widened-patch path: [output_c][kp / 2 + 4], or NULL */
 } tm_conv_2d_params_t;
 
 /* Widened-patch path (filter16): padded filter row rw, patch kp (two int16 patches of

@@ -118,8 +118,8 @@ static inline int32_t tm_read_s16x2(const int16_t *p)
 
 #if TM_DSP_AVAILABLE
 /*
- * tm_requant in the form of the packed records (multiplier2, round, e) of the short-patch conv and
- * 3x3 depthwise paths, saturated to int8: for a record (M, round_hi, e - 1) with M in [2^30, 2^31)
+ * tm_requant in the form of the packed records (multiplier2, round, e) of the widened-patch
+ * conv and 3x3 depthwise paths, saturated to int8: for a record (M, round_hi, e - 1) with M in [2^30, 2^31)
  * (not 0), multiplier2 = 2M - 2^32 (as int32) and round = 2 round_hi = 2^(e-1) + zp * 2^e:
  *   SMMLAR(acc, 2M - 2^32, acc + round) = acc + round + floor((2 acc M + 2^31) / 2^32) - acc
  *                                       = SRDHM(acc, M) + round = x + round

@@ -75,7 +75,7 @@ class LoweringContext:
         self.target = target
         self.dsp = target in DSP_TARGETS
         # "size" leaves out the layouts that trade flash for speed (int16-widened
-        # weights of short-patch convolutions and packed 3x3 depthwise taps).
+        # weights of widened-patch convolutions and packed 3x3 depthwise taps).
         self.widen = optimize == "speed"
 
     def int8_io(self, op: Operator) -> tuple[Tensor, Tensor]:

@@ -191,7 +191,7 @@ def _round4(k: int) -> int:
 
 def conv_k16_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int, stride_w: int, out_w: int,
                            dil_h: int, dil_w: int) -> int:
-    """Scratch of the short-patch DSP conv path (filter16), 0 when it does not apply.
+    """Scratch of the widened-patch DSP conv path (filter16), 0 when it does not apply.
 
     Must match TM_CONV_2D_SCRATCH_BYTES in tm_conv_2d.h: two int16 patches of kp values and,
     unless a 1x1 filter reads the input in place, a ring of k_h zero-point-padded input rows.
@@ -219,7 +219,7 @@ def packed_records(records: np.ndarray | None, acc_bound: np.ndarray | int) -> n
 
 
 def conv_filter16(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
-    """filter16 of the short-patch DSP path (tm_conv_2d.h), per output channel: the kp int16
+    """filter16 of the widened-patch DSP path (tm_conv_2d.h), per output channel: the kp int16
     weights (each filter row of k_w * filter_c taps padded with zeros to a multiple of 4, each
     group of four taps in the order (0, 2, 1, 3) of SXTB16 / SXTB16 ror 8), then bias_folded,
     and the packed requant record (multiplier2, round, e; tm_dsp.h tm_requant_rec): as int32
