@@ -499,3 +499,18 @@ def test_tensor_read_later_is_never_overlapped():
     # the model input and output are never overlapped
     assert buf[1].overlaps is None and buf[4].storage == "output" and buf[4].overlaps is None
     assert _check_overlaps(graph, layers, plan) == 1
+
+
+@pytest.mark.parametrize("optimize", ["speed", "size"])
+def test_flash_and_demo_compile_with_the_chosen_trade(optimize, tiny_models, tmp_path):
+    """`tinyml flash/demo --optimize`: a prepare output is compiled for the board's target with it."""
+    from tinyml.boards import load_board
+    from tinyml.demo import ensure_compiled
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shutil.copy(tiny_models["int8"], model_dir / "model.tflite")
+    compiled = ensure_compiled(model_dir, load_board("stm32f405"), optimize=optimize)
+    source = (compiled / "model.c").read_text()
+    assert '"cortex-m4"' in (compiled / "model.h").read_text()
+    assert ("filter16" in source) == (optimize == "speed")

@@ -117,14 +117,19 @@ def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> 
                f"{result.input_zero_point}), output {'x'.join(map(str, result.output_shape))} int8")
 
 
+_optimize_option = click.option(
+    "--optimize", type=click.Choice(["speed", "size"]), default="speed", show_default=True,
+    help="The compiler's trade on the DSP path: speed stores int16-widened weights (about 2.5x the constants' "
+         "flash, about half the instructions); size keeps int8 only.")
+
+
 @cli.command("compile")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
 @click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32"]), default="generic",
               show_default=True, help="Kernel path: portable C, or the Cortex-M DSP (SMLAD) path.")
 @click.option("--profile", is_flag=True, help="Record that per-layer timing is wanted (build with -DTINYML_PROFILE).")
-@click.option("--optimize", type=click.Choice(["speed", "size"]), default="speed", show_default=True,
-              help="size: no int16-widened weight layouts on the DSP path (less flash, more instructions).")
+@_optimize_option
 def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str) -> None:
     """Compile an int8 MODEL.tflite into interpreter-free C99: model.c (weights,
     precomputed multipliers and shifts, a static arena planned at compile time,
@@ -203,8 +208,9 @@ def _model_dir_option(help_text: str):
               help="engine: the interpreter-free C; tflm: TFLite-Micro (PlatformIO boards).")
 @click.option("--address", type=lambda v: int(v, 0), default=None, help="Flash address for --image (e.g. 0x8000000).")
 @click.option("--profile", is_flag=True, help="Build with per-layer timing (TINYML_PROFILE) for `tinyml bench --profile`.")
+@_optimize_option
 def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
-              address: int | None, profile: bool) -> None:
+              address: int | None, profile: bool, optimize: str) -> None:
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
     QEMU and leaves it running: `tinyml bench --board stm32f405` finds it."""
@@ -215,7 +221,7 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
     board = load_board(board_name)
     source = model_dir
     if image is None and backend == "engine":
-        source = ensure_compiled(model_dir, board, profile=profile)
+        source = ensure_compiled(model_dir, board, profile=profile, optimize=optimize)
     result = flash_board(board, port=port, image=image, model_dir=source, backend=backend, address=address,
                          profile=profile)
     click.echo(f"{result.board}: flashed with {result.tool}, serial port {result.port}")
@@ -312,13 +318,14 @@ def _bench_summary(r: dict) -> str:
 @click.option("--epochs", type=int, default=None, help="Student epochs [default: the dataset's].")
 @click.option("--samples", type=int, default=None, help="Bench only the first N test samples [default: all].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool) -> None:
+@_optimize_option
+def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool, optimize: str) -> None:
     """The whole chain on the emulated STM32F405: prepare the digits student,
     compile it to C, build the firmware, boot QEMU, bench the whole test split
     over the serial link and write the reports."""
     from .demo import run_demo
 
-    result = run_demo(out_dir, epochs=epochs, samples=samples, progress=not quiet)
+    result = run_demo(out_dir, epochs=epochs, samples=samples, progress=not quiet, optimize=optimize)
     p, b = result.prepare, result.bench
     click.echo("")
     click.echo(f"digits student {p['student']}: teacher {p['teacher_accuracy']:.2%}, alone "

@@ -31,9 +31,10 @@ def compiled_dir_for(model_dir: Path, board: Board) -> Path:
     return Path(model_dir) / f"compiled-{board.compile_target}"
 
 
-def ensure_compiled(model_dir: Path, board: Board, profile: bool = False) -> Path:
+def ensure_compiled(model_dir: Path, board: Board, profile: bool = False, optimize: str = "speed") -> Path:
     """The compiled model for the board: model_dir itself when it holds model.c,
-    else model_dir/model.tflite compiled (again when the .tflite changed)."""
+    else model_dir/model.tflite compiled for the board's target (optimize: the
+    compiler's speed / size trade, `tinyml compile --optimize`)."""
     from .compiler import compile_tflite
 
     model_dir = Path(model_dir)
@@ -43,12 +44,12 @@ def ensure_compiled(model_dir: Path, board: Board, profile: bool = False) -> Pat
     if not tflite.is_file():
         raise TinymlError(f"{model_dir} holds neither model.c (tinyml compile) nor model.tflite (tinyml prepare/emit)")
     out = compiled_dir_for(model_dir, board)
-    compile_tflite(tflite, out, target=board.compile_target, profile=profile)
+    compile_tflite(tflite, out, target=board.compile_target, profile=profile, optimize=optimize)
     return out
 
 
 def run_demo(out_dir: Path, board_name: str = "stm32f405", epochs: int | None = None, samples: int | None = None,
-             progress: bool = True) -> DemoResult:
+             progress: bool = True, optimize: str = "speed") -> DemoResult:
     from .host.build import build_firmware
     from .host.emulator import start_emulator
     from .host.harness import run_bench
@@ -68,7 +69,7 @@ def run_demo(out_dir: Path, board_name: str = "stm32f405", epochs: int | None = 
     stages["prepare"] = round(time.perf_counter() - t, 2)
 
     t = time.perf_counter()
-    compiled = ensure_compiled(model_dir, board)
+    compiled = ensure_compiled(model_dir, board, optimize=optimize)
     image = build_firmware(board, compiled, out_dir / "build")
     stages["compile_build"] = round(time.perf_counter() - t, 2)
     if progress:
