@@ -70,7 +70,7 @@ void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *fi
                         int32_t per_channel, int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1)
 {
     const int32_t k4 = k & ~3;
-    const int8_t *b = row1 != NULL ? row1 : row0; /* one row: compute it twice, store once */
+    const int8_t *b = row1 != NULL ? row1 : row0; /* one row: its words loop alone, its tail twice */
     int32_t oc = 0;
     for (; oc + 1 < channels; oc += 2) {
         const int8_t *w0 = filter + (size_t)oc * k;
@@ -123,6 +123,15 @@ void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *fi
             i = k4;
         }
 #endif
+        for (; row1 == NULL && i < k4; i += 4) { /* one row (a batch-1 FULLY_CONNECTED): no second patch */
+            const int32_t av = tm_read_s8x4(row0 + i);
+            const int32_t w0v = tm_read_s8x4(w0 + i), w1v = tm_read_s8x4(w1 + i);
+            const int32_t a_even = TM_SXTB16(av), a_odd = TM_SXTB16_ROR8(av);
+            acc00 = TM_SMLAD(a_even, TM_SXTB16(w0v), acc00);
+            acc00 = TM_SMLAD(a_odd, TM_SXTB16_ROR8(w0v), acc00);
+            acc01 = TM_SMLAD(a_even, TM_SXTB16(w1v), acc01);
+            acc01 = TM_SMLAD(a_odd, TM_SXTB16_ROR8(w1v), acc01);
+        }
         for (; i < k4; i += 4) {
             const int32_t av = tm_read_s8x4(row0 + i), bv = tm_read_s8x4(b + i);
             const int32_t w0v = tm_read_s8x4(w0 + i), w1v = tm_read_s8x4(w1 + i);
