@@ -6,16 +6,20 @@ static int32_t tm_add_rescale(int32_t x, int32_t offset, int32_t left_shift, int
     return tm_multiply_by_quantized_multiplier(tm_shift_left(x + offset, left_shift), multiplier, shift);
 }
 
+/* The innermost row (i0, i1, i2) of an input with its (broadcast) strides. */
+static const int8_t *add_row(const int8_t *input, const int32_t *strides, int32_t i0, int32_t i1, int32_t i2)
+{
+    return input + i0 * strides[0] + i1 * strides[1] + i2 * strides[2];
+}
+
 static void add_reference(const tm_add_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
     int32_t i0, i1, i2, i3;
     for (i0 = 0; i0 < p->dims[0]; ++i0) {
         for (i1 = 0; i1 < p->dims[1]; ++i1) {
             for (i2 = 0; i2 < p->dims[2]; ++i2) {
-                const int8_t *a = input1 + i0 * p->input1_strides[0] + i1 * p->input1_strides[1] +
-                                  i2 * p->input1_strides[2];
-                const int8_t *b = input2 + i0 * p->input2_strides[0] + i1 * p->input2_strides[1] +
-                                  i2 * p->input2_strides[2];
+                const int8_t *a = add_row(input1, p->input1_strides, i0, i1, i2);
+                const int8_t *b = add_row(input2, p->input2_strides, i0, i1, i2);
                 for (i3 = 0; i3 < p->dims[3]; ++i3) {
                     const int32_t sum =
                         tm_add_rescale(a[i3 * p->input1_strides[3]], p->input1_offset, p->left_shift,
@@ -73,10 +77,8 @@ void tm_add_s8(const tm_add_params_t *p, const int8_t *input1, const int8_t *inp
     for (i0 = 0; i0 < p->dims[0]; ++i0) {
         for (i1 = 0; i1 < p->dims[1]; ++i1) {
             for (i2 = 0; i2 < p->dims[2]; ++i2) {
-                const int8_t *a = input1 + i0 * p->input1_strides[0] + i1 * p->input1_strides[1] +
-                                  i2 * p->input1_strides[2];
-                const int8_t *b = input2 + i0 * p->input2_strides[0] + i1 * p->input2_strides[1] +
-                                  i2 * p->input2_strides[2];
+                const int8_t *a = add_row(input1, p->input1_strides, i0, i1, i2);
+                const int8_t *b = add_row(input2, p->input2_strides, i0, i1, i2);
                 if (sa == 1 && sb == 1) {
                     add_table_contiguous(t1, t2, p->requant, p->activation_min, p->activation_max, a, b, output, n);
                 } else {

@@ -317,12 +317,6 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
     return tm_requant_rec(acc + rec[0], rec[1], rec[2], rec[3]);
 }
 
-/* v (already int8) clamped to a fused activation range. */
-static inline int8_t clamp_s8(int32_t v, int32_t act_min, int32_t act_max)
-{
-    return (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
-}
-
 /*
  * Two pixels x two channels of the widened-patch path: ab, the interleaved pair buffer of kp
  * taps (kp % 4 == 0; ab_end = ab + 2 * kp int16), times filter16 channels c and c + 1 (w, and
@@ -440,10 +434,10 @@ TM_HOT static void dot16_pairs(const int32_t *ab, const int32_t *w, const int32_
             acc01 = TM_SMLAD(x[0], w1[0], TM_SMLAD(x[1], w1[1], acc01));
             acc11 = TM_SMLAD(x[2], w1[0], TM_SMLAD(x[3], w1[1], acc11));
         }
-        out0[0] = clamp_s8(requant_rec(acc00, w), act_min, act_max);
-        out1[0] = clamp_s8(requant_rec(acc10, w), act_min, act_max);
-        out0[1] = clamp_s8(requant_rec(acc01, w1), act_min, act_max);
-        out1[1] = clamp_s8(requant_rec(acc11, w1), act_min, act_max);
+        out0[0] = (int8_t)tm_clamp(requant_rec(acc00, w), act_min, act_max);
+        out1[0] = (int8_t)tm_clamp(requant_rec(acc10, w), act_min, act_max);
+        out0[1] = (int8_t)tm_clamp(requant_rec(acc01, w1), act_min, act_max);
+        out1[1] = (int8_t)tm_clamp(requant_rec(acc11, w1), act_min, act_max);
         w = w1 + 4;
     }
 }
@@ -474,8 +468,8 @@ static void dot16_rows_2x2(const int32_t *ab, const int32_t *w, int32_t kp, int3
             acc0 = TM_SMLAD(x[0], wl[0], TM_SMLAD(x[1], wl[1], acc0));
             acc1 = TM_SMLAD(x[2], wl[0], TM_SMLAD(x[3], wl[1], acc1));
         }
-        out1[2 * pairs] = clamp_s8(requant_rec(acc1, wl), act_min, act_max);
-        out0[2 * pairs] = clamp_s8(requant_rec(acc0, wl), act_min, act_max);
+        out1[2 * pairs] = (int8_t)tm_clamp(requant_rec(acc1, wl), act_min, act_max);
+        out0[2 * pairs] = (int8_t)tm_clamp(requant_rec(acc0, wl), act_min, act_max);
     }
 }
 

@@ -2,7 +2,6 @@
 #include "tm_depthwise_conv_2d.h"
 
 #include <stddef.h>
-#include <string.h>
 
 #include "tm_common.h"
 #include "tm_dsp.h"
@@ -277,7 +276,7 @@ static inline void dw3_row(const int16_t *x, int8_t *out, const int32_t *w, cons
         a = TM_SMLATT((int32_t)((uint32_t)(uint16_t)x[8] << 16), w[4], a);
         acc = (int32_t)((uint32_t)a - (uint32_t)rec[2]);
         a = (int32_t)((uint32_t)TM_SMMLAR(acc, rec[0], a) + (uint32_t)(acc >> 31));
-        *out = (int8_t)tm_min(tm_max(TM_SSAT8(a >> (w[4] & 0xff)), job->act_min), job->act_max);
+        *out = (int8_t)tm_clamp(TM_SSAT8(a >> (w[4] & 0xff)), job->act_min, job->act_max);
     }
 }
 #define TM_DW3_ROW(NAME, STEP)                                                                 \
@@ -330,8 +329,8 @@ static void dw3_fill(int16_t *dst, int32_t plane, int32_t cin, const int8_t *src
 /*
  * 3x3, dilation 1, stride_w 1 or 2, with scratch and `packed`
  * (tm_depthwise_conv_2d.h): the padding columns of the channel-planar ring are set once, each
- * input row is widened into its slot once (slot iy mod 3; rows outside the image hold the zero
- * point, whose terms the folded bias cancels), then each output channel runs along the output
+ * input row is widened into its slot once (slot (iy + pad_h) mod 3; rows outside the image hold
+ * the zero point, whose terms the folded bias cancels), then each output channel runs along the output
  * row with its taps in registers, the ring's rotation picking their order.
  */
 static void depthwise_3x3_dsp(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output,
