@@ -5,7 +5,7 @@ each output as hex and exits; the host compares the bytes.
 
   write_selfcheck_inputs(dir, inputs)  ->  dir/tm_selfcheck_inputs.h
   build_firmware(board, compiled, build, extra=[f"-DTINYML_SELFCHECK_DIR={dir}"])
-  run_selfcheck(board, image)          ->  SelfcheckRun (outputs, cycles)
+  run_selfcheck(board, image)          ->  SelfcheckRun (outputs, latencies)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .build import FirmwareImage
 
 INPUTS_HEADER = "tm_selfcheck_inputs.h"
 _HEADER_LINE = re.compile(r"^selfcheck board=(\S+) backend=(\S+) sha256=([0-9a-f]{64}) samples=(\d+)$")
-_SAMPLE_LINE = re.compile(r"^sample (\d+) status (\d+) cycles (\d+) output ([0-9a-f]*)$")
+_SAMPLE_LINE = re.compile(r"^sample (\d+) status (\d+) latency (\d+) output ([0-9a-f]*)$")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class SelfcheckRun:
     backend: str
     model_sha256: str
     outputs: list[bytes]   # per input, in order
-    cycles: list[int]      # per input, the port's latency unit
+    latencies: list[int]   # per input, in the port's latency unit
     exit_status: int
 
 

@@ -8,8 +8,10 @@
  *
  *  UART   none on this machine: writes go to QEMU's stdout through simcall
  *         write(1, ...); nothing is ever received.
- *  Timer  CCOUNT, extended to 64 bits. QEMU derives it from its virtual clock,
- *         so it orders and sizes work but is not a cycle count of real silicon.
+ *  Timer  instructions, from CCOUNT: QEMU derives CCOUNT from its virtual clock
+ *         at the lx106 config's 40 MHz, and under -icount shift=0 (the board
+ *         profile's args) one instruction takes one virtual ns, so CCOUNT
+ *         advances once per 25 instructions. Counts are exact to 25 instructions.
  *  Reset  the semihosting exit call.
  */
 #include "tm_port.h"
@@ -25,11 +27,13 @@
 /* The ESP8266's default CPU clock. */
 #define LX106_CLOCK_HZ 80000000u
 #define STDOUT_FD 1
+/* 1 ns per instruction (-icount shift=0) / 25 ns per CCOUNT tick (40 MHz). */
+#define INSTRUCTIONS_PER_CCOUNT 25u
 
 static const tm_port_info_t port_info = {
     .board = TINYML_BOARD_NAME,
     .clock_hz = LX106_CLOCK_HZ,
-    .latency_unit = TM_UNIT_CYCLES,
+    .latency_unit = TM_UNIT_INSTRUCTIONS,
     .rx_buffer_bytes = 0u,
 };
 
@@ -67,7 +71,7 @@ uint64_t tm_port_timer_now(void) {
         timer_high++;
     }
     timer_last_low = low;
-    return ((uint64_t)timer_high << 32) | low;
+    return (((uint64_t)timer_high << 32) | low) * INSTRUCTIONS_PER_CCOUNT;
 }
 
 void tm_port_idle(void) {}

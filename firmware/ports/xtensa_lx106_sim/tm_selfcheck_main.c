@@ -4,7 +4,7 @@
  * one line each, for the host to compare with tflite-micro byte for byte:
  *
  *   selfcheck board=NAME backend=engine sha256=HEX samples=N
- *   sample I status S cycles C output HEX
+ *   sample I status S latency L output HEX     (L in the port's latency unit)
  *   selfcheck end
  *
  * main's return value (0, or how many invokes failed) is QEMU's exit status.
@@ -68,7 +68,7 @@ int main(void) {
         put_u32(i);
         put_str(" status ");
         put_u32((uint32_t)status);
-        put_str(" cycles ");
+        put_str(" latency ");
         put_u32(took > 0xffffffffu ? 0xffffffffu : (uint32_t)took);
         put_str(" output ");
         put_hex(selfcheck_output, TM_SELFCHECK_OUTPUT_BYTES);
