@@ -43,6 +43,7 @@ def load_pio_envs():
     if spec is None or not os.path.isfile(path):
         fail(f"{path} is missing: build from a tinyml checkout (firmware/ beside host/)")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 

@@ -205,3 +205,65 @@ def test_cmake_builds_what_the_platformio_environment_builds(name, tmp_path):
     pio_script = Path(pio_link[pio_link.index("-T") + 1]).resolve()
     cmake_script = Path(cmake_link[cmake_link.index("-T") + 1]).resolve()
     assert pio_script == cmake_script
+
+
+# ------------------------------------------------------------ the extra script
+
+
+class StandInSconsEnv(dict):
+    """The part of PlatformIO's SCons environment firmware/platformio_model.py uses."""
+
+    def __init__(self, env_name: str) -> None:
+        super().__init__(PIOENV=env_name)
+        self.appended: dict[str, list] = {}
+        self.built: list[tuple[str, str]] = []
+
+    def GetProjectConfig(self):  # noqa: N802 (SCons API names)
+        class Config:
+            @staticmethod
+            def get(section: str, option: str, default: str | None = None) -> str:
+                return INI.get(section, option, default=default)
+
+        return Config()
+
+    def subst(self, text: str) -> str:
+        platform = INI.env(self["PIOENV"]).platform_name
+        return text.replace("$PROJECT_DIR", str(FIRMWARE)).replace("$PIOPLATFORM", platform)
+
+    def Append(self, **variables) -> None:  # noqa: N802
+        for name, values in variables.items():
+            self.appended.setdefault(name, []).extend(values)
+
+    def BuildSources(self, variant_dir: str, src_dir: str, src_filter: str) -> None:  # noqa: N802
+        self.built.append((src_dir, src_filter))
+
+    def Exit(self, code: int) -> None:  # noqa: N802
+        raise SystemExit(code)
+
+
+def run_extra_script(env_name: str) -> StandInSconsEnv:
+    stand_in = StandInSconsEnv(env_name)
+    script = FIRMWARE / "platformio_model.py"
+    exec(compile(script.read_text(), str(script), "exec"),  # noqa: S102 (the project's own script)
+         {"Import": lambda name: None, "env": stand_in, "__name__": "platformio_model"})
+    return stand_in
+
+
+@pytest.mark.parametrize("name", ["nucleo_f446re", "nucleo_h743zi", "stm32f405"])
+def test_extra_script_hands_the_linker_the_abi_flags_and_adds_the_model(name, monkeypatch):
+    monkeypatch.setenv("TINYML_MODEL_DIR", str(FIXTURE_MODEL))
+    stand_in = run_extra_script(name)
+    env = INI.env(name)
+    forwarded = stand_in.appended["LINKFLAGS"]
+    assert forwarded == link_relevant_flags(env.flags.ccflags)
+    assert {"-nostartfiles", "--specs=nano.specs", "-mfloat-abi=hard", "-mthumb"} <= set(forwarded)
+    assert any(f.startswith("-mfpu=") for f in forwarded) and any(f.startswith("-mcpu=") for f in forwarded)
+    assert stand_in.built == [(str(FIXTURE_MODEL), "+<model.c>")]
+    assert str(FIXTURE_MODEL) in stand_in.appended["CPPPATH"]
+
+
+def test_extra_script_refuses_a_model_dir_without_the_backends_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TINYML_MODEL_DIR", str(tmp_path))
+    with pytest.raises(SystemExit):
+        run_extra_script("nucleo_f446re")
+    assert "lacks model.c, model.h for the engine backend" in capsys.readouterr().err
