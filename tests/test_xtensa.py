@@ -236,3 +236,54 @@ def test_lx106_board_is_refused_by_flash_with_a_reason(tmp_path):
 
     with pytest.raises(TinymlError, match="runs a self-check image, not the serial protocol"):
         flash_board("xtensa_lx106_sim", model_dir=FIXTURE_MODEL, build_dir=tmp_path)
+
+
+LX106_PORT = FIRMWARE / "ports" / "xtensa_lx106_sim"
+HELPER_CASES_32 = [(0, 1), (7, 2), (0xFFFFFFFF, 1), (0xFFFFFFFF, 0xFFFFFFFF), (0x80000000, 3), (12345678, 1000),
+                   (1, 0xFFFFFFFF), (0x7FFFFFFF, 0x10000), (100, 7), (0xDEADBEEF, 0x1234)]
+HELPER_CASES_64 = [(0, 5), (-1, -1), (0x7FFFFFFF, 0x7FFFFFFF), (-0x80000000, 0x12345), (0x123456789, 0x987654321),
+                   (-0x123456789ABC, 0x5678), (1 << 40, 1 << 30), (-(1 << 63), 1), (0xFFFFFFFF, 0xFFFFFFFF)]
+
+
+@needs_lx106
+def test_lx106_runtime_helpers_match_c_semantics(tmp_path):
+    """The port's __udivsi3/__umodsi3/__divsi3/__muldi3 (Debian's lx106 libgcc lacks
+    them) against C's definitions, computed in Python, on edge values, run on the LX106."""
+    def s32(v: int) -> int:
+        return v - (1 << 32) if v & 0x80000000 else v
+
+    # Print in hex with shifts and masks only, so the check itself needs no helper.
+    lines = ["#include <stdint.h>", '#include "tm_lx106_simcall.h"',
+             "static void put_hex64(uint64_t v) { char b[17]; for (int i = 15; i >= 0; i--) { "
+             "b[i] = \"0123456789abcdef\"[v & 15u]; v >>= 4; } b[16] = '\\n';",
+             "  (void)tm_lx106_simcall(TM_SIMCALL_WRITE, 1, (int32_t)(uintptr_t)b, 17); }",
+             "int main(void) {"]
+    expected = []
+    for a, b in HELPER_CASES_32:
+        lines.append(f"  {{ volatile uint32_t a = {a}u, b = {b}u; put_hex64(a / b); put_hex64(a % b); }}")
+        expected += [a // b, a % b]
+        sa, sb = s32(a), s32(b)
+        quotient = abs(sa) // abs(sb) * (1 if (sa < 0) == (sb < 0) else -1)
+        if not (sa == -(1 << 31) and sb == -1):
+            lines.append(f"  {{ volatile int32_t a = {sa}, b = {sb}; put_hex64((uint64_t)(int64_t)(a / b)); }}")
+            expected.append(quotient & 0xFFFFFFFFFFFFFFFF)
+    for a, b in HELPER_CASES_64:
+        lines.append(f"  {{ volatile int64_t a = {a}LL, b = {b}LL; put_hex64((uint64_t)(a * b)); }}"
+                     if a != -(1 << 63) else
+                     f"  {{ volatile int64_t a = INT64_MIN, b = {b}LL; put_hex64((uint64_t)(a * b)); }}")
+        expected.append((a * b) & 0xFFFFFFFFFFFFFFFF)
+    lines += ["  return 0;", "}"]
+    source = tmp_path / "helpers.c"
+    source.write_text("\n".join(lines) + "\n")
+    elf = tmp_path / "helpers.elf"
+    run(["xtensa-lx106-elf-gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-mlongcalls", "-mtext-section-literals",
+         "--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs", "-nostartfiles", f"-I{LX106_PORT}",
+         "-T", str(LX106_PORT / "xtensa_lx106_sim.ld"), "-Wl,--gc-sections", str(source),
+         str(LX106_PORT / "start.c"), str(LX106_PORT / "tm_lx106_libgcc.c"), "-o", str(elf)], "helpers build")
+    symbols = run(["xtensa-lx106-elf-nm", str(elf)], "nm")
+    assert all(f" T {name}" in symbols for name in ("__udivsi3", "__umodsi3", "__divsi3", "__muldi3"))
+    done = subprocess.run(["qemu-system-xtensa", "-M", "sim", "-cpu", "lx106", "-semihosting", "-nographic",
+                           "-monitor", "none", "-kernel", str(elf)], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert [int(line, 16) for line in done.stdout.split()] == expected
