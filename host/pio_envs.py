@@ -47,6 +47,10 @@ MODEL_FILES = {
     "tflm": (("model_data.cc", "model_data.h", "model_ops.h", "model_io.h"), ("model_data.cc",)),
 }
 
+# Options that change what is built but are not modelled here: an env using one is refused
+# rather than checked against a wrong picture of the build.
+UNREPRODUCED_OPTIONS = ("build_unflags", "lib_deps", "src_filter", "build_src_flags", "build_type")
+
 _VARIABLE = re.compile(r"\$\{(?:([^.}()]+)\.)?([^}]+)\}")
 _INLINE_COMMENT = re.compile(r"\s+;.*$")
 _FILTER_ITEM = re.compile(r"([+-])<([^>]+)>")
@@ -242,6 +246,10 @@ class PlatformioIni:
         if not self._parser.has_section(section):
             raise PlatformioIniError(f"{self.path.name} has no environment '{name}' "
                                      f"(known: {', '.join(self.env_names())})")
+        for option in UNREPRODUCED_OPTIONS:
+            if self.get(section, option, default=""):
+                raise PlatformioIniError(f"[{section}] uses {option}, which pio_envs does not reproduce: "
+                                         "extend host/pio_envs.py before relying on it")
         src_dir = self.project_dir / self.get("platformio", "src_dir", default="src")
         src_filter = " ".join(self.get_list(section, "build_src_filter"))
         flags = parse_build_flags(self.get_list(section, "build_flags"))

@@ -70,6 +70,9 @@ def test_reader_follows_extends_interpolation_and_filters(tmp_path, monkeypatch)
     assert base.flags.linkflags == ("-Wl,--gc-sections", "-mcpu=cortex-m4", "--specs=nano.specs")
     with pytest.raises(PlatformioIniError, match="no environment 'missing'"):
         project.env("missing")
+    ini.write_text(ini.read_text() + "[env:unflagged]\nextends = env:base\nbuild_unflags = -Os\n")
+    with pytest.raises(PlatformioIniError, match="uses build_unflags"):
+        read_platformio_ini(ini).env("unflagged")
     ini.write_text(ini.read_text() + "[env:orphan]\nextends = nowhere\n")
     with pytest.raises(PlatformioIniError, match="unknown section"):
         read_platformio_ini(ini).env("orphan")
