@@ -9,9 +9,16 @@ and, for the `_tflm` environments, the TFLite-Micro tree into the build.
                     A file TINYML_TFLM_PIN in it holds the commit or version it
                     was made from; it must match platformio.ini's [tinyml] pin.
 
+It also hands the linker the compiler flags that decide the ABI and startup
+files (-mcpu, -mfloat-abi, -mfpu, --specs, -nostartfiles...): PlatformIO gives
+build_flags to the compiler only. Which flags those are, and which model files
+each backend needs, is decided by host/pio_envs.py, the module CI checks the
+environments with (tests/test_platformio_envs.py).
+
 Runs inside PlatformIO's SCons (Import("env")); not importable elsewhere.
 """
 
+import importlib.util
 import os
 import sys
 
@@ -29,6 +36,26 @@ def fail(message):
     env.Exit(1)  # noqa: F821
 
 
+def load_pio_envs():
+    """host/pio_envs.py by path: the tinyml package is not installed in PlatformIO's Python."""
+    path = os.path.join(project_dir, os.pardir, "host", "pio_envs.py")
+    spec = importlib.util.spec_from_file_location("tinyml_pio_envs", path)
+    if spec is None or not os.path.isfile(path):
+        fail(f"{path} is missing: build from a tinyml checkout (firmware/ beside host/)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+pio_envs = load_pio_envs()
+try:
+    resolved_env = pio_envs.read_platformio_ini(os.path.join(project_dir, "platformio.ini")).env(pio_env)
+except pio_envs.PlatformioIniError as exc:
+    fail(str(exc))
+env.Append(LINKFLAGS=[f for f in resolved_env.flags.linkflags if not f.startswith("-Wl,")])  # noqa: F821
+
+
 def required_dir(variable, what):
     path = os.environ.get(variable, "")
     if not path:
@@ -40,14 +67,13 @@ def required_dir(variable, what):
 
 
 model_dir = required_dir("TINYML_MODEL_DIR", "the `tinyml compile` (engine) or `tinyml emit` (tflm) output directory")
-needed = ["model.c", "model.h"] if backend == "engine" else ["model_data.cc", "model_data.h", "model_ops.h", "model_io.h"]
-missing = [name for name in needed if not os.path.isfile(os.path.join(model_dir, name))]
+missing = [name for name in resolved_env.model_required_files if not os.path.isfile(os.path.join(model_dir, name))]
 if missing:
     step = "tinyml compile" if backend == "engine" else "tinyml emit"
     fail(f"{model_dir} lacks {', '.join(missing)} for the {backend} backend: run `{step} MODEL.tflite --out DIR`")
 
 env.Append(CPPPATH=[model_dir])  # noqa: F821
-model_sources = "+<model.c>" if backend == "engine" else "+<model_data.cc>"
+model_sources = " ".join(f"+<{name}>" for name in resolved_env.model_sources)
 env.BuildSources(os.path.join("$BUILD_DIR", "tinyml_model"), model_dir, src_filter=model_sources)  # noqa: F821
 
 if os.environ.get("TINYML_PROFILE"):

@@ -376,6 +376,9 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
     work = Path(tempfile.mkdtemp(prefix=f"tinyml-flash-{board.name}-"))
     log = log or work / "flash.log"
 
+    if board.flasher.get("tool") == "selfcheck":
+        raise TinymlError(f"board {board.name} runs a self-check image, not the serial protocol: "
+                          "build and run it with tinyml.host.selfcheck (see docs/boards/esp32.md)")
     if board.flasher.get("tool") == "qemu":
         return _flash_emulated(board, image, model_dir, backend, expected_sha256, verify, build_dir or work, profile)
 

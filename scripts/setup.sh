@@ -11,6 +11,7 @@ APT_PACKAGES=(
     gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
     qemu-system-arm
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
+    gcc-xtensa-lx106 picolibc-xtensa-lx106-elf clang-22 llvm-22
 )
 
 missing=()
@@ -35,6 +36,7 @@ $PIP install -q -e ".[dev]"
 
 # The test suite skips a toolchain test only where a tool is missing; after this
 # script nothing may be missing, so a skip can never hide a broken set-up.
-for tool in cmake arm-none-eabi-gcc qemu-system-arm riscv64-unknown-elf-gcc qemu-system-riscv32; do
+for tool in cmake arm-none-eabi-gcc qemu-system-arm riscv64-unknown-elf-gcc qemu-system-riscv32 \
+            xtensa-lx106-elf-gcc qemu-system-xtensa clang-22 llc-22 llvm-mc-22; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is still missing after installation" >&2; exit 1; }
 done

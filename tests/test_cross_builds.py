@@ -6,7 +6,6 @@ agrees with the board profiles. (PlatformIO itself cannot run here.)"""
 
 from __future__ import annotations
 
-import configparser
 import shutil
 import struct
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tinyml.boards import list_boards
+from tinyml.host.pio_envs import PlatformioIni, read_platformio_ini
 from tinyml.paths import firmware_dir
 
 FIRMWARE = firmware_dir()
@@ -88,32 +88,13 @@ def test_rv32_port_core_and_engine_compile_warning_free(tmp_path):
     compile_each("riscv64-unknown-elf-gcc", RV32, sources, includes, tmp_path)
 
 
-def _platformio() -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
-    parser.read(FIRMWARE / "platformio.ini")
-    return parser
+def _platformio() -> PlatformioIni:
+    return read_platformio_ini(FIRMWARE / "platformio.ini")
 
 
-def _expand(parser: configparser.ConfigParser, text: str) -> str:
-    """PlatformIO's ${section.option} references, recursively."""
-    import re
-
-    def lookup(match: "re.Match[str]") -> str:
-        section, _, key = match.group(1).rpartition(".")
-        return _value(parser, section, key)
-
-    return re.sub(r"\$\{([^}]+)\}", lookup, text)
-
-
-def _value(parser: configparser.ConfigParser, section: str, key: str) -> str:
-    """The option of a section, following PlatformIO's `extends`, references expanded."""
-    while True:
-        if parser.has_option(section, key):
-            return _expand(parser, parser.get(section, key))
-        if not parser.has_option(section, "extends"):
-            return _expand(parser, parser.get("env", key)) if parser.has_option("env", key) else ""
-        parent = parser.get(section, "extends").strip()
-        section = parent if parent.startswith("env:") or parser.has_section(parent) else f"env:{parent}"
+def _value(parser: PlatformioIni, section: str, key: str) -> str:
+    """The option of a section as PlatformIO resolves it (extends, ${...}), "" when unset."""
+    return parser.get(section, key, default="")
 
 
 def test_platformio_has_an_engine_and_tflm_env_per_board_profile():
@@ -123,7 +104,7 @@ def test_platformio_has_an_engine_and_tflm_env_per_board_profile():
     for board in boards:
         env = board.build["env"]
         for section, backend in ((f"env:{env}", "engine"), (f"env:{env}_tflm", "tflm")):
-            assert parser.has_section(section), section
+            assert section[4:] in parser.env_names(), section
             assert _value(parser, section, "custom_tinyml_backend") == backend
             platform = _value(parser, section, "platform")
             assert "@" in platform and platform.split("@")[1][0].isdigit(), f"{section}: unpinned {platform}"
@@ -143,8 +124,8 @@ def test_platformio_sources_and_linker_scripts_exist():
             path = pattern[2:-1]  # +<dir/*.c>
             matches = list(FIRMWARE.glob(path))
             assert matches or pattern.startswith("-"), f"{key}: {pattern} matches nothing"
-    for section in parser.sections():
-        if parser.has_option(section, "board_build.ldscript"):
-            assert (FIRMWARE / parser.get(section, "board_build.ldscript")).is_file(), section
+    for name in parser.env_names():
+        ldscript = parser.env(name).ldscript
+        assert ldscript is None or (FIRMWARE / ldscript).is_file(), name
     assert (FIRMWARE / "platformio_model.py").is_file()
     assert list((FIRMWARE / "ports" / "esp32").glob("*.cpp"))

@@ -2,10 +2,12 @@
  * tm_port_esp32.cpp - tm_port.h for ESP32 (Xtensa LX6), ESP32-S3 (LX7) and
  * ESP32-C3 (RISC-V) on the Arduino-ESP32 core, plus the framework entry point.
  *
- * Built by PlatformIO only (firmware/platformio.ini): the ESP-IDF/Arduino
- * headers are not on this project's CI machines, so this file is not compiled
- * there. The RISC-V code path of the C3 (core + engine + model) is checked on
- * QEMU through ports/rv32_virt instead.
+ * Built by PlatformIO (firmware/platformio.ini). The ESP-IDF/Arduino headers
+ * are not on this project's CI machines, so CI compiles this file (compile-only,
+ * for Xtensa with LLVM and for rv32imc) against a declarations-only stand-in
+ * of exactly the Arduino API used here (tests/compile_only/arduino/Arduino.h,
+ * tests/test_xtensa.py): using anything more fails there. The RISC-V code path
+ * of the C3 (core + engine + model) runs on QEMU through ports/rv32_virt.
  *
  *  UART   Arduino `Serial`: UART0 through the board's USB bridge (ESP32), or
  *         the native USB-Serial/JTAG when built with ARDUINO_USB_CDC_ON_BOOT=1
