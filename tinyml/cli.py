@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from .errors import TinymlError
+from .stderr_filter import native_log_filter
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -338,20 +339,29 @@ def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool
 
 
 def main() -> None:
+    # TensorFlow's C++ logging writes to fd 2 behind Python's back; the filter keeps
+    # those lines out so that bad input stays one `error:` line on any CPU.
+    with native_log_filter():
+        exit_code = _run()
+    sys.exit(exit_code)
+
+
+def _run() -> int:
     try:
-        cli.main(standalone_mode=False)
+        result = cli.main(standalone_mode=False)   # an exit code for --help/--version, else the command's None
     except TinymlError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":
