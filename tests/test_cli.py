@@ -42,7 +42,7 @@ def test_inspect_tflite_prints_layers_totals_and_arena(tiny_models):
     [
         (("inspect", "missing.tflite"), "no such model file"),
         (("inspect", "model.bin"), "unknown model format"),
-        (("emit", "missing.tflite", "--out", "out"), "cannot read"),
+        (("emit", "missing.tflite", "--out", "out"), "no such model file"),
         (("prepare", "--dataset", "digits", "--board", "nope", "--out", "out"), "unknown board 'nope'"),
     ],
 )

@@ -109,6 +109,12 @@ def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> 
     """Convert your own ONNX MODEL (float, NCHW input) to a full-int8 .tflite:
     our ONNX -> TensorFlow converter (NHWC, no TRANSPOSE), then TFLite's
     full-integer quantization with per-channel weights, int8 input and output."""
+    from . import preflight
+
+    preflight.input_file(model, "ONNX model", (".onnx",))
+    preflight.dataset(calibration, "--calibration")
+    preflight.output_path(out_path, directory=False)
+    preflight.positive(samples, "--samples")
     from .data import load_calibration
     from .quantize import convert_onnx_to_tflite
 
@@ -137,6 +143,10 @@ def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize
     `tinyml_model_invoke`), model.h, compile.json and memory_plan.png. The
     kernels it calls are in firmware/engine/; the output is bit-exact with
     TFLite-Micro."""
+    from . import preflight
+
+    preflight.input_file(model, "model", (".tflite",))
+    preflight.output_path(out_dir)
     from .compiler import compile_tflite
 
     result = compile_tflite(model, out_dir, target=target, profile=profile, optimize=optimize)
@@ -172,18 +182,24 @@ def emit_cmd(model: Path, out_dir: Path, test_data: str | None) -> None:
     (the bytes as an aligned array), model_ops.h (TFLite-Micro op resolver with
     exactly the model's ops), model_io.h (shapes, scales, zero points, arena),
     test vectors (with --test-data) and manifest.json."""
-    from .emit import emit_artifacts
+    from . import preflight
+
+    preflight.input_file(model, "model", (".tflite",))
+    preflight.output_path(out_dir)
+    if test_data:
+        preflight.dataset(test_data, "--test-data")
+    from .emit import check_int8_model, emit_artifacts
+    from .tflite_graph import load_tflite
     from .verify import io_quantization, quantize_input
 
+    # The model is read and checked first, so a corrupt one gets the same error as from inspect and compile.
+    check_int8_model(load_tflite(model))
     inputs = labels = names = None
     if test_data:
         from .data import load_samples
 
         samples = load_samples(test_data)
-        try:
-            in_q, _ = io_quantization(model.read_bytes())
-        except OSError as exc:
-            raise TinymlError(f"cannot read {model}: {exc.strerror}") from exc
+        in_q, _ = io_quantization(model.read_bytes())
         inputs = quantize_input(samples.x, in_q) if in_q.dtype == "int8" else None
         labels, names = samples.y, samples.labels
     result = emit_artifacts(model, out_dir, inputs, labels, names)
@@ -191,6 +207,23 @@ def emit_cmd(model: Path, out_dir: Path, test_data: str | None) -> None:
     m = result.manifest
     click.echo(f"model {m['model_sha256'][:16]}…  flash {m['flash_bytes']:,} B  arena {m['arena_bytes']:,} B  "
                f"ops {', '.join(m['ops'])}")
+
+
+class _FlashAddress(click.ParamType):
+    """An integer in any base Python reads (0x8000000, 134217728); shown as ADDRESS in --help."""
+
+    name = "address"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            address = int(str(value), 0)
+        except ValueError:
+            self.fail(f"'{value}' is not an address (write it like 0x8000000)", param, ctx)
+        if address < 0:
+            self.fail(f"'{value}' is negative", param, ctx)
+        return address
 
 
 def _model_dir_option(help_text: str):
@@ -207,7 +240,7 @@ def _model_dir_option(help_text: str):
               help="Upload this prebuilt image instead of building (esptool / st-flash / OpenOCD).")
 @click.option("--backend", type=click.Choice(["engine", "tflm"]), default="engine", show_default=True,
               help="engine: the interpreter-free C; tflm: TFLite-Micro (PlatformIO boards).")
-@click.option("--address", type=lambda v: int(v, 0), default=None, help="Flash address for --image (e.g. 0x8000000).")
+@click.option("--address", type=_FlashAddress(), default=None, help="Flash address for --image (e.g. 0x8000000).")
 @click.option("--profile", is_flag=True, help="Build with per-layer timing (TINYML_PROFILE) for `tinyml bench --profile`.")
 @_optimize_option
 def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
@@ -215,11 +248,15 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
     QEMU and leaves it running: `tinyml bench --board stm32f405` finds it."""
-    from .boards import load_board
+    from . import preflight
+
+    board = preflight.board(board_name)
+    preflight.input_dir(model_dir, "model")
+    if image is not None:
+        preflight.input_file(image, "firmware image")
     from .demo import ensure_compiled
     from .host.flash import flash_board
 
-    board = load_board(board_name)
     source = model_dir
     if image is None and backend == "engine":
         source = ensure_compiled(model_dir, board, profile=profile, optimize=optimize)
@@ -255,9 +292,13 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, proto
     with host TFLite-Micro (bytes), latency (cycles, or instructions on an
     emulator) and link efficiency. Writes report.json, report.md, PNG plots and
     one JSON line per sample (so an interrupted run resumes)."""
-    from .boards import load_board
+    from . import preflight
 
-    board = load_board(board_name) if board_name else None
+    board = preflight.board(board_name) if board_name else None
+    preflight.input_dir(model_dir, "model")
+    if out_dir is not None:
+        preflight.output_path(out_dir)
+    preflight.positive(samples, "--samples")
     if port is None:
         if board is None:
             raise TinymlError("give --port URL or --board NAME")
@@ -324,6 +365,11 @@ def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool
     """The whole chain on the emulated STM32F405: prepare the digits student,
     compile it to C, build the firmware, boot QEMU, bench the whole test split
     over the serial link and write the reports."""
+    from . import preflight
+
+    preflight.output_path(out_dir)
+    preflight.positive(samples, "--samples")
+    preflight.positive(epochs, "--epochs")
     from .demo import run_demo
 
     result = run_demo(out_dir, epochs=epochs, samples=samples, progress=not quiet, optimize=optimize)
@@ -355,6 +401,11 @@ def _run() -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except click.UsageError as exc:
+        # A wrong option is bad input like any other: one line, naming the command's --help.
+        command = exc.ctx.command_path if exc.ctx else "tinyml"
+        click.echo(f"error: {' '.join(exc.format_message().split()).rstrip('.')} (see `{command} --help`)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

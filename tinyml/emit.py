@@ -256,11 +256,11 @@ def emit_artifacts(
     does not write (reports of a `prepare` run) are kept.
     """
     model_path = Path(model_path)
+    graph = load_tflite(model_path)   # by path, so its errors name the file as inspect's and compile's do
     try:
         model = model_path.read_bytes()
     except OSError as exc:
         raise TinymlError(f"cannot read {model_path}: {exc.strerror}") from exc
-    graph = load_tflite(model)
     check_int8_model(graph)
     vectors = None
     if test_inputs is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .boards import Board, load_board
+from .boards import Board
 from .errors import TinymlError
 from .fsutil import atomic_output_dir
 
@@ -62,7 +62,15 @@ def _say(options: PrepareOptions, text: str) -> None:
 
 
 def prepare(options: PrepareOptions) -> PrepareResult:
-    from . import data, distill, models
+    # Bad options, board, paths and dataset are answered before torch and TensorFlow load (10-20 s).
+    from . import data, preflight
+
+    board = preflight.prepare_options(options.dataset, options.board, Path(options.out), options.teacher,
+                                      options.teacher_arch, options.kd, options.epochs, options.teacher_epochs,
+                                      options.max_weight_bytes)
+    splits = data.load_dataset(options.dataset, seed=options.seed)
+    _say(options, "loading torch and TensorFlow")
+    from . import distill, models
     from .emit import TestVectors, write_artifacts
     from .onnx_export import export_onnx
     from .onnx_to_tf.converter import convert_onnx
@@ -79,10 +87,6 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         stages[name] = round(now - since, 2)
         return now
 
-    if options.kd not in ("none", "hinton", "fitnets", "attention"):
-        raise TinymlError(f"unknown distillation '{options.kd}' (choose hinton, fitnets, attention or none)")
-    board = load_board(options.board)
-    splits = data.load_dataset(options.dataset, seed=options.seed)
     epochs = distill.recommended_epochs(splits.name)
     student_epochs = options.epochs or epochs["student"]
     teacher_epochs = options.teacher_epochs or epochs["teacher"]
