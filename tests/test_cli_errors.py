@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from cli_rules import assert_bad_input
 from tinyml.preflight import HEAVY_MODULES
 
 # Runs the real CLI, then (at exit, after its sys.exit) prints which heavy modules were imported.
@@ -27,10 +28,8 @@ def tinyml(*args, cwd=None):
 
 
 def assert_one_error_line(result, message: str) -> None:
-    """The rule for bad input: a non-zero exit and exactly one stderr line, `error: ...`."""
-    assert result.returncode != 0
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    """Bad arguments: answered before any progress line, so the error is the only line."""
+    assert_bad_input(result, message, only_line=True)
 
 
 @pytest.fixture

@@ -11,7 +11,13 @@ from pathlib import Path
 import click
 
 from .errors import TinymlError
+from .progress import say, set_quiet
 from .stderr_filter import native_log_filter
+
+# --quiet for commands whose stages report progress through tinyml.progress only.
+_quiet_option = click.option("--quiet", is_flag=True, expose_value=False, is_eager=True,
+                             callback=lambda ctx, param, value: set_quiet(value),
+                             help="No progress lines on stderr (errors are still printed).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -73,7 +79,7 @@ def boards_cmd(as_json: bool) -> None:
 @click.option("--sweep/--no-sweep", default=True, show_default=True,
               help="Train the whole student family briefly for the accuracy-against-size plot.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, initialisation and batches.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, sweep,
                 seed, quiet) -> None:
     """Distill a tiny CNN student for a board, quantize it to full int8, check it
@@ -86,6 +92,7 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
     """
     from .prepare import PrepareOptions, prepare
 
+    set_quiet(quiet)
     result = prepare(PrepareOptions(
         dataset=dataset, board=board, out=out_dir, kd=kd, teacher=teacher, teacher_arch=teacher_arch, epochs=epochs,
         teacher_epochs=teacher_epochs, seed=seed, sweep=sweep, progress=not quiet,
@@ -105,6 +112,7 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
               "an .npz with x, or an image folder. Inputs are NHWC in [0, 1].")
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="The int8 .tflite to write.")
 @click.option("--samples", type=int, default=200, show_default=True, help="Calibration samples to use.")
+@_quiet_option
 def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> None:
     """Convert your own ONNX MODEL (float, NCHW input) to a full-int8 .tflite:
     our ONNX -> TensorFlow converter (NHWC, no TRANSPOSE), then TFLite's
@@ -115,6 +123,7 @@ def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> 
     preflight.dataset(calibration, "--calibration")
     preflight.output_path(out_path, directory=False)
     preflight.positive(samples, "--samples")
+    say("convert", "loading TensorFlow")
     from .data import load_calibration
     from .quantize import convert_onnx_to_tflite
 
@@ -137,6 +146,7 @@ _optimize_option = click.option(
               show_default=True, help="Kernel path: portable C, or the Cortex-M DSP (SMLAD) path.")
 @click.option("--profile", is_flag=True, help="Record that per-layer timing is wanted (build with -DTINYML_PROFILE).")
 @_optimize_option
+@_quiet_option
 def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str) -> None:
     """Compile an int8 MODEL.tflite into interpreter-free C99: model.c (weights,
     precomputed multipliers and shifts, a static arena planned at compile time,
@@ -177,6 +187,7 @@ def inspect_cmd(model: Path, as_json: bool) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
 @click.option("--test-data", default=None, help="Samples for test vectors: digits, mnist5k (their test split), "
               "an .npz with x, y, or an image folder (all its samples).")
+@_quiet_option
 def emit_cmd(model: Path, out_dir: Path, test_data: str | None) -> None:
     """Write the C artifacts for an int8 MODEL.tflite you bring: model_data.h/.cc
     (the bytes as an aligned array), model_ops.h (TFLite-Micro op resolver with
@@ -243,6 +254,7 @@ def _model_dir_option(help_text: str):
 @click.option("--address", type=_FlashAddress(), default=None, help="Flash address for --image (e.g. 0x8000000).")
 @click.option("--profile", is_flag=True, help="Build with per-layer timing (TINYML_PROFILE) for `tinyml bench --profile`.")
 @_optimize_option
+@_quiet_option
 def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
               address: int | None, profile: bool, optimize: str) -> None:
     """Build the firmware for a board and put it on the board, then check with
@@ -285,7 +297,7 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
 @click.option("--runs", type=int, default=1, show_default=True, help="mlperf-tiny: inferences per sample (`infer N`).")
 @click.option("--warmup", type=int, default=0, show_default=True, help="mlperf-tiny: warm-up inferences (`infer N W`).")
 @click.option("--input-uint8", is_flag=True, help="mlperf-tiny: send inputs as the runner's raw uint8 (int8 + 128).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress lines or bar.")
 def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, protocol, profile, runs, warmup,
               input_uint8, quiet) -> None:
     """Stream the test set to a board and measure on-device accuracy, agreement
@@ -294,6 +306,7 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, proto
     one JSON line per sample (so an interrupted run resumes)."""
     from . import preflight
 
+    set_quiet(quiet)
     board = preflight.board(board_name) if board_name else None
     preflight.input_dir(model_dir, "model")
     if out_dir is not None:
@@ -359,7 +372,7 @@ def _bench_summary(r: dict) -> str:
               help="Where the model, firmware and reports go.")
 @click.option("--epochs", type=int, default=None, help="Student epochs [default: the dataset's].")
 @click.option("--samples", type=int, default=None, help="Bench only the first N test samples [default: all].")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 @_optimize_option
 def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool, optimize: str) -> None:
     """The whole chain on the emulated STM32F405: prepare the digits student,
@@ -367,6 +380,7 @@ def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool
     over the serial link and write the reports."""
     from . import preflight
 
+    set_quiet(quiet)
     preflight.output_path(out_dir)
     preflight.positive(samples, "--samples")
     preflight.positive(epochs, "--epochs")

@@ -42,8 +42,10 @@ def input_file(path: Path, what: str, suffixes: tuple[str, ...] | None = None) -
     path = Path(path)
     if not path.exists():
         raise TinymlError(f"no such {what} file: {path}")
-    if not path.is_file():
+    if path.is_dir():
         raise TinymlError(f"{what} {path} is a folder, not a file")
+    if not path.is_file():
+        raise TinymlError(f"{what} {path} is not a regular file")
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise TinymlError(f"{path}: unknown {what} format (expected {' or '.join(suffixes)})")
     if not os.access(path, os.R_OK):
