@@ -59,13 +59,20 @@ def test_prepare_names_each_stage_before_it_runs(tmp_path, monkeypatch, capsys):
     def stop_here(*args, **kwargs):
         raise TinymlError("stopped after the stages under test")
 
+    import tinyml.models
+
+    # Two small members keep the sweep short; the board picks the larger, so only the other is trained.
+    family = tinyml.models.student_family((8, 8, 1))[:2]
+    monkeypatch.setattr(tinyml.models, "student_family", lambda input_shape: family)
     monkeypatch.setattr(tinyml.quantize, "quantize_int8", stop_here)
     with pytest.raises(TinymlError, match="stopped after"):
         prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", epochs=1,
-                               teacher_epochs=1, sweep=False, progress=True))
+                               teacher_epochs=1, sweep=True, progress=True))
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[prepare] ")]
     expected = ["loading torch and TensorFlow", "training the teacher (1 epochs)", "training the student",
-                "distilling the student", "exporting ONNX, converting to TensorFlow and quantizing to full int8"]
+                "distilling the student", f"family sweep 1/2: {family[0].name()} (3 epochs",
+                f"family sweep 2/2: {family[1].name()} (the chosen student, already trained)",
+                "exporting ONNX, converting to TensorFlow and quantizing to full int8"]
     assert len(lines) == len(expected) + 1, lines   # + the dataset/student line
     for line, start in zip([lines[0]] + lines[2:], expected):
         assert line.startswith(f"[prepare] {start}"), lines
