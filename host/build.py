@@ -12,6 +12,7 @@ from pathlib import Path
 from tinyml.boards import Board
 from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
+from tinyml.progress import say
 
 HOST_PORT = "host"
 
@@ -121,6 +122,8 @@ def build_firmware(board: Board, compiled_dir: Path, build_dir: Path, backend: s
     if not port:
         raise TinymlError(f"board {board.name} is built with {board.build.get('system', 'an unknown system')} "
                           f"only: use `tinyml flash --board {board.name}` (PlatformIO)")
+    say("build", f"building the {backend} firmware for {board.name} ({board.build.get('toolchain', 'cmake')}, "
+                 f"about 10-30 s)")
     image = build_port_firmware(port, board.name, compiled_dir, build_dir, backend, profile, board.baud,
                                 engine_dir if engine_dir is not None else default_engine_dir(), protocol, extra)
     if image.flash_bytes and image.flash_bytes > board.flash_bytes:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tinyml.boards import Board
 from tinyml.errors import TinymlError
+from tinyml.progress import say
 
 from .build import FirmwareImage
 
@@ -139,6 +140,7 @@ def start_emulator(board: Board, image: FirmwareImage, timeout_s: float = 10.0) 
         previous.stop()
     cmd = [program, "-M", board.emulator["machine"], *board.emulator.get("args", []),
            "-serial", "pty", "-kernel", str(image.path)]
+    say("qemu", f"booting {Path(image.path).name} on {program} -M {board.emulator['machine']}")
     return _launch(cmd, board.name, Path(image.path), timeout_s, record=True)
 
 

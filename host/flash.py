@@ -26,6 +26,7 @@ from serial.tools import list_ports
 from tinyml.boards import Board, load_board
 from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
+from tinyml.progress import say
 
 from .build import FirmwareImage, build_firmware
 from .emulator import EmulatedBoard, start_emulator
@@ -340,6 +341,7 @@ def run_tool(command: ToolCommand, log: Path) -> None:
 def verify_board(port: str, baud: int, expected_sha256: str | None, boot_wait_s: float = 2.0,
                  attempts: int = 6) -> BoardInfo:
     """HELLO over the board link; TinymlError unless the board runs expected_sha256."""
+    say("flash", f"asking the board on {port} which model it runs (HELLO)")
     deadline = time.monotonic() + boot_wait_s
     transport = None
     while transport is None:
@@ -395,6 +397,7 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
         commands = [plan_platformio_upload(board, selected.device, Path(model_dir), backend, profile)]
         tool = "platformio"
     for command in commands:
+        say("flash", f"uploading to {selected.device} with {Path(command.argv[0]).name}")
         run_tool(command, log)
     info = verify_board(selected.device, board.baud, expected_sha256) if verify else None
     return FlashResult(board.name, selected.device, tool, commands, Path(image) if image else None,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine (scripts/setup.sh) and runs the whole test suite.
+# Sets up a fresh machine (scripts/setup.sh, which makes the project venv .venv/)
+# and runs the whole test suite with the venv's Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec python3 -m pytest -q "$@"
+exec .venv/bin/python -m pytest -q "$@"

@@ -39,3 +39,11 @@ def test_board_profile_from_path_and_missing_keys(tmp_path):
     bad.write_text('name="bad"\nmcu="X"\n')
     with pytest.raises(TinymlError, match="missing core"):
         load_board(str(bad))
+
+
+def test_rv32_virt_has_the_esp32c3_budgets_its_profile_promises():
+    # rv32_virt stands in for the ESP32-C3 in CI: a model that fits one must fit the other.
+    stand_in, c3 = load_board("rv32_virt"), load_board("esp32c3")
+    assert (stand_in.core, stand_in.clock_hz, stand_in.compile_target) == (c3.core, c3.clock_hz, c3.compile_target)
+    assert stand_in.model_flash_budget == c3.model_flash_budget
+    assert stand_in.model_ram_budget == c3.model_ram_budget

@@ -60,6 +60,9 @@ def test_flash_then_bench_by_board_name_with_profile(tiny_models, tmp_path, env)
     assert flashed.returncode == 0, flashed.stderr
     sha = json.loads((model_dir / "manifest.json").read_text())["model_sha256"]
     assert f"runs model {sha[:16]}" in flashed.stdout
+    # Each stage of a flash that takes seconds said what it was doing, in order, on stderr.
+    stages = [line.split("]")[0] + "]" for line in flashed.stderr.splitlines()]
+    assert stages == ["[compile]", "[build]", "[qemu]", "[flash]"], flashed.stderr
     assert (model_dir / "compiled-cortex-m4" / "model.c").is_file()
 
     bench = _tinyml(env, "bench", "--board", "stm32f405", "--model-dir", model_dir, "--profile", "--quiet")

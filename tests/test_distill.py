@@ -192,13 +192,32 @@ def test_onnx_teacher_with_wrong_shapes(tmp_path, digits):
         distill.load_teacher(str(tmp_path / "c.onnx"), None, digits)
 
 
+def _kl_from_teacher(teacher_logits: np.ndarray, student_logits: np.ndarray, temperature: float) -> float:
+    """Mean KL(teacher || student) of the temperature-softened class distributions."""
+    def log_softmax(z):
+        z = z / temperature
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    log_p, log_q = log_softmax(teacher_logits), log_softmax(student_logits)
+    return float((np.exp(log_p) * (log_p - log_q)).sum(axis=1).mean())
+
+
 @pytest.mark.slow
-def test_distillation_does_not_hurt(digits, teacher):
-    """Measured, not a margin: a short Hinton run should land near (usually above) the student alone."""
+def test_hinton_distillation_moves_the_student_toward_the_teacher(digits, teacher):
+    """What Hinton KD must do, checked where it can fail: the distilled student's softened outputs
+    are clearly closer to the teacher's than those of the same student trained alone (same seed,
+    same epochs). Accuracy cannot show it on digits: both land at 97-99 %, so an accuracy margin
+    either never fails or fails on noise. Measured here: KL 0.055 distilled vs 0.088 alone at T=4
+    (ratio 0.62); a KD term that does nothing gives a ratio near 1."""
+    recipe = distill.TrainConfig(epochs=12, kd="hinton")
     alone = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=12, kd="none"),
                                   progress=False)
-    taught = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=12, kd="hinton"),
-                                   teacher=teacher.model, progress=False)
-    print(f"val accuracy alone {alone.val_accuracy:.4f}, hinton {taught.val_accuracy:.4f} "
-          f"(teacher {teacher.val_accuracy:.4f})")
-    assert taught.val_accuracy >= alone.val_accuracy - 0.05
+    taught = distill.train_student(_student(digits), digits, recipe, teacher=teacher.model, progress=False)
+    teacher_logits = distill.predict_logits(teacher.model, digits.x_val)
+    kl_alone = _kl_from_teacher(teacher_logits, distill.predict_logits(alone.model, digits.x_val), recipe.temperature)
+    kl_taught = _kl_from_teacher(teacher_logits, distill.predict_logits(taught.model, digits.x_val),
+                                 recipe.temperature)
+    print(f"KL from the teacher at T={recipe.temperature:g}: alone {kl_alone:.4f}, hinton {kl_taught:.4f}; "
+          f"val accuracy alone {alone.val_accuracy:.4f}, hinton {taught.val_accuracy:.4f}")
+    assert kl_taught < 0.8 * kl_alone

@@ -11,6 +11,13 @@ from pathlib import Path
 import click
 
 from .errors import TinymlError
+from .progress import say, set_quiet
+from .stderr_filter import native_log_filter
+
+# --quiet for commands whose stages report progress through tinyml.progress only.
+_quiet_option = click.option("--quiet", is_flag=True, expose_value=False, is_eager=True,
+                             callback=lambda ctx, param, value: set_quiet(value),
+                             help="No progress lines on stderr (errors are still printed).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -72,7 +79,7 @@ def boards_cmd(as_json: bool) -> None:
 @click.option("--sweep/--no-sweep", default=True, show_default=True,
               help="Train the whole student family briefly for the accuracy-against-size plot.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, initialisation and batches.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, sweep,
                 seed, quiet) -> None:
     """Distill a tiny CNN student for a board, quantize it to full int8, check it
@@ -85,6 +92,7 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
     """
     from .prepare import PrepareOptions, prepare
 
+    set_quiet(quiet)
     result = prepare(PrepareOptions(
         dataset=dataset, board=board, out=out_dir, kd=kd, teacher=teacher, teacher_arch=teacher_arch, epochs=epochs,
         teacher_epochs=teacher_epochs, seed=seed, sweep=sweep, progress=not quiet,
@@ -104,10 +112,18 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
               "an .npz with x, or an image folder. Inputs are NHWC in [0, 1].")
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="The int8 .tflite to write.")
 @click.option("--samples", type=int, default=200, show_default=True, help="Calibration samples to use.")
+@_quiet_option
 def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> None:
     """Convert your own ONNX MODEL (float, NCHW input) to a full-int8 .tflite:
     our ONNX -> TensorFlow converter (NHWC, no TRANSPOSE), then TFLite's
     full-integer quantization with per-channel weights, int8 input and output."""
+    from . import preflight
+
+    preflight.input_file(model, "ONNX model", (".onnx",))
+    preflight.dataset(calibration, "--calibration")
+    preflight.output_path(out_path, directory=False)
+    preflight.positive(samples, "--samples")
+    say("convert", "loading TensorFlow")
     from .data import load_calibration
     from .quantize import convert_onnx_to_tflite
 
@@ -130,12 +146,17 @@ _optimize_option = click.option(
               show_default=True, help="Kernel path: portable C, or the Cortex-M DSP (SMLAD) path.")
 @click.option("--profile", is_flag=True, help="Record that per-layer timing is wanted (build with -DTINYML_PROFILE).")
 @_optimize_option
+@_quiet_option
 def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str) -> None:
     """Compile an int8 MODEL.tflite into interpreter-free C99: model.c (weights,
     precomputed multipliers and shifts, a static arena planned at compile time,
     `tinyml_model_invoke`), model.h, compile.json and memory_plan.png. The
     kernels it calls are in firmware/engine/; the output is bit-exact with
     TFLite-Micro."""
+    from . import preflight
+
+    preflight.input_file(model, "model", (".tflite",))
+    preflight.output_path(out_dir)
     from .compiler import compile_tflite
 
     result = compile_tflite(model, out_dir, target=target, profile=profile, optimize=optimize)
@@ -166,23 +187,30 @@ def inspect_cmd(model: Path, as_json: bool) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
 @click.option("--test-data", default=None, help="Samples for test vectors: digits, mnist5k (their test split), "
               "an .npz with x, y, or an image folder (all its samples).")
+@_quiet_option
 def emit_cmd(model: Path, out_dir: Path, test_data: str | None) -> None:
     """Write the C artifacts for an int8 MODEL.tflite you bring: model_data.h/.cc
     (the bytes as an aligned array), model_ops.h (TFLite-Micro op resolver with
     exactly the model's ops), model_io.h (shapes, scales, zero points, arena),
     test vectors (with --test-data) and manifest.json."""
-    from .emit import emit_artifacts
+    from . import preflight
+
+    preflight.input_file(model, "model", (".tflite",))
+    preflight.output_path(out_dir)
+    if test_data:
+        preflight.dataset(test_data, "--test-data")
+    from .emit import check_int8_model, emit_artifacts
+    from .tflite_graph import load_tflite
     from .verify import io_quantization, quantize_input
 
+    # The model is read and checked first, so a corrupt one gets the same error as from inspect and compile.
+    check_int8_model(load_tflite(model))
     inputs = labels = names = None
     if test_data:
         from .data import load_samples
 
         samples = load_samples(test_data)
-        try:
-            in_q, _ = io_quantization(model.read_bytes())
-        except OSError as exc:
-            raise TinymlError(f"cannot read {model}: {exc.strerror}") from exc
+        in_q, _ = io_quantization(model.read_bytes())
         inputs = quantize_input(samples.x, in_q) if in_q.dtype == "int8" else None
         labels, names = samples.y, samples.labels
     result = emit_artifacts(model, out_dir, inputs, labels, names)
@@ -190,6 +218,23 @@ def emit_cmd(model: Path, out_dir: Path, test_data: str | None) -> None:
     m = result.manifest
     click.echo(f"model {m['model_sha256'][:16]}…  flash {m['flash_bytes']:,} B  arena {m['arena_bytes']:,} B  "
                f"ops {', '.join(m['ops'])}")
+
+
+class _FlashAddress(click.ParamType):
+    """An integer in any base Python reads (0x8000000, 134217728); shown as ADDRESS in --help."""
+
+    name = "address"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            address = int(str(value), 0)
+        except ValueError:
+            self.fail(f"'{value}' is not an address (write it like 0x8000000)", param, ctx)
+        if address < 0:
+            self.fail(f"'{value}' is negative", param, ctx)
+        return address
 
 
 def _model_dir_option(help_text: str):
@@ -206,19 +251,24 @@ def _model_dir_option(help_text: str):
               help="Upload this prebuilt image instead of building (esptool / st-flash / OpenOCD).")
 @click.option("--backend", type=click.Choice(["engine", "tflm"]), default="engine", show_default=True,
               help="engine: the interpreter-free C; tflm: TFLite-Micro (PlatformIO boards).")
-@click.option("--address", type=lambda v: int(v, 0), default=None, help="Flash address for --image (e.g. 0x8000000).")
+@click.option("--address", type=_FlashAddress(), default=None, help="Flash address for --image (e.g. 0x8000000).")
 @click.option("--profile", is_flag=True, help="Build with per-layer timing (TINYML_PROFILE) for `tinyml bench --profile`.")
 @_optimize_option
+@_quiet_option
 def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
               address: int | None, profile: bool, optimize: str) -> None:
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
     QEMU and leaves it running: `tinyml bench --board stm32f405` finds it."""
-    from .boards import load_board
+    from . import preflight
+
+    board = preflight.board(board_name)
+    preflight.input_dir(model_dir, "model")
+    if image is not None:
+        preflight.input_file(image, "firmware image")
     from .demo import ensure_compiled
     from .host.flash import flash_board
 
-    board = load_board(board_name)
     source = model_dir
     if image is None and backend == "engine":
         source = ensure_compiled(model_dir, board, profile=profile, optimize=optimize)
@@ -247,16 +297,21 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
 @click.option("--runs", type=int, default=1, show_default=True, help="mlperf-tiny: inferences per sample (`infer N`).")
 @click.option("--warmup", type=int, default=0, show_default=True, help="mlperf-tiny: warm-up inferences (`infer N W`).")
 @click.option("--input-uint8", is_flag=True, help="mlperf-tiny: send inputs as the runner's raw uint8 (int8 + 128).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress lines or bar.")
 def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, protocol, profile, runs, warmup,
               input_uint8, quiet) -> None:
     """Stream the test set to a board and measure on-device accuracy, agreement
     with host TFLite-Micro (bytes), latency (cycles, or instructions on an
     emulator) and link efficiency. Writes report.json, report.md, PNG plots and
     one JSON line per sample (so an interrupted run resumes)."""
-    from .boards import load_board
+    from . import preflight
 
-    board = load_board(board_name) if board_name else None
+    set_quiet(quiet)
+    board = preflight.board(board_name) if board_name else None
+    preflight.input_dir(model_dir, "model")
+    if out_dir is not None:
+        preflight.output_path(out_dir)
+    preflight.positive(samples, "--samples")
     if port is None:
         if board is None:
             raise TinymlError("give --port URL or --board NAME")
@@ -317,12 +372,18 @@ def _bench_summary(r: dict) -> str:
               help="Where the model, firmware and reports go.")
 @click.option("--epochs", type=int, default=None, help="Student epochs [default: the dataset's].")
 @click.option("--samples", type=int, default=None, help="Bench only the first N test samples [default: all].")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 @_optimize_option
 def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool, optimize: str) -> None:
     """The whole chain on the emulated STM32F405: prepare the digits student,
     compile it to C, build the firmware, boot QEMU, bench the whole test split
     over the serial link and write the reports."""
+    from . import preflight
+
+    set_quiet(quiet)
+    preflight.output_path(out_dir)
+    preflight.positive(samples, "--samples")
+    preflight.positive(epochs, "--epochs")
     from .demo import run_demo
 
     result = run_demo(out_dir, epochs=epochs, samples=samples, progress=not quiet, optimize=optimize)
@@ -338,20 +399,34 @@ def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool
 
 
 def main() -> None:
+    # TensorFlow's C++ logging writes to fd 2 behind Python's back; the filter keeps
+    # those lines out so that bad input stays one `error:` line on any CPU.
+    with native_log_filter():
+        exit_code = _run()
+    sys.exit(exit_code)
+
+
+def _run() -> int:
     try:
-        cli.main(standalone_mode=False)
+        result = cli.main(standalone_mode=False)   # an exit code for --help/--version, else the command's None
     except TinymlError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        return 130
+    except click.UsageError as exc:
+        # A wrong option is bad input like any other: one line, naming the command's --help.
+        command = exc.ctx.command_path if exc.ctx else "tinyml"
+        click.echo(f"error: {' '.join(exc.format_message().split()).rstrip('.')} (see `{command} --help`)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

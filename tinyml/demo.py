@@ -14,6 +14,7 @@ from typing import Any
 
 from .boards import Board, load_board
 from .errors import TinymlError
+from .progress import say
 
 
 @dataclass
@@ -44,6 +45,7 @@ def ensure_compiled(model_dir: Path, board: Board, profile: bool = False, optimi
     if not tflite.is_file():
         raise TinymlError(f"{model_dir} holds neither model.c (tinyml compile) nor model.tflite (tinyml prepare/emit)")
     out = compiled_dir_for(model_dir, board)
+    say("compile", f"compiling {tflite} to C for {board.compile_target} (--optimize {optimize})")
     compile_tflite(tflite, out, target=board.compile_target, profile=profile, optimize=optimize)
     return out
 
@@ -73,13 +75,13 @@ def run_demo(out_dir: Path, board_name: str = "stm32f405", epochs: int | None = 
     image = build_firmware(board, compiled, out_dir / "build")
     stages["compile_build"] = round(time.perf_counter() - t, 2)
     if progress:
-        print(f"[demo] firmware {image.path.name}: flash {image.flash_bytes:,} B, RAM {image.ram_bytes:,} B", flush=True)
+        say("demo", f"firmware {image.path.name}: flash {image.flash_bytes:,} B, RAM {image.ram_bytes:,} B")
 
     t = time.perf_counter()
     emulated = start_emulator(board, image)
     try:
         if progress:
-            print(f"[demo] {board.name} emulated by QEMU on {emulated.port}", flush=True)
+            say("demo", f"{board.name} emulated by QEMU on {emulated.port}; benching the test split")
         bench = run_bench(emulated.port, model_dir, out_dir / "bench", baud=board.baud, samples=samples,
                           progress=progress)
     finally:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import TinymlError
 from .fsutil import atomic_output_dir
+from .progress import say
 from .tflite_graph import Graph, load_tflite
 from .verify import TensorQuant, io_quantization, measure_arena, run_tflm
 
@@ -256,11 +257,11 @@ def emit_artifacts(
     does not write (reports of a `prepare` run) are kept.
     """
     model_path = Path(model_path)
+    graph = load_tflite(model_path)   # by path, so its errors name the file as inspect's and compile's do
     try:
         model = model_path.read_bytes()
     except OSError as exc:
         raise TinymlError(f"cannot read {model_path}: {exc.strerror}") from exc
-    graph = load_tflite(model)
     check_int8_model(graph)
     vectors = None
     if test_inputs is not None:
@@ -268,6 +269,7 @@ def emit_artifacts(
             raise TinymlError("test inputs given without labels")
         in_shape = graph.tensors[graph.inputs[0]].shape
         test_inputs = np.asarray(test_inputs).reshape((len(test_inputs), *in_shape[1:]))
+        say("emit", f"running {len(test_inputs)} test vectors on host TFLite-Micro for their expected outputs")
         vectors = TestVectors(test_inputs, run_tflm(model, test_inputs), np.asarray(test_labels),
                               list(labels) if labels else [])
     with atomic_output_dir(Path(out_dir)) as tmp:

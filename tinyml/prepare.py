@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .boards import Board, load_board
+from .boards import Board
 from .errors import TinymlError
 from .fsutil import atomic_output_dir
+from .progress import say
 
 
 @dataclass
@@ -58,11 +59,19 @@ def check_fits_board(board: Board, flash_bytes: int, arena_bytes: int) -> None:
 
 def _say(options: PrepareOptions, text: str) -> None:
     if options.progress:
-        print(f"[prepare] {text}", flush=True)
+        say("prepare", text)
 
 
 def prepare(options: PrepareOptions) -> PrepareResult:
-    from . import data, distill, models
+    # Bad options, board, paths and dataset are answered before torch and TensorFlow load (10-20 s).
+    from . import data, preflight
+
+    board = preflight.prepare_options(options.dataset, options.board, Path(options.out), options.teacher,
+                                      options.teacher_arch, options.kd, options.epochs, options.teacher_epochs,
+                                      options.max_weight_bytes)
+    splits = data.load_dataset(options.dataset, seed=options.seed)
+    _say(options, "loading torch and TensorFlow")
+    from . import distill, models
     from .emit import TestVectors, write_artifacts
     from .onnx_export import export_onnx
     from .onnx_to_tf.converter import convert_onnx
@@ -79,10 +88,6 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         stages[name] = round(now - since, 2)
         return now
 
-    if options.kd not in ("none", "hinton", "fitnets", "attention"):
-        raise TinymlError(f"unknown distillation '{options.kd}' (choose hinton, fitnets, attention or none)")
-    board = load_board(options.board)
-    splits = data.load_dataset(options.dataset, seed=options.seed)
     epochs = distill.recommended_epochs(splits.name)
     student_epochs = options.epochs or epochs["student"]
     teacher_epochs = options.teacher_epochs or epochs["teacher"]
@@ -94,6 +99,7 @@ def prepare(options: PrepareOptions) -> PrepareResult:
 
     recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd="none")
     if options.teacher:
+        _say(options, f"loading the teacher {options.teacher}")
         teacher = distill.load_teacher(options.teacher, options.teacher_arch, splits)
         if options.kd in ("fitnets", "attention") and not teacher.has_features:
             raise TinymlError(f"--kd {options.kd} needs the teacher's intermediate features; an ONNX teacher only "
@@ -101,6 +107,7 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         teacher_history: list[dict] = []
     else:
         teacher_model = models.build_teacher(splits.input_shape, splits.num_classes)
+        _say(options, f"training the teacher ({teacher_epochs} epochs)")
         trained = distill.train_teacher(teacher_model, splits,
                                         distill.TrainConfig(epochs=teacher_epochs, seed=options.seed, kd="none"),
                                         progress=options.progress)
@@ -108,12 +115,14 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     teacher_accuracy = distill.evaluate(teacher, splits.x_test, splits.y_test)
     t = lap("teacher", t)
 
+    _say(options, f"training the student {config.name()} alone ({student_epochs} epochs)")
     alone = distill.train_student(models.build_student(config, splits.input_shape, splits.num_classes), splits,
                                   recipe, teacher=None, progress=options.progress)
     t = lap("student_alone", t)
     kd_recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd)
     distilled = alone
     if options.kd != "none":
+        _say(options, f"distilling the student {config.name()} ({options.kd}, {student_epochs} epochs)")
         distilled = distill.train_student(models.build_student(config, splits.input_shape, splits.num_classes), splits,
                                           kd_recipe, teacher=teacher, progress=options.progress)
     t = lap("student_distilled", t)
@@ -121,8 +130,12 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     sweep: list[dict[str, Any]] = []
     if options.sweep:
         sweep_epochs = max(3, student_epochs // 3)
-        for member in models.student_family(splits.input_shape):
+        family = models.student_family(splits.input_shape)
+        for number, member in enumerate(family, 1):
             fp = models.footprint(member, splits.input_shape, splits.num_classes)
+            _say(options, f"family sweep {number}/{len(family)}: {member.name()}"
+                          + (" (the chosen student, already trained)" if member == config else
+                             f" ({sweep_epochs} epochs, {fp.params:,} params)"))
             if member == config:
                 accuracy = distill.evaluate(alone.model, splits.x_test, splits.y_test)
                 epochs_used = student_epochs
@@ -139,17 +152,20 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         t = lap("family_sweep", t)
 
     with atomic_output_dir(Path(options.out), keep_existing=False) as tmp:
+        _say(options, "exporting ONNX, converting to TensorFlow and quantizing to full int8")
         exported = export_onnx(distilled.model, splits.input_shape, tmp / "model.onnx", sample=splits.x_val[:32])
         tf_model = convert_onnx(tmp / "model.onnx")
         quantized = quantize_int8(tf_model, splits.x_train, tmp / "model.tflite")
         t = lap("convert_quantize", t)
 
+        _say(options, f"checking the int8 model on host TFLite-Micro ({len(splits.x_test)} test samples)")
         float_logits = distill.predict_logits(distilled.model, splits.x_test)
         model_bytes = quantized.path.read_bytes()
         checked = verify_tflite(model_bytes, splits.x_test, splits.y_test, float_logits=float_logits)
         check_fits_board(board, len(model_bytes), checked.arena_bytes)
         t = lap("verify_tflm", t)
 
+        _say(options, "writing the C artifacts, test vectors and report")
         graph = load_tflite(model_bytes)
         footprint = models.footprint(distilled.model, splits.input_shape, splits.num_classes)
         extra = {

@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import TinymlError
 from .onnx_to_tf.converter import TfModel, convert_onnx
+from .progress import say
 from .tflite_graph import load_tflite
 
 # Ops that mean the model is not a clean int8 graph for the board.
@@ -166,8 +167,10 @@ def convert_onnx_to_tflite(onnx_path: str | Path, calibration: np.ndarray, path:
     """`tinyml convert`: ONNX file -> our TF graph -> full-int8 `.tflite` at `path`.
 
     All of `calibration` calibrates unless `num_calibration` caps it."""
+    say("convert", f"converting {Path(onnx_path).name} to TensorFlow (NHWC)")
     tf_model = convert_onnx(onnx_path)
     if len(tf_model.output_names) != 1:
         raise TinymlError(f"the ONNX model has {len(tf_model.output_names)} outputs; one is supported")
     count = len(np.asarray(calibration)) if num_calibration is None else num_calibration
+    say("convert", f"quantizing to full int8 with {min(count, len(calibration))} calibration samples")
     return quantize_int8(tf_model, calibration, path, num_calibration=max(count, 1))

@@ -1,0 +1,78 @@
+"""Long stages say what they are doing (on stderr, `[stage] ...`), --quiet drops it,
+and an error after progress lines is still the last and only `error:` line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from cli_rules import assert_bad_input
+
+from tinyml import progress
+from tinyml.errors import TinymlError
+
+
+def tinyml(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tinyml.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_progress_lines_go_to_stderr_and_quiet_drops_them(capsys):
+    progress.say("build", "building the firmware")
+    progress.set_quiet(True)
+    try:
+        progress.say("build", "not shown")
+    finally:
+        progress.set_quiet(False)
+    out, err = capsys.readouterr()
+    assert out == "" and err == "[build] building the firmware\n"
+    assert progress.PROGRESS_LINE.match(err) and not progress.PROGRESS_LINE.match("error: [x] y")
+
+
+def test_emit_says_it_runs_the_test_vectors_unless_quiet(tiny_models, tmp_path):
+    loud = tinyml("emit", tiny_models["int8"], "--out", tmp_path / "loud", "--test-data", "digits")
+    assert loud.returncode == 0, loud.stderr
+    assert loud.stderr == "[emit] running 360 test vectors on host TFLite-Micro for their expected outputs\n"
+    assert loud.stdout.startswith("wrote ")
+    quiet = tinyml("emit", tiny_models["int8"], "--out", tmp_path / "quiet", "--test-data", "digits", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout.startswith("wrote ")
+
+
+def test_an_error_after_progress_is_the_last_line_and_alone_when_quiet(tmp_path):
+    (tmp_path / "broken.onnx").write_bytes(b"\x08\x07garbage")
+    args = ("convert", tmp_path / "broken.onnx", "--calibration", "digits", "--out", tmp_path / "m.tflite")
+    loud = tinyml(*args)
+    error = assert_bad_input(loud, "is not an ONNX model or is corrupt")
+    assert loud.stderr.splitlines()[:2] == ["[convert] loading TensorFlow",
+                                            "[convert] converting broken.onnx to TensorFlow (NHWC)"]
+    quiet = tinyml(*args, "--quiet")
+    assert assert_bad_input(quiet, "is not an ONNX model or is corrupt", only_line=True) == error
+    assert not (tmp_path / "m.tflite").exists()
+
+
+@pytest.mark.slow
+def test_prepare_names_each_stage_before_it_runs(tmp_path, monkeypatch, capsys):
+    import tinyml.quantize
+    from tinyml.prepare import PrepareOptions, prepare
+
+    def stop_here(*args, **kwargs):
+        raise TinymlError("stopped after the stages under test")
+
+    import tinyml.models
+
+    # Two small members keep the sweep short; the board picks the larger, so only the other is trained.
+    family = tinyml.models.student_family((8, 8, 1))[:2]
+    monkeypatch.setattr(tinyml.models, "student_family", lambda input_shape: family)
+    monkeypatch.setattr(tinyml.quantize, "quantize_int8", stop_here)
+    with pytest.raises(TinymlError, match="stopped after"):
+        prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", epochs=1,
+                               teacher_epochs=1, sweep=True, progress=True))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[prepare] ")]
+    expected = ["loading torch and TensorFlow", "training the teacher (1 epochs)", "training the student",
+                "distilling the student", f"family sweep 1/2: {family[0].name()} (3 epochs",
+                f"family sweep 2/2: {family[1].name()} (the chosen student, already trained)",
+                "exporting ONNX, converting to TensorFlow and quantizing to full int8"]
+    assert len(lines) == len(expected) + 1, lines   # + the dataset/student line
+    for line, start in zip([lines[0]] + lines[2:], expected):
+        assert line.startswith(f"[prepare] {start}"), lines
