@@ -136,3 +136,25 @@ def build_host_firmware(compiled_dir: Path, build_dir: Path, backend: str = "eng
     extra = ["-DTINYML_SANITIZE=ON"] if sanitize else []
     return build_port_firmware(HOST_PORT, "host", compiled_dir, build_dir, backend, profile, 115200, engine_dir,
                                extra=extra)
+
+
+def compiled_dir_for(model_dir: Path, board: Board) -> Path:
+    """Where the compiled C of a prepare/emit directory goes for a board's target."""
+    return Path(model_dir) / f"compiled-{board.compile_target}"
+
+
+def ensure_compiled(model_dir: Path, board: Board, profile: bool = False, optimize: str = "speed") -> Path:
+    """The compiled model for the board: model_dir itself when it holds model.c,
+    else model_dir/model.tflite compiled for the board's target (optimize: the
+    compiler's speed / size trade, `tinyml compile --optimize`)."""
+    from tinyml.compiler import compile_tflite
+
+    model_dir = Path(model_dir)
+    if (model_dir / "model.c").is_file():
+        return model_dir
+    tflite = model_dir / "model.tflite"
+    if not tflite.is_file():
+        raise TinymlError(f"{model_dir} holds neither model.c (tinyml compile) nor model.tflite (tinyml prepare/emit)")
+    out = compiled_dir_for(model_dir, board)
+    compile_tflite(tflite, out, target=board.compile_target, profile=profile, optimize=optimize)
+    return out
