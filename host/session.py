@@ -218,7 +218,8 @@ class BoardSession:
                               "flash_bytes": self.image.flash_bytes, "ram_bytes": self.image.ram_bytes}
         if self.board is not None:
             facts["board_profile"] = {"name": self.board.name, "clock_hz": self.board.clock_hz,
-                                      "core": self.board.core, "emulated": bool(self.board.emulator)}
+                                      "core": self.board.core, "emulated": bool(self.board.emulator),
+                                      "timer": self.board.timer}
         return facts
 
     def bench(self, model_dir: Path, out_dir: Path, samples: int | None = None, fresh: bool = False,

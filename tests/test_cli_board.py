@@ -75,6 +75,25 @@ def test_flash_then_bench_by_board_name_with_profile(tiny_models, tmp_path, env)
     assert all(layer["time"] > 0 for layer in profile["layers"])
     assert 0.8 * report["latency_instructions"]["p50"] <= total <= 1.05 * report["latency_instructions"]["p50"]
     assert (model_dir / "bench" / "profile.png").is_file()
+    # The bench report links the per-layer profile and gives latency as time too.
+    text = (model_dir / "bench" / "report.md").read_text()
+    assert "[profile.md](profile.md)" in text and report["profile"]["png"] == "profile.png"
+    assert report["latency_us"]["p50"] > 0 and "ms)" in bench.stdout
+
+    # The same command again resumes the finished log; --fresh starts over.
+    again = _tinyml(env, "bench", "--board", "stm32f405", "--model-dir", model_dir, "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((model_dir / "bench" / "report.json").read_text())["resumed_samples"] == 6
+    fresh = _tinyml(env, "bench", "--board", "stm32f405", "--model-dir", model_dir, "--quiet", "--fresh")
+    assert fresh.returncode == 0, fresh.stderr
+    assert json.loads((model_dir / "bench" / "report.json").read_text())["resumed_samples"] == 0
+
+    # The emulator flash left running is listed, and stopped by board name.
+    listed = _tinyml(env, "emulator", "list")
+    assert "stm32f405" in listed.stdout and "kept by tinyml flash" in listed.stdout and str(model_dir) in listed.stdout
+    stopped = _tinyml(env, "emulator", "stop", "stm32f405")
+    assert stopped.returncode == 0 and "stopped stm32f405" in stopped.stdout
+    assert _tinyml(env, "emulator", "list").stdout.strip() == "no emulator is running"
 
 
 def test_bench_against_another_models_vectors_names_both_hashes(tiny_models, tmp_path, env):

@@ -118,3 +118,15 @@ def test_emulator_list_and_stop_commands(image, tmp_path, state):
     bad = _tinyml("emulator", "stop", "nope", env=env)
     assert bad.returncode != 0 and bad.stderr.strip().startswith("error: unknown board 'nope'")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_bench_with_a_bad_port_is_one_line_and_leaves_no_out_folder(model_dir, tmp_path, state):
+    env = dict(os.environ, TINYML_STATE_DIR=str(state))
+    for port, message in (("/dev/ttyNOPE7", "cannot open port /dev/ttyNOPE7"),
+                          ("faulty://loop://?dorp=0.1", "unknown fault option 'dorp'"),
+                          ("loop://", "no answer from a tinyml board on loop://")):
+        result = _tinyml("bench", "--port", port, "--model-dir", model_dir, "--out", tmp_path / "out", "--quiet",
+                         env=env)
+        assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith("error: ") and message in result.stderr
+        assert not (tmp_path / "out").exists()
