@@ -35,7 +35,7 @@ def host_port_figures(work: Path) -> None:
         for batch in (1, 8, 32):
             r = run_bench(board.port, model_dir, work / f"bench_host_b{batch}", batch=batch, progress=False).report
             print(f"host port, batch {batch:2d}: {r['samples']} samples, wire_efficiency {r['wire_efficiency']:.3f}, "
-                  f"throughput {r['throughput_sps']:.0f} samples/s, agreement {r['agreement']:.3f}")
+                  f"host-side rate {r['host_samples_per_s']:.0f} samples/s, agreement {r['agreement']:.3f}")
         plans = {
             "drop 3e-4/byte": FaultPlan(drop=3e-4, seed=1),
             "flip 3e-4/byte": FaultPlan(flip=3e-4, seed=2),
@@ -66,36 +66,23 @@ def host_port_figures(work: Path) -> None:
 
 def emulated_figures(model_dir: Path, work: Path) -> None:
     from tinyml.boards import load_board
-    from tinyml.compiler import compile_tflite
-    from tinyml.host.build import build_firmware
-    from tinyml.host.emulator import start_emulator
-    from tinyml.host.harness import run_bench
+    from tinyml.host.session import BoardSession
 
     board = load_board("stm32f405")
-    times = {}
-    t = time.monotonic()
-    compile_tflite(model_dir / "model.tflite", work / "compiled", target=board.compile_target)
-    times["compile"] = time.monotonic() - t
-    t = time.monotonic()
-    image = build_firmware(board, work / "compiled", work / "build")
-    times["build"] = time.monotonic() - t
-    t = time.monotonic()
-    emulator = start_emulator(board, image)
-    times["boot"] = time.monotonic() - t
-    try:
-        t = time.monotonic()
-        report = run_bench(emulator.port, model_dir, work / "bench_qemu", progress=False).report
-        times["bench"] = time.monotonic() - t
-    finally:
-        emulator.stop()
+    started = time.monotonic()
+    with BoardSession.build_and_boot(board, model_dir, work / "build") as session:
+        report = session.bench(model_dir, work / "bench_qemu", fresh=True, progress=False).report
+        image = session.image
+    times = {**session.stage_seconds, "total": time.monotonic() - started}
     lat = report["latency_instructions"]
     print(f"emulated {board.name}: image text {image.text_bytes} B, data {image.data_bytes} B, bss {image.bss_bytes} B")
     print(f"  samples {report['samples']}, agreement {report['agreement']:.4f} ({report['disagreements']} differ), "
           f"on-device accuracy {report['on_device_accuracy']:.4f}, host int8 accuracy {report['host_int8_accuracy']:.4f}")
-    print(f"  latency (instructions) p50 {lat['p50']:.0f} p90 {lat['p90']:.0f} p99 {lat['p99']:.0f}, throughput "
-          f"{report['throughput_sps']:.1f} samples/s, wire_efficiency {report['wire_efficiency']:.3f}, "
+    print(f"  latency (instructions) p50 {lat['p50']:.0f} p90 {lat['p90']:.0f} p99 {lat['p99']:.0f} "
+          f"(p50 {report['latency_us']['p50'] / 1000:.3f} ms at 1 instruction per cycle, 168 MHz); host-side rate "
+          f"{report['host_samples_per_s']:.1f} samples/s, wire_efficiency {report['wire_efficiency']:.3f}, "
           f"retries {report['link']['retries']}, line_rate_fraction {report['line_rate_fraction']}")
-    print("  stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
+    print("  stage times (compile+build, boot, hello, bench): " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
 
 
 def main() -> None:
