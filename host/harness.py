@@ -22,7 +22,7 @@ from tinyml.errors import TinymlError
 
 from .link import BoardLink
 from .protocol import PROTOCOL_VERSION
-from .report import write_bench_report
+from .report import per_class_scores, write_bench_report
 from .transport import Transport, open_port
 
 LOG_NAME = "bench_samples.jsonl"
@@ -137,23 +137,12 @@ def latency_time_basis(unit: str, hello_clock_hz: int, board_profile: dict[str, 
     if not clock_hz:
         return 0, f"no clock known: latency stays in {unit}"
     mhz = f"{clock_hz / 1e6:g} MHz"
+    source = f"; timer: {timer}" if timer else ""
     if unit == "instructions":
-        return clock_hz, (f"emulated instruction counts{' (' + timer + ')' if timer else ''}, read as cycles at the "
-                          f"board profile's {mhz}: assumes one instruction per cycle, which real silicon (wait "
-                          "states, pipeline stalls, multi-cycle instructions) does not reach")
-    return clock_hz, f"cycles{' (' + timer + ')' if timer else ''} at the board profile's {mhz}"
-
-
-def per_class_scores(labels: np.ndarray, predicted: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
-    """Precision and recall of the on-device predictions per class (None where undefined)."""
-    rows = []
-    for index, name in enumerate(names):
-        true_positive = int(((predicted == index) & (labels == index)).sum())
-        predicted_count, support = int((predicted == index).sum()), int((labels == index).sum())
-        rows.append({"class": name, "support": support, "predicted": predicted_count,
-                     "precision": true_positive / predicted_count if predicted_count else None,
-                     "recall": true_positive / support if support else None})
-    return rows
+        return clock_hz, (f"emulated instruction counts read as cycles at the board profile's {mhz}, which assumes "
+                          "one instruction per cycle: real silicon, with flash wait states, pipeline stalls and "
+                          f"multi-cycle instructions, takes longer{source}")
+    return clock_hz, f"cycles at the board profile's {mhz}{source}"
 
 
 def memory_figures(model_dir: Path, backend: str, arena_bytes: int, manifest: dict[str, Any],

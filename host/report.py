@@ -25,6 +25,18 @@ def _atomic_plot(path: Path, draw: Callable[[Path], object]) -> str:
     return path.name
 
 
+def per_class_scores(labels: np.ndarray, predicted: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
+    """Precision and recall of the on-device predictions per class (None where undefined)."""
+    rows = []
+    for index, name in enumerate(names):
+        true_positive = int(((predicted == index) & (labels == index)).sum())
+        predicted_count, support = int((predicted == index).sum()), int((labels == index).sum())
+        rows.append({"class": name, "support": support, "predicted": predicted_count,
+                     "precision": true_positive / predicted_count if predicted_count else None,
+                     "recall": true_positive / support if support else None})
+    return rows
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
@@ -73,7 +85,8 @@ def _markdown(report: dict[str, Any], plot_names: list[str]) -> str:
         ]
     lines += [
         f"| host-side rate (link + {'emulator on the host CPU' if unit == 'instructions' else 'board'}; "
-        f"not the board's speed) | {report.get('host_samples_per_s', 0.0):.1f} samples/s |",
+        f"not the board's speed) | {report.get('host_samples_per_s', report.get('throughput_sps', 0.0)):.1f} "
+        "samples/s |",
         f"| wire efficiency (payload / bytes on the wire) | {report['wire_efficiency']:.3f} |",
         f"| line rate used | {_pct(report['line_rate_fraction'])}"
         + ("" if report["line_rate_fraction"] is not None else " (no real baud on this port)") + " |",
@@ -128,6 +141,8 @@ def write_bench_report(out_dir: Path, report: dict[str, Any], labels_true: np.nd
             f"On-device against host TFLite-Micro ({report['samples']} samples)")),
     ]
     report = dict(report, plots=names)
+    if "per_class" not in report:
+        report["per_class"] = per_class_scores(labels_true, labels_device, label_names)
     _atomic_text(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
     _atomic_text(out_dir / "report.md", _markdown(report, names))
     return [out_dir / "report.json", out_dir / "report.md", *(out_dir / n for n in names)]

@@ -241,7 +241,7 @@ class BoardSession:
         written as profile.md/.json/.png into out_dir when given."""
         from .profile import read_profile, write_profile
 
-        compile_json = profile_compile_json(Path(model_dir))
+        compile_json = profile_compile_json(Path(model_dir), self.board)
         if sample is None:
             from .harness import load_vectors
 
@@ -251,11 +251,14 @@ class BoardSession:
         return result, files
 
 
-def profile_compile_json(model_dir: Path) -> Path:
-    """compile.json of a compiled model dir, or of its compiled-TARGET folder (a prepare/emit dir)."""
+def profile_compile_json(model_dir: Path, board: Board | None = None) -> Path:
+    """compile.json of a compiled model dir, or of its compiled-TARGET folder (a prepare/emit
+    dir; the board's target first)."""
     model_dir = Path(model_dir)
     if (model_dir / "compile.json").is_file():
         return model_dir / "compile.json"
+    if board is not None and (model_dir / f"compiled-{board.compile_target}" / "compile.json").is_file():
+        return model_dir / f"compiled-{board.compile_target}" / "compile.json"
     found = sorted(model_dir.glob("compiled-*/compile.json"))
     if not found:
         raise TinymlError(f"{model_dir} holds no compile.json: flash it with `tinyml flash --profile` first")

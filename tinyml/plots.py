@@ -66,7 +66,8 @@ def plot_histogram(values: np.ndarray, path: Path, title: str, xlabel: str, mark
     top = ax.get_ylim()[1]
     for k, (name, value) in enumerate((marks or {}).items()):
         ax.axvline(value, color="#cc3311", linestyle="--", linewidth=1)
-        ax.text(value, top * (0.95 - 0.12 * k), f" {name} {value:,.0f}", color="#cc3311", fontsize=8, va="top")
+        ax.text(value, top * (0.95 - 0.12 * k), f" {name} {value:,.0f}", color="#cc3311", fontsize=8, va="top",
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1})
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:,.0f}"))
     ax.tick_params(axis="x", labelsize=8)
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
@@ -98,7 +99,8 @@ def plot_fractions(names: Sequence[str], values: Sequence[float], path: Path, ti
         ax.text(value, y, f" {100 * value:.2f}%", va="center", ha="left", fontsize=8)
     ax.set_yticks(list(positions), names, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(start, 1.0 + (1.0 - start) * 0.18)
+    ax.set_xlim(start, 1.0 + (1.0 - start) * 0.18)  # room for the value labels; no ticks past 1
+    ax.set_xticks([t for t in ax.get_xticks() if start <= t <= 1.0 + 1e-9])
     ax.set_xlabel(f"fraction (axis starts at {start:.2f}, not 0)" if start > 0 else "fraction")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
