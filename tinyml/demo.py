@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .boards import Board, load_board
+from .boards import load_board
 from .errors import TinymlError
 from .host.build import compiled_dir_for, ensure_compiled  # noqa: F401  (their owner is the board link)
 
