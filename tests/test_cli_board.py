@@ -33,14 +33,12 @@ def env(tmp_path):
     environment = dict(os.environ, TINYML_STATE_DIR=str(tmp_path / "state"))
     yield environment
     # Whatever the test left running on this state directory is stopped.
-    from tinyml.host.emulator import find_running_emulator
+    from tinyml.host.emulator import stop_emulators
 
     old = os.environ.get("TINYML_STATE_DIR")
     os.environ["TINYML_STATE_DIR"] = environment["TINYML_STATE_DIR"]
     try:
-        running = find_running_emulator("stm32f405")
-        if running:
-            running.stop()
+        stop_emulators("all")
     finally:
         if old is None:
             os.environ.pop("TINYML_STATE_DIR")
