@@ -72,6 +72,16 @@ def _sizes(size_tool: str, path: Path) -> tuple[int, int, int]:
     return tuple(int(g) for g in match.groups()) if match else (0, 0, 0)  # type: ignore[return-value]
 
 
+def image_of(path: Path, board: Board, backend: str = "engine") -> FirmwareImage:
+    """A FirmwareImage for an ELF built earlier (e.g. the one a kept emulator runs),
+    its sizes read with the board's toolchain `size` (zeros when it cannot be read)."""
+    toolchain = str(board.build.get("toolchain", ""))
+    size_tool = toolchain[: -len("gcc")] + "size" if toolchain.endswith("gcc") else "size"
+    text, data, bss = _sizes(size_tool, Path(path)) if Path(path).is_file() else (0, 0, 0)
+    return FirmwareImage(Path(path), board.name, str(board.build.get("port", "")), backend, Path(path).parent,
+                         text, data, bss)
+
+
 def build_port_firmware(port: str, board_name: str, compiled_dir: Path, build_dir: Path, backend: str = "engine",
                         profile: bool = False, baud: int = 115200, engine_dir: Path | None = None,
                         protocol: str = "binary", extra: list[str] | None = None) -> FirmwareImage:

@@ -175,7 +175,7 @@ def _real_baud(url: str) -> bool:
 def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, samples: int | None = None,
               resume: Path | None = None, progress: bool = True, transport: Transport | None = None,
               batch: int | None = None, hello_timeout_s: float = 1.5,
-              extra: dict[str, Any] | None = None, fresh: bool = False) -> BenchResult:
+              extra: dict[str, Any] | None = None, fresh: bool = False, hello_attempts: int = 4) -> BenchResult:
     """Benchmarks the model the board runs against model_dir's test vectors.
 
     port: a pyserial URL (ignored when a transport is given: a session's, or a fault-injecting one).
@@ -201,7 +201,7 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
     transport = transport or open_port(port, baud)
     try:
         link = BoardLink(transport)
-        info = link.hello(timeout_s=hello_timeout_s)
+        info = link.hello(attempts=hello_attempts, timeout_s=hello_timeout_s)
         if not info.model_ready:
             raise TinymlError(f"board on {transport.url} failed to initialise its model ({info.backend} backend)")
         if info.model_sha256 != sha256:

@@ -23,13 +23,14 @@ from typing import Any, Callable
 from tinyml.boards import Board
 from tinyml.errors import TinymlError
 
-from .build import FirmwareImage, build_firmware, ensure_compiled
-from .emulator import EmulatedBoard, resolve_port, start_emulator, start_host_board
+from .build import FirmwareImage, build_firmware, ensure_compiled, image_of
+from .emulator import EmulatedBoard, find_running_emulator, resolve_port, start_emulator, start_host_board
 from .link import BoardLink
 from .protocol import BoardInfo
 from .transport import Transport, open_port
 
 PROTOCOLS = ("tinyml", "mlperf-tiny")
+FAULTY_HELLO_ATTEMPTS = 20
 
 
 @dataclass
@@ -74,9 +75,18 @@ class BoardSession:
         url = resolve_port(port, board, model_dir)
         if expected_sha256 is None and model_dir is not None:
             expected_sha256 = model_sha256_of(model_dir)
-        return cls(board, url, baud or (board.baud if board else 115200), expected_sha256,
-                   expected_from=str(model_dir) if model_dir else "the model dir", protocol=protocol,
-                   open_retry_s=open_retry_s, hello_attempts=hello_attempts, progress=progress)
+        if url.lower().startswith("faulty://"):
+            # Every HELLO answer (about 160 bytes) crosses the injected faults too.
+            hello_attempts = max(hello_attempts, FAULTY_HELLO_ATTEMPTS)
+        session = cls(board, url, baud or (board.baud if board else 115200), expected_sha256,
+                      expected_from=str(model_dir) if model_dir else "the model dir", protocol=protocol,
+                      open_retry_s=open_retry_s, hello_attempts=hello_attempts, progress=progress)
+        if port is None and board is not None:
+            # An emulator `tinyml flash` left running: its image's sizes go into the report.
+            running = find_running_emulator(board, model_dir)
+            if running is not None and running.port == url and Path(running.image).suffix == ".elf":
+                session.image = image_of(Path(running.image), board)
+        return session
 
     @classmethod
     def boot(cls, board: Board | None, image: FirmwareImage, expected_sha256: str | None = None,
@@ -232,7 +242,7 @@ class BoardSession:
         started = time.monotonic()
         result = run_bench(self.port or "", model_dir, out_dir, baud=self.baud, samples=samples, fresh=fresh,
                            resume=resume, progress=progress, transport=self.transport, batch=batch,
-                           extra=self.facts())
+                           extra=self.facts(), hello_attempts=self.hello_attempts)
         self._timed("bench", started)
         return result
 

@@ -77,6 +77,9 @@ def test_flash_then_bench_by_board_name_with_profile(tiny_models, tmp_path, env)
     text = (model_dir / "bench" / "report.md").read_text()
     assert "[profile.md](profile.md)" in text and report["profile"]["png"] == "profile.png"
     assert report["latency_us"]["p50"] > 0 and "ms)" in bench.stdout
+    # The image the flashed emulator runs is measured too (flash = text + data, RAM = data + bss).
+    memory = report["memory"]
+    assert 0 < memory["firmware_flash_bytes"] < 1_048_576 and memory["firmware_ram_bytes"] > memory["arena_bytes"] > 0
 
     # The same command again resumes the finished log; --fresh starts over.
     again = _tinyml(env, "bench", "--board", "stm32f405", "--model-dir", model_dir, "--quiet")

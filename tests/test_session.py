@@ -130,3 +130,17 @@ def test_bench_with_a_bad_port_is_one_line_and_leaves_no_out_folder(model_dir, t
         assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stderr.startswith("error: ") and message in result.stderr
         assert not (tmp_path / "out").exists()
+
+
+def test_connect_through_a_faulty_url_benches_under_faults(image, model_dir, tmp_path, state):
+    """`tinyml bench --port faulty://...`: the session retries HELLO enough for the faults to pass."""
+    process = start_host_board(image)
+    try:
+        url = f"faulty://{process.port}?drop=0.001&flip=0.001&seed=6"
+        with BoardSession.connect(url, expected_sha256=FIXTURE_SHA256) as session:
+            assert session.hello_attempts >= 20
+            report = session.bench(model_dir, tmp_path / "bench", samples=20, progress=False, batch=4).report
+    finally:
+        process.stop()
+    assert report["agreement"] == 1.0 and report["samples"] == 20
+    assert report["faults_injected"]["dropped"] + report["faults_injected"]["flipped"] > 0
