@@ -48,7 +48,8 @@ def faulty_url_figures(work: Path, board_port: str, model_dir: Path) -> None:
                       progress=False, fresh=True).report
         elapsed = time.monotonic() - started
         f = r["faults_injected"]
-        say(name, f"{name:40s}: {r['samples']} samples, agreement {r['agreement']:.4f}, retries {r['link']['retries']}, "
+        say(name, f"{name:40s}: {r['samples']} samples, agreement {r['agreement']:.4f}, "
+            f"retries {r['link']['retries']}, "
             f"boots {r['link']['boots_seen']}, injected drop {f['dropped']} flip {f['flipped']} dup {f['duplicated']} "
             f"resets {f['resets_injected']}, {elapsed:.1f} s",
             {"samples": r["samples"], "agreement": r["agreement"], "retries": r["link"]["retries"],
@@ -58,7 +59,8 @@ def faulty_url_figures(work: Path, board_port: str, model_dir: Path) -> None:
 def store_results() -> None:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    facts = {"commit": commit, "machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+    facts = {"commit": commit, "machine": platform.machine(), "cpus": os.cpu_count(),
+             "python": platform.python_version(),
              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "harness.json").write_text(json.dumps({"facts": facts, "figures": FIGURES}, indent=2) + "\n")
@@ -128,7 +130,8 @@ def emulated_figures(model_dir: Path, work: Path) -> None:
         image = session.image
     times = {**session.stage_seconds, "total": time.monotonic() - started}
     lat = report["latency_instructions"]
-    line = (f"emulated {board.name}: image text {image.text_bytes} B, data {image.data_bytes} B, bss {image.bss_bytes} B\n"
+    line = (f"emulated {board.name}: image text {image.text_bytes} B, data {image.data_bytes} B, "
+            f"bss {image.bss_bytes} B\n"
             f"  samples {report['samples']}, agreement {report['agreement']:.4f} ({report['disagreements']} differ), "
             f"on-device accuracy {report['on_device_accuracy']:.4f}, host int8 accuracy "
             f"{report['host_int8_accuracy']:.4f}\n"

@@ -411,7 +411,8 @@ def _flash_emulated(board: Board, image: Path | None, model_dir: Path | None, so
     work = keep_dir(record_key(board.name, model_dir))
     if image is None:
         if source is None:
-            raise TinymlError(f"nothing to boot on the emulated {board.name}: give a compiled model directory or --image")
+            raise TinymlError(f"nothing to boot on the emulated {board.name}: give a compiled model directory "
+                              "or --image")
         if progress:
             print(f"[{board.name}] building the firmware", flush=True)
         firmware = build_firmware(board, Path(source), build_dir or work / "build", backend=backend, profile=profile)

@@ -153,7 +153,8 @@ def memory_figures(model_dir: Path, backend: str, arena_bytes: int, manifest: di
     if backend == "engine":
         for path in (model_dir / "compile.json", *sorted(model_dir.glob("compiled-*/compile.json"))):
             try:
-                model_flash, source = int(json.loads(path.read_text())["weight_bytes"]), f"constants in {path.parent.name}/model.c"
+                model_flash = int(json.loads(path.read_text())["weight_bytes"])
+                source = f"constants in {path.parent.name}/model.c"
                 break
             except (OSError, ValueError, KeyError):
                 continue

@@ -94,8 +94,8 @@ class BoardSession:
              protocol: str = "tinyml", progress: bool = False) -> BoardSession:
         """Boots a built image: QEMU for an emulated board, a process for a host-port image (board None)."""
         _check_protocol(protocol)
-        session = cls(board, None, board.baud if board else 115200, expected_sha256, protocol=protocol, keep_running=keep_running,
-                      model_dir=model_dir, work_dir=work_dir, progress=progress)
+        session = cls(board, None, board.baud if board else 115200, expected_sha256, protocol=protocol,
+                      keep_running=keep_running, model_dir=model_dir, work_dir=work_dir, progress=progress)
         session.image = image
         return session
 
@@ -164,7 +164,7 @@ class BoardSession:
         self.port = self.emulator.port
         self._timed("boot", started)
         what = "QEMU" if self.image.port != "host" else "the host-port firmware"
-        self._say(f"{self.image.board} emulated by {what} on {self.port}")
+        self._say(f"emulated by {what} on {self.port}")
 
     def close(self, failed: bool = False) -> None:
         """Closes the port; stops an emulator this session started unless it is kept
