@@ -229,8 +229,8 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
 
 @cli.command("bench")
 @click.option("--port", default=None, help="pyserial URL: /dev/ttyUSB0, socket://host:port, rfc2217://…, loop://, "
-              "or faulty://URL?drop=0.01&flip=0.01 (the port under injected faults: drop, flip, duplicate, delay, "
-              "delay_s, reset_after_bytes, garbage_after_bytes, seed)")
+              "or faulty://URL?drop=0.001&flip=0.001 (that port under injected faults, per byte: drop, flip, "
+              "duplicate, delay, delay_s, reset_after_bytes, garbage_after_bytes, seed)")
 @click.option("--board", "board_name", default=None,
               help="Find the port of a board started by `tinyml flash` (emulated) and use its baud rate.")
 @_model_dir_option("The `tinyml prepare`/`emit` output the board was flashed from (manifest.json, test_vectors.npz).")
