@@ -324,7 +324,8 @@ def emulator_stop_cmd(which: str, model_dir: Path | None) -> None:
 def _bench_summary(r: dict) -> str:
     unit = r.get("latency_unit", "cycles")
     latency = r.get(f"latency_{unit}") or {}
-    as_time = f" ({r['latency_us']['p50'] / 1000:,.3f} ms)" if r.get("latency_us") else ""
+    us = (r.get("latency_us") or {}).get("p50")
+    as_time = "" if us is None else f" ({us / 1000:,.3f} ms)" if us >= 1000 else f" ({us:,.1f} µs)"
     rate = r.get("host_samples_per_s", r.get("throughput_sps", 0.0))
     return (f"{r['samples']} samples on {r.get('board')} ({r.get('backend')}): on-device accuracy "
             f"{r['on_device_accuracy']:.2%} (host int8 {r['host_int8_accuracy']:.2%}), byte agreement "
