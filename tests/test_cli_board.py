@@ -76,7 +76,7 @@ def test_flash_then_bench_by_board_name_with_profile(tiny_models, tmp_path, env)
     # The bench report links the per-layer profile and gives latency as time too.
     text = (model_dir / "bench" / "report.md").read_text()
     assert "[profile.md](profile.md)" in text and report["profile"]["png"] == "profile.png"
-    assert report["latency_us"]["p50"] > 0 and "ms)" in bench.stdout
+    assert report["latency_us"]["p50"] > 0 and f"({report['latency_us']['p50']:,.1f} µs)" in bench.stdout
     # The image the flashed emulator runs is measured too (flash = text + data, RAM = data + bss).
     memory = report["memory"]
     assert 0 < memory["firmware_flash_bytes"] < 1_048_576 and memory["firmware_ram_bytes"] > memory["arena_bytes"] > 0
