@@ -34,11 +34,9 @@ def main() -> None:
     from tinyml.boards import load_board
     from tinyml.compiler.compile import compile_tflite
     from tinyml.host.build import build_firmware
-    from tinyml.host.emulator import start_emulator
-    from tinyml.host.link import BoardLink
     from tinyml.host.mlperf import build_mlperf_firmware, run_mlperf
-    from tinyml.host.profile import format_table, read_profile
-    from tinyml.host.transport import open_port
+    from tinyml.host.profile import format_table
+    from tinyml.host.session import BoardSession
     from tinyml.verify import io_quantization, run_tflm
 
     work = Path(tempfile.mkdtemp(prefix="bench-boards-"))
@@ -66,22 +64,15 @@ def main() -> None:
     rng = np.random.default_rng(0)
     inputs = rng.integers(-128, 128, size=(args.samples, *in_q.shape[1:]), dtype=np.int8)
     expected = run_tflm(model, inputs)
-    emulated = start_emulator(rv32, image)
-    try:
-        transport = open_port(emulated.port, rv32.baud)
-        link = BoardLink(transport)
-        link.hello()
-        results = list(link.infer((i, x.tobytes()) for i, x in enumerate(inputs)))
+    with BoardSession.boot(rv32, image, expected_sha256=compiled.sha256) as session:
+        results = list(session.link.infer((i, x.tobytes()) for i, x in enumerate(inputs)))
         agree = sum(r.output == expected[r.index].tobytes() for r in results)
         lat = np.array([r.latency for r in results])
         print(f"\nrv32_virt: {agree}/{len(results)} outputs equal host TFLite-Micro's; "
               f"{lat.mean():,.0f} instructions per inference ({lat.mean() / max(compiled.macs, 1):.1f} per MAC), "
               f"{lat.mean() / 160:,.0f} us at the C3's 160 MHz if one instruction took one cycle")
-        profile = read_profile(link, inputs[0].tobytes(), work / "compiled" / "compile.json")
+        profile, _ = session.profile(work / "compiled", sample=inputs[0].tobytes())
         print("\nper-layer profile on rv32_virt:\n" + format_table(profile))
-        transport.close()
-    finally:
-        emulated.stop()
 
     vectors = work / "vectors"
     vectors.mkdir()
@@ -90,11 +81,8 @@ def main() -> None:
     (vectors / "manifest.json").write_text(json.dumps({"model_sha256": compiled.sha256,
                                                        "output": {"scale": out_q.scale, "zero_point": out_q.zero_point}}))
     mlperf_image = build_mlperf_firmware(rv32, work / "compiled", work / "build-mlperf")
-    emulated = start_emulator(rv32, mlperf_image)
-    try:
-        result = run_mlperf(emulated.port, vectors, work / "mlperf-report", runs=10, warmup=1)
-    finally:
-        emulated.stop()
+    with BoardSession.boot(rv32, mlperf_image, protocol="mlperf-tiny") as session:
+        result = run_mlperf(session.port, vectors, work / "mlperf-report", runs=10, warmup=1)
     r = result.report
     print(f"MLPerf Tiny protocol on rv32_virt: agreement {r['agreement']:.0%}, "
           f"{r['latency_instructions']['mean']:,.0f} instructions per inference "

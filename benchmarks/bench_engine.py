@@ -248,16 +248,12 @@ def run_firmware(compiled: Path, model_dir: Path, work: Path, samples: int, engi
     """Instructions per inference and agreement on the emulated STM32F405 (the firmware, run_bench)."""
     from tinyml.boards import load_board
     from tinyml.host.build import build_firmware
-    from tinyml.host.emulator import start_emulator
-    from tinyml.host.harness import run_bench
+    from tinyml.host.session import BoardSession
 
     board = load_board("stm32f405")
     image = build_firmware(board, compiled, work / "build", engine_dir=engine_dir)
-    emulator = start_emulator(board, image)
-    try:
-        result = run_bench(emulator.port, model_dir, work / "bench", samples=samples, progress=False)
-    finally:
-        emulator.stop()
+    with BoardSession.boot(board, image) as session:
+        result = session.bench(model_dir, work / "bench", samples=samples, progress=False)
     log = [json.loads(line) for line in result.log.read_text().splitlines()[1:]]
     return [float(r["latency"]) for r in log], float(result.report["agreement"])
 

@@ -73,6 +73,16 @@ def _sizes(size_tool: str, path: Path) -> tuple[int, int, int]:
     return tuple(int(g) for g in match.groups()) if match else (0, 0, 0)  # type: ignore[return-value]
 
 
+def image_of(path: Path, board: Board, backend: str = "engine") -> FirmwareImage:
+    """A FirmwareImage for an ELF built earlier (e.g. the one a kept emulator runs),
+    its sizes read with the board's toolchain `size` (zeros when it cannot be read)."""
+    toolchain = str(board.build.get("toolchain", ""))
+    size_tool = toolchain[: -len("gcc")] + "size" if toolchain.endswith("gcc") else "size"
+    text, data, bss = _sizes(size_tool, Path(path)) if Path(path).is_file() else (0, 0, 0)
+    return FirmwareImage(Path(path), board.name, str(board.build.get("port", "")), backend, Path(path).parent,
+                         text, data, bss)
+
+
 def build_port_firmware(port: str, board_name: str, compiled_dir: Path, build_dir: Path, backend: str = "engine",
                         profile: bool = False, baud: int = 115200, engine_dir: Path | None = None,
                         protocol: str = "binary", extra: list[str] | None = None) -> FirmwareImage:
@@ -139,3 +149,26 @@ def build_host_firmware(compiled_dir: Path, build_dir: Path, backend: str = "eng
     extra = ["-DTINYML_SANITIZE=ON"] if sanitize else []
     return build_port_firmware(HOST_PORT, "host", compiled_dir, build_dir, backend, profile, 115200, engine_dir,
                                extra=extra)
+
+
+def compiled_dir_for(model_dir: Path, board: Board) -> Path:
+    """Where the compiled C of a prepare/emit directory goes for a board's target."""
+    return Path(model_dir) / f"compiled-{board.compile_target}"
+
+
+def ensure_compiled(model_dir: Path, board: Board, profile: bool = False, optimize: str = "speed") -> Path:
+    """The compiled model for the board: model_dir itself when it holds model.c,
+    else model_dir/model.tflite compiled for the board's target (optimize: the
+    compiler's speed / size trade, `tinyml compile --optimize`)."""
+    from tinyml.compiler import compile_tflite
+
+    model_dir = Path(model_dir)
+    if (model_dir / "model.c").is_file():
+        return model_dir
+    tflite = model_dir / "model.tflite"
+    if not tflite.is_file():
+        raise TinymlError(f"{model_dir} holds neither model.c (tinyml compile) nor model.tflite (tinyml prepare/emit)")
+    out = compiled_dir_for(model_dir, board)
+    say("compile", f"compiling {tflite} to C for {board.compile_target} (--optimize {optimize})")
+    compile_tflite(tflite, out, target=board.compile_target, profile=profile, optimize=optimize)
+    return out

@@ -15,8 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,11 +26,10 @@ from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
 from tinyml.progress import say
 
-from .build import FirmwareImage, build_firmware
-from .emulator import EmulatedBoard, start_emulator
-from .link import BoardLink
+from .build import FirmwareImage, build_firmware, ensure_compiled
+from .emulator import EmulatedBoard, keep_dir, record_key, state_dir
 from .protocol import BoardInfo
-from .transport import open_port
+from .session import BoardSession
 
 # What the USB IDs in boards/*.toml are, for messages.
 USB_BRIDGES = {
@@ -342,48 +339,52 @@ def verify_board(port: str, baud: int, expected_sha256: str | None, boot_wait_s:
                  attempts: int = 6) -> BoardInfo:
     """HELLO over the board link; TinymlError unless the board runs expected_sha256."""
     say("flash", f"asking the board on {port} which model it runs (HELLO)")
-    deadline = time.monotonic() + boot_wait_s
-    transport = None
-    while transport is None:
-        try:
-            transport = open_port(port, baud)
-        except TinymlError:
-            # The port may vanish for a moment while a USB board re-enumerates after reset.
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    try:
-        info = BoardLink(transport).hello(attempts=attempts)
-    finally:
-        transport.close()
-    if expected_sha256 and info.model_sha256.lower() != expected_sha256.lower():
-        raise TinymlError(f"board on {port} runs model {info.model_sha256[:16]}…, expected {expected_sha256[:16]}…: "
-                          "the upload did not take (or flashed another build)")
-    return info
+    session = BoardSession(None, port, baud, expected_sha256, expected_from="the flashed build",
+                           mismatch_hint="the upload did not take (or flashed another build)",
+                           open_retry_s=boot_wait_s, hello_attempts=attempts)
+    with session:
+        assert session.info is not None
+        return session.info
+
+
+def flash_log_path(board: Board) -> Path:
+    """Where an upload's tool output goes: one log per board in the state directory,
+    overwritten by the next flash (no temporary folders to leave behind)."""
+    directory = state_dir() / "logs"
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / f"flash-{board.name}.log"
+    log.write_text("")
+    return log
 
 
 def flash_board(board: Board | str, port: str | None = None, image: Path | None = None,
                 model_dir: Path | None = None, backend: str = "engine", address: int | None = None,
                 expected_sha256: str | None = None, verify: bool = True, build_dir: Path | None = None,
-                log: Path | None = None, profile: bool = False) -> FlashResult:
+                log: Path | None = None, profile: bool = False, optimize: str = "speed",
+                progress: bool = False) -> FlashResult:
     """Builds (PlatformIO) or takes a prebuilt image, uploads it, then checks with
     HELLO that the board runs the expected model.
 
-    Emulated boards boot `image` (an ELF) or, given a compiled model_dir, an image
-    built with this project's CMake; the emulator keeps running afterwards.
+    model_dir: a `tinyml compile` output, or a prepare/emit output that is compiled
+    here for the board's target (engine backend, no image; optimize as `tinyml compile`).
+    Emulated boards boot `image` (an ELF) or an image built with this project's
+    CMake into the emulator's own folder; the emulator keeps running afterwards.
     """
     board = load_board(board) if isinstance(board, str) else board
     if expected_sha256 is None and model_dir is not None:
         expected_sha256 = model_sha256_of(model_dir)
-    work = Path(tempfile.mkdtemp(prefix=f"tinyml-flash-{board.name}-"))
-    log = log or work / "flash.log"
+    source = model_dir
+    if image is None and backend == "engine" and model_dir is not None:
+        source = ensure_compiled(Path(model_dir), board, profile=profile, optimize=optimize)
 
     if board.flasher.get("tool") == "selfcheck":
         raise TinymlError(f"board {board.name} runs a self-check image, not the serial protocol: "
                           "build and run it with tinyml.host.selfcheck (see docs/boards/esp32.md)")
     if board.flasher.get("tool") == "qemu":
-        return _flash_emulated(board, image, model_dir, backend, expected_sha256, verify, build_dir or work, profile)
+        return _flash_emulated(board, image, model_dir, source, backend, expected_sha256, verify, build_dir,
+                               profile, progress)
 
+    log = log or flash_log_path(board)
     selected = select_port(board, port)
     check_port_free(selected.device)
     if image is not None:
@@ -392,39 +393,43 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
         if tool == Path(sys.executable).name:
             tool = "esptool"
     else:
-        if model_dir is None:
+        if source is None:
             raise TinymlError("nothing to flash: give a model directory (tinyml compile/emit output) or --image")
-        commands = [plan_platformio_upload(board, selected.device, Path(model_dir), backend, profile)]
+        commands = [plan_platformio_upload(board, selected.device, Path(source), backend, profile)]
         tool = "platformio"
     for command in commands:
-        say("flash", f"uploading to {selected.device} with {Path(command.argv[0]).name}")
+        say("flash", f"uploading to {selected.device}: {command.shell()}")
         run_tool(command, log)
     info = verify_board(selected.device, board.baud, expected_sha256) if verify else None
     return FlashResult(board.name, selected.device, tool, commands, Path(image) if image else None,
                        expected_sha256, info)
 
 
-def _flash_emulated(board: Board, image: Path | None, model_dir: Path | None, backend: str,
-                    expected_sha256: str | None, verify: bool, build_dir: Path, profile: bool = False) -> FlashResult:
+def _flash_emulated(board: Board, image: Path | None, model_dir: Path | None, source: Path | None, backend: str,
+                    expected_sha256: str | None, verify: bool, build_dir: Path | None, profile: bool,
+                    progress: bool) -> FlashResult:
+    """Boots the emulator and leaves it running, recorded under the board and model_dir;
+    a firmware built here goes into the emulator's own folder, removed when it stops."""
+    work = keep_dir(record_key(board.name, model_dir))
     if image is None:
-        if model_dir is None:
-            raise TinymlError(f"nothing to boot on the emulated {board.name}: give a compiled model directory or --image")
-        firmware = build_firmware(board, Path(model_dir), build_dir, backend=backend, profile=profile)
+        if source is None:
+            raise TinymlError(f"nothing to boot on the emulated {board.name}: give a compiled model directory "
+                              "or --image")
+        firmware = build_firmware(board, Path(source), build_dir or work / "build", backend=backend, profile=profile)
     else:
         path = Path(image)
         if not path.is_file():
             raise TinymlError(f"image {path} does not exist")
         firmware = FirmwareImage(path, board.name, str(board.build.get("port", "")), backend,
-                                 Path(model_dir) if model_dir else path.parent, 0, 0, 0)
-    emulated = start_emulator(board, firmware)
-    info = None
-    if verify:
-        try:
-            info = verify_board(emulated.port, board.baud, expected_sha256)
-        except TinymlError:
-            emulated.stop()
-            raise
+                                 Path(source) if source else path.parent, 0, 0, 0)
+    session = BoardSession.boot(board, firmware, expected_sha256=expected_sha256, model_dir=model_dir,
+                                keep_running=True, work_dir=work if work.is_dir() else None, progress=progress)
+    session.expected_from, session.check_hello = "the flashed build", verify
+    session.mismatch_hint = "the image was built from another model"
+    with session:
+        info = session.info
+        emulated = session.emulator
     command = ToolCommand([str(board.emulator.get("program", "qemu")) if board.emulator else "qemu",
                            "-kernel", str(firmware.path)])
-    return FlashResult(board.name, emulated.port, "qemu", [command], Path(firmware.path), expected_sha256, info,
-                       emulated)
+    return FlashResult(board.name, emulated.port if emulated else "", "qemu", [command], Path(firmware.path),
+                       expected_sha256, info, emulated)

@@ -1,8 +1,10 @@
 """`tinyml bench`: stream the test vectors to a board, log every sample as one
 JSON line, score on-device against host TFLite-Micro, write the report.
 
-The JSONL log is the run's memory: each line is written whole and flushed, a
-resumed run drops a line cut by a crash and skips every index already logged.
+The JSONL log is the run's memory: each line is written whole and flushed.
+Running the same bench into the same out_dir again resumes it (after checking
+the log was recorded with the same model): it drops a line cut by a crash and
+skips every index already logged. fresh=True starts the log over.
 """
 
 from __future__ import annotations
@@ -12,18 +14,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from tinyml.errors import TinymlError
 
-if TYPE_CHECKING:
-    from tinyml.boards import Board
-
 from .link import BoardLink
 from .protocol import PROTOCOL_VERSION
-from .report import write_bench_report
+from .report import per_class_scores, write_bench_report
 from .transport import Transport, open_port
 
 LOG_NAME = "bench_samples.jsonl"
@@ -83,6 +82,7 @@ def _read_log(path: Path, sha256: str) -> dict[int, dict[str, Any]]:
     """Sample records of an earlier run; rewrites the file without a torn last line."""
     if not path.is_file():
         raise TinymlError(f"cannot resume: {path} does not exist")
+    saw_run = False
     done: dict[int, dict[str, Any]] = {}
     good_lines: list[str] = []
     torn = False
@@ -95,15 +95,19 @@ def _read_log(path: Path, sha256: str) -> dict[int, dict[str, Any]]:
             torn = True  # cut by a crash; the sample is run again
             continue
         if "run" in record:
+            saw_run = True
             if record["run"].get("model_sha256") != sha256:
                 raise TinymlError(f"cannot resume {path}: it was recorded with model "
-                                  f"{record['run'].get('model_sha256')}, the model dir holds {sha256}")
+                                  f"{record['run'].get('model_sha256')}, the model dir holds {sha256} "
+                                  "(--fresh starts over)")
         elif "index" not in record or "output" not in record:
             torn = True
             continue
         else:
             done[int(record["index"])] = record
         good_lines.append(line)
+    if done and not saw_run:
+        raise TinymlError(f"cannot resume {path}: it has no run header naming its model (--fresh starts over)")
     if torn:
         temp = path.with_name(f".{path.name}.tmp")
         temp.write_text("".join(l + "\n" for l in good_lines))
@@ -117,8 +121,49 @@ def percentiles(values: np.ndarray) -> dict[str, float]:
         "p90": float(np.percentile(values, 90)),
         "p99": float(np.percentile(values, 99)),
         "mean": float(values.mean()),
-        "min": int(values.min()),
-        "max": int(values.max()),
+        "min": values.min().item(),
+        "max": values.max().item(),
+    }
+
+
+def latency_time_basis(unit: str, hello_clock_hz: int, board_profile: dict[str, Any] | None) -> tuple[int, str]:
+    """The clock that turns the board's latency unit into time, and what that assumes.
+    The board profile's clock wins over the firmware's (HELLO); 0 means no clock is needed."""
+    profile = board_profile or {}
+    clock_hz = int(profile.get("clock_hz") or hello_clock_hz or 0)
+    timer = profile.get("timer") or ""
+    if unit == "nanoseconds":
+        return 0, "nanoseconds measured by the host-port firmware's clock"
+    if not clock_hz:
+        return 0, f"no clock known: latency stays in {unit}"
+    mhz = f"{clock_hz / 1e6:g} MHz"
+    source = f"; timer: {timer}" if timer else ""
+    if unit == "instructions":
+        return clock_hz, (f"emulated instruction counts read as cycles at the board profile's {mhz}, which assumes "
+                          "one instruction per cycle: real silicon, with flash wait states, pipeline stalls and "
+                          f"multi-cycle instructions, takes longer{source}")
+    return clock_hz, f"cycles at the board profile's {mhz}{source}"
+
+
+def memory_figures(model_dir: Path, backend: str, arena_bytes: int, manifest: dict[str, Any],
+                   image: dict[str, Any] | None) -> dict[str, Any]:
+    """Flash and RAM: the whole image (when the session built it), the model's
+    constants (the compiled C's for the engine, the .tflite for TFLite-Micro) and the arena."""
+    model_flash, source = manifest.get("flash_bytes"), "model.tflite (manifest.json)"
+    if backend == "engine":
+        for path in (model_dir / "compile.json", *sorted(model_dir.glob("compiled-*/compile.json"))):
+            try:
+                model_flash = int(json.loads(path.read_text())["weight_bytes"])
+                source = f"constants in {path.parent.name}/model.c"
+                break
+            except (OSError, ValueError, KeyError):
+                continue
+    return {
+        "firmware_flash_bytes": image.get("flash_bytes") if image else None,
+        "firmware_ram_bytes": image.get("ram_bytes") if image else None,
+        "model_flash_bytes": model_flash,
+        "model_flash_source": source,
+        "arena_bytes": int(arena_bytes),
     }
 
 
@@ -131,13 +176,15 @@ def _real_baud(url: str) -> bool:
 def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, samples: int | None = None,
               resume: Path | None = None, progress: bool = True, transport: Transport | None = None,
               batch: int | None = None, hello_timeout_s: float = 1.5,
-              extra: dict[str, Any] | None = None) -> BenchResult:
+              extra: dict[str, Any] | None = None, fresh: bool = False, hello_attempts: int = 4) -> BenchResult:
     """Benchmarks the model the board runs against model_dir's test vectors.
 
-    port: a pyserial URL (ignored when a transport is given, e.g. a fault-injecting one).
-    samples: the first N test vectors (default all). resume: the JSONL log of an
-    interrupted run, appended to; otherwise out_dir/bench_samples.jsonl starts afresh.
-    extra: more keys for report.json (e.g. the firmware image's sizes).
+    port: a pyserial URL (ignored when a transport is given: a session's, or a fault-injecting one).
+    samples: the first N test vectors (default all). The log is out_dir/bench_samples.jsonl
+    (or resume, a log elsewhere, which must exist); when it exists the run resumes it
+    (same model hash required), unless fresh, which starts it over.
+    extra: more keys for report.json (a session's image sizes and board profile).
+    out_dir is created only once the board has answered.
     """
     vectors = load_vectors(model_dir)
     total = len(vectors.inputs) if samples is None else int(samples)
@@ -145,15 +192,17 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
         raise TinymlError(f"--samples {samples}: the model dir has {len(vectors.inputs)} test vectors")
     sha256 = vectors.manifest["model_sha256"]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     log_path = Path(resume) if resume is not None else out_dir / LOG_NAME
-    done = _read_log(log_path, sha256) if resume is not None else {}
+    if resume is not None and fresh:
+        raise TinymlError("give either a log to resume or fresh, not both")
+    resuming = resume is not None or (not fresh and log_path.is_file())
+    done = _read_log(log_path, sha256) if resuming else {}
 
     own_transport = transport is None
     transport = transport or open_port(port, baud)
     try:
         link = BoardLink(transport)
-        info = link.hello(timeout_s=hello_timeout_s)
+        info = link.hello(attempts=hello_attempts, timeout_s=hello_timeout_s)
         if not info.model_ready:
             raise TinymlError(f"board on {transport.url} failed to initialise its model ({info.backend} backend)")
         if info.model_sha256 != sha256:
@@ -162,6 +211,7 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
         if info.input_bytes != vectors.inputs.shape[1] or info.output_bytes != vectors.outputs.shape[1]:
             raise TinymlError(f"board's model takes {info.input_bytes} and gives {info.output_bytes} bytes, the "
                               f"test vectors have {vectors.inputs.shape[1]} and {vectors.outputs.shape[1]}")
+        out_dir.mkdir(parents=True, exist_ok=True)  # only now: a wrong port leaves no empty folder
         todo = [i for i in range(total) if i not in done]
         bytes_before = transport.bytes_written + transport.bytes_read
         bar = None
@@ -169,7 +219,7 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
             from tqdm import tqdm
 
             bar = tqdm(total=total, initial=total - len(todo), unit="sample", desc=f"bench {info.board}")
-        mode = "a" if resume is not None else "w"
+        mode = "a" if resuming else "w"
         started = time.monotonic()
         with log_path.open(mode) as log:
             if mode == "w" or log_path.stat().st_size == 0:
@@ -224,15 +274,25 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
     if _real_baud(transport.url) and elapsed > 0:
         # 10 bits per byte (start, 8 data, stop); the busier direction of the full-duplex line.
         line_rate = max(transport.bytes_written, transport.bytes_read) * 10 / (transport.baud * elapsed)
+    extra = dict(extra or {})
+    clock_hz, time_basis = latency_time_basis(unit, info.clock_hz, extra.get("board_profile"))
+    latency_us = latencies * (1e6 / clock_hz) if clock_hz else latencies / 1000.0 if unit == "nanoseconds" else None
     report: dict[str, Any] = {
         "samples": int(total),
         "on_device_accuracy": float((device_pred == labels).mean()),
         "host_int8_accuracy": float((host_out.argmax(axis=1) == labels).mean()),
         "agreement": float(agree.mean()),
         "disagreements": int((~agree).sum()),
+        "per_class": per_class_scores(labels, device_pred, vectors.label_names),
         "latency_unit": unit,
         f"latency_{unit}": percentiles(latencies),
-        "throughput_sps": (len(todo) / elapsed) if elapsed > 0 and todo else 0.0,
+        "latency_us": percentiles(latency_us) if latency_us is not None else None,
+        "latency_time_basis": time_basis,
+        "board_inferences_per_s": (1e6 / float(latency_us.mean())) if latency_us is not None and latency_us.mean() > 0
+        else None,
+        # Samples per second through the whole chain as the host saw it (link, pty, and on an
+        # emulator the host CPU's emulation speed): a property of this set-up, not of the board.
+        "host_samples_per_s": (len(todo) / elapsed) if elapsed > 0 and todo else 0.0,
         "wire_efficiency": payload / wire_bytes if wire_bytes else 0.0,
         "wire_bytes": int(wire_bytes),
         "payload_bytes": int(payload),
@@ -246,6 +306,7 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
         "protocol_version": info.protocol_version,
         "clock_hz": info.clock_hz,
         "arena_bytes": info.arena_bytes,
+        "memory": memory_figures(Path(model_dir), info.backend, info.arena_bytes, vectors.manifest, extra.get("image")),
         "batch": link.batch_size(batch),
         "elapsed_s": elapsed,
         "resumed_samples": int(total - len(todo)),
@@ -259,26 +320,9 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
         },
         "log": str(log_path),
     }
-    report.update(extra or {})
+    report.update(extra)
     faults = getattr(transport, "faults", None)
     if faults is not None:
         report["faults_injected"] = {k: v for k, v in vars(faults).items() if k != "log"}
     files = write_bench_report(out_dir, report, labels, device_pred, latencies, vectors.label_names)
     return BenchResult(out_dir, log_path, report, files)
-
-
-def run_emulated_bench(board: Board, compiled_dir: Path, model_dir: Path, out_dir: Path, build_dir: Path,
-                       samples: int | None = None, progress: bool = True) -> BenchResult:
-    """Build for an emulated board, boot it, bench, stop it: the last steps of `tinyml demo`."""
-    from .build import build_firmware
-    from .emulator import start_emulator
-
-    image = build_firmware(board, compiled_dir, build_dir)
-    sizes = {"image": {"path": str(image.path), "text_bytes": image.text_bytes, "data_bytes": image.data_bytes,
-                       "bss_bytes": image.bss_bytes}}
-    emulator = start_emulator(board, image)
-    try:
-        return run_bench(emulator.port, model_dir, out_dir, baud=board.baud, samples=samples, progress=progress,
-                         extra=sizes)
-    finally:
-        emulator.stop()

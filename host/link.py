@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from tinyml.errors import TinymlError
 
@@ -37,38 +38,31 @@ class SampleResult:
 
 
 @dataclass
-class _Request:
-    seq: int
-    indices: list[int]
-    inputs: list[bytes]
-    wire: bytes
-    first_order: int
-    first_sent_at: float
-    sent_at: float
-    sends: int = 1
+class _Frame:
+    """One request frame on the wire; the answer carries its seq."""
 
-
-@dataclass
-class _LoadFrame:
     seq: int
     wire: bytes
-    attempt: int
-    final: bool                   # the INFER_LOADED that ends the sample
-    sent_order: int = -1
+    job: _Job
+    attempt: int                  # the job's transmission this frame belongs to
+    final: bool                   # its answer completes the job (INFER, INFER_LOADED)
+    sent_order: int = -1          # link-wide order of its latest transmission
+    first_sent_order: int = -1    # ... and of its first
     sent_at: float = 0.0
 
 
-@dataclass
-class _Load:
-    """One sample whose input travels as LOAD frames, then INFER_LOADED; on any
-    loss the whole sequence is sent again (offset 0 starts the load over)."""
+@dataclass(eq=False)
+class _Job:
+    """Samples the board answers as one unit: one INFER frame of consecutive
+    samples, or one sample's LOAD frames and INFER_LOADED (a chunked load).
+    Whatever is lost, the job is sent again; its source says how."""
 
-    index: int
-    data: bytes
-    load_id: int
-    frames: list[_LoadFrame] = field(default_factory=list)
-    next_frame: int = 0
-    attempt: int = 0
+    indices: list[int]
+    inputs: list[bytes]
+    frames: list[_Frame] = field(default_factory=list)
+    next_frame: int = 0           # frames[:next_frame] went out in this attempt
+    attempt: int = 1
+    load_id: int = 0              # chunked loads only
 
 
 class BoardLink:
@@ -235,341 +229,330 @@ class BoardLink:
         Inputs larger than one frame go as LOAD frames plus INFER_LOADED."""
         info = self._require_info()
         self._check_sizes(info)
-        if not p.fits_one_frame(info):
-            yield from self._infer_loaded(samples)
-            return
-        batch = self.batch_size(batch)
-        source = iter(samples)
-        exhausted = False
-        outstanding: OrderedDict[int, _Request] = OrderedDict()  # oldest first
-        answered: set[int] = set()
-        expected_hello: int | None = None
-        last_progress = time.monotonic()
-        # Frames shrink while the line damages them (a retransmit costs a whole
-        # frame, and a long frame is more likely hit) and grow back while it does not.
-        current_batch = batch
-        backoff = 1.0
+        if p.fits_one_frame(info):
+            jobs: _JobSource = _BatchSource(self, samples, self.batch_size(batch))
+        else:
+            jobs = _LoadSource(self, samples, self.load_chunk_bytes())
+        yield from self._stream(jobs, info)
 
-        def make_request(chunk: list[tuple[int, bytes]], order: int) -> _Request:
-            seq = self._next_seq()
-            wire = p.encode_frame(p.MSG_INFER, seq, p.infer_payload(chunk[0][0], [d for _, d in chunk]))
-            now = time.monotonic()
-            return _Request(seq, [i for i, _ in chunk], [d for _, d in chunk], wire, order, now, now)
-
-        def retransmit(request: _Request, why: str) -> None:
-            nonlocal current_batch
-            current_batch = max(1, current_batch // 2)
-            self.stats.retries += 1
-            if request.sends >= self.max_retries:
-                raise TinymlError(f"board on {self.transport.url} stopped answering: samples "
-                                  f"{request.indices[0]}..{request.indices[-1]} sent {request.sends} times")
-            if len(request.indices) > current_batch:
-                # Resend as shorter frames in its place; a late answer to the
-                # old seq is then ignored (its samples are answered by the new ones).
-                del outstanding[request.seq]
-                pieces = [make_request(list(zip(request.indices[i:i + current_batch],
-                                                request.inputs[i:i + current_batch])), request.first_order)
-                          for i in range(0, len(request.indices), current_batch)]
-                for piece in reversed(pieces):
-                    piece.sends = request.sends + 1
-                    outstanding[piece.seq] = piece
-                    outstanding.move_to_end(piece.seq, last=False)
-                for piece in pieces:
-                    self._note(f"send seq {piece.seq} (split of {request.seq}: {why})")
-                    self._send(piece.wire)
-                return
-            request.sends += 1
-            request.sent_at = time.monotonic()
-            self._note(f"send seq {request.seq} ({why})")
-            self._send(request.wire)
-
-        def resend_oldest(why: str) -> None:
-            if outstanding:
-                oldest = next(iter(outstanding.values()))
-                if time.monotonic() - oldest.sent_at > 0.05:  # one resend per burst of errors
-                    retransmit(oldest, why)
-
-        frame_bytes = p.encoded_size(p.INFER_HEADER.size + batch * info.input_bytes)
-        held: tuple[int, bytes] | None = None
-        while True:
-            # Fill the window: frames of consecutive sample indices, as many as
-            # the board's receive buffer holds (at least one).
-            while not exhausted and (not outstanding or sum(len(r.wire) for r in outstanding.values())
-                                     + frame_bytes <= info.rx_buffer_bytes):
-                chunk: list[tuple[int, bytes]] = []
-                while len(chunk) < current_batch:
-                    if held is not None:
-                        item, held = held, None
-                    else:
-                        item = next(source, None)
-                        if item is None:
-                            break
-                    index, data = item
-                    if chunk and index != chunk[-1][0] + 1:
-                        held = item  # starts the next frame
-                        break
-                    if len(data) != info.input_bytes:
-                        raise TinymlError(f"sample {index} has {len(data)} bytes, the board's model takes "
-                                          f"{info.input_bytes}")
-                    chunk.append((int(index), bytes(data)))
-                if not chunk:
-                    exhausted = True
-                    break
-                request = make_request(chunk, self._order)
-                self._order += 1
-                outstanding[request.seq] = request
-                self._note(f"send seq {request.seq} (new)")
-                self._send(request.wire)
-                self.stats.payload_sent += sum(len(d) for _, d in chunk)
-            if exhausted and not outstanding:
-                return
-
-            damaged_before = self.stats.damaged_frames
-            frames = self._events()
-            if self.stats.damaged_frames > damaged_before:
-                # An answer arrived damaged; answers come in order, so most
-                # likely it was the oldest unanswered request's.
-                resend_oldest("damaged answer")
-            for frame in frames:
-                if frame.type == p.MSG_INFER | p.MSG_REPLY:
-                    request = outstanding.get(frame.seq)
-                    if request is None:
-                        self.stats.duplicates_ignored += 1
-                        continue
-                    try:
-                        result = p.parse_result(frame.payload, info.output_bytes)
-                    except p.ProtocolError:
-                        self.stats.damaged_frames += 1
-                        continue
-                    if result.first_index != request.indices[0] or len(result.outputs) != len(request.indices):
-                        self.stats.damaged_frames += 1  # an answer that is not for this request
-                        continue
-                    del outstanding[frame.seq]
-                    self._note(f"result seq {frame.seq}")
-                    if request.sends == 1:  # a retransmitted request's delay is ambiguous
-                        rtt = time.monotonic() - request.sent_at
-                        self._rtt = rtt if self._rtt is None else 0.8 * self._rtt + 0.2 * rtt
-                        current_batch = min(batch, current_batch + max(1, current_batch // 4))
-                    backoff = 1.0
-                    last_progress = time.monotonic()
-                    # The board answers in order: requests first sent before this
-                    # one and not sent since were lost on the way.
-                    for older in list(outstanding.values()):
-                        if older.first_order < request.first_order and older.sent_at < request.first_sent_at \
-                                and older.seq in outstanding:
-                            retransmit(older, f"gap before {request.seq}")
-                    for offset, index in enumerate(request.indices):
-                        if index in answered:
-                            continue
-                        answered.add(index)
-                        self.stats.payload_received += len(result.outputs[offset])
-                        yield SampleResult(index, result.outputs[offset], result.latencies[offset])
-                elif frame.type == p.MSG_ERROR:
-                    error = p.parse_error(frame.payload)
-                    self._count_error(error)
-                    if error.code in (p.ERR_CRC, p.ERR_FRAMING, p.ERR_TOO_LARGE):
-                        resend_oldest(f"board {error.name} error")  # a request arrived damaged
-                    elif frame.seq in outstanding or error.code == p.ERR_VERSION:
-                        self._raise_board_error(error)
-                elif frame.type == p.MSG_BOOT:
-                    # The board rebooted: whatever it held is gone. Check it still
-                    # runs the same model, then send everything unanswered again.
-                    expected_hello = self._hello_after_boot()
-                    for request in list(outstanding.values()):
-                        if request.seq in outstanding:
-                            retransmit(request, "board rebooted")
-                elif frame.type == p.MSG_HELLO | p.MSG_REPLY and frame.seq == expected_hello:
-                    expected_hello = None
-                    self._check_model_after_boot(frame.payload, info)
-
-            now = time.monotonic()
-            if outstanding:
-                timeout = self._timeout() * backoff
-                stale = [r for r in outstanding.values() if now - r.sent_at > timeout]
-                for request in stale:
-                    if request.seq in outstanding:
-                        retransmit(request, f"timeout {timeout:.2f} s")
-                if stale:
-                    backoff = min(4.0, backoff * 1.5)  # the board may just be slower than measured
-                if now - last_progress > max(30.0, 10 * timeout):
-                    raise TinymlError(f"board on {self.transport.url} stopped answering "
-                                      f"({len(outstanding)} requests unanswered for {now - last_progress:.0f} s)")
-
-    def _infer_loaded(self, samples: Iterable[tuple[int, bytes]]) -> Iterator[SampleResult]:
-        """infer() for inputs larger than a frame: per sample, LOAD frames fill
-        the board's input buffer and INFER_LOADED runs it. The board handles
-        frames in order, so the next sample's LOAD frames wait in its receive
-        buffer while one computes; anything lost, damaged or refused restarts
-        that sample's whole sequence (the board only runs a complete load of
-        the id named, so a partial or stale buffer is never scored)."""
-        info = self._require_info()
-        chunk_bytes = self.load_chunk_bytes()
-        source = iter(samples)
-        exhausted = False
-        outstanding: OrderedDict[int, tuple[_Load, _LoadFrame]] = OrderedDict()  # by send order
+    def _stream(self, jobs: _JobSource, info: p.BoardInfo) -> Iterator[SampleResult]:
+        """The one retransmit loop. Frames go out while the board's receive buffer
+        has room; answers come back in order, so an answer shows that frames sent
+        before it and still unanswered were lost. A lost, damaged, refused or
+        timed-out frame, or a reboot, sends its job again (jobs.resend decides how)."""
+        outstanding: OrderedDict[int, _Frame] = OrderedDict()  # by first transmission, oldest first
         inflight_bytes = 0
-        current: _Load | None = None   # the sample whose frames are being sent
-        waiting: deque[_Load] = deque()  # restarted samples, sent before new ones
-        active: dict[int, _Load] = {}
+        queue: deque[_Job] = deque()    # jobs with frames still to send; restarted ones wait behind the current
+        active: dict[int, _Job] = {}    # unanswered jobs by id()
         answered: set[int] = set()
         expected_hello: int | None = None
+        exhausted = False
         last_progress = time.monotonic()
         last_resend = 0.0
         backoff = 1.0
 
-        def build(load: _Load) -> None:
-            load.attempt += 1
-            if load.attempt > self.max_retries:
-                raise TinymlError(f"board on {self.transport.url} stopped answering: sample {load.index} "
-                                  f"sent {load.attempt - 1} times")
-            frames = []
-            for offset in range(0, len(load.data), chunk_bytes):
-                payload = p.load_payload(load.load_id, offset, load.data[offset:offset + chunk_bytes])
-                seq = self._next_seq()
-                frames.append(_LoadFrame(seq, p.encode_frame(p.MSG_LOAD, seq, payload), load.attempt, False))
-            seq = self._next_seq()
-            wire = p.encode_frame(p.MSG_INFER_LOADED, seq, p.infer_loaded_payload(load.load_id, load.index))
-            frames.append(_LoadFrame(seq, wire, load.attempt, True))
-            load.frames, load.next_frame = frames, 0
+        def transmit(frame: _Frame, why: str) -> None:
+            nonlocal inflight_bytes
+            self._order += 1
+            frame.sent_order, frame.sent_at = self._order, time.monotonic()
+            if frame.first_sent_order < 0:
+                frame.first_sent_order = self._order
+            if frame.seq not in outstanding:
+                outstanding[frame.seq] = frame
+                inflight_bytes += len(frame.wire)
+            self._note(f"send seq {frame.seq} ({why})")
+            self._send(frame.wire)
 
-        def restart(load: _Load, attempt: int, why: str) -> None:
-            nonlocal inflight_bytes, last_resend
-            if load.index not in active or load.attempt != attempt:
-                return  # already done, or already restarted for the same loss
-            for frame in load.frames[:load.next_frame]:
-                if outstanding.pop(frame.seq, None) is not None:
-                    inflight_bytes -= len(frame.wire)
+        def forget(frame: _Frame) -> None:
+            nonlocal inflight_bytes
+            if outstanding.pop(frame.seq, None) is not None:
+                inflight_bytes -= len(frame.wire)
+
+        def resend(job: _Job, why: str, attempt: int | None = None) -> None:
+            nonlocal last_resend
+            if active.get(id(job)) is not job or (attempt is not None and attempt != job.attempt):
+                return  # answered meanwhile, or already sent again for the same loss
             self.stats.retries += 1
             last_resend = time.monotonic()
-            self._note(f"restart sample {load.index} ({why})")
-            build(load)
-            if load is not current and load not in waiting:
-                waiting.append(load)
+            if job.attempt >= self.max_retries:
+                raise TinymlError(f"board on {self.transport.url} stopped answering: samples "
+                                  f"{job.indices[0]}..{job.indices[-1]} sent {job.attempt} times")
+            for frame in job.frames[:job.next_frame]:
+                forget(frame)
+            replacements = jobs.resend(job)
+            del active[id(job)]
+            for new in replacements:
+                active[id(new)] = new
+            if jobs.resend_at_once:
+                # Repeated at once, ahead of new work (an unchanged frame keeps its seq,
+                # so a late answer to its first transmission still counts).
+                for new in replacements:
+                    for frame in new.frames:
+                        transmit(frame, why)
+                    new.next_frame = len(new.frames)
+                for new in reversed(replacements):
+                    for frame in reversed(new.frames):
+                        outstanding.move_to_end(frame.seq, last=False)
+            else:
+                for new in replacements:
+                    if new not in queue:
+                        queue.append(new)
+                self._note(f"restart samples {job.indices[0]}..{job.indices[-1]} ({why})")
 
-        def oldest() -> tuple[_Load, _LoadFrame] | None:
-            return next(iter(outstanding.values()), None)
+        def answered_frame(frame: _Frame) -> None:
+            """The board answered `frame`: frames sent before it, still unanswered, were lost."""
+            forget(frame)
+            for older in list(outstanding.values()):
+                if older.seq in outstanding and older.sent_order < frame.first_sent_order:
+                    resend(older.job, f"gap before {frame.seq}", older.attempt)
+
+        def resend_oldest(why: str) -> None:
+            if outstanding:
+                oldest = next(iter(outstanding.values()))
+                if time.monotonic() - max(oldest.sent_at, last_resend) > 0.05:  # one resend per burst of errors
+                    resend(oldest.job, why, oldest.attempt)
 
         while True:
-            # Send while the board's receive buffer has room (at least one frame in flight).
+            # Fill the board's receive buffer (at least one frame in flight).
             while True:
-                if current is None:
-                    if waiting:
-                        current = waiting.popleft()
-                    elif not exhausted:
-                        item = next(source, None)
-                        if item is None:
-                            exhausted = True
-                            break
-                        index, data = item
-                        if len(data) != info.input_bytes:
-                            raise TinymlError(f"sample {index} has {len(data)} bytes, the board's model takes "
-                                              f"{info.input_bytes}")
-                        self._load_id = (self._load_id + 1) & 0xFFFFFFFF
-                        current = _Load(int(index), bytes(data), self._load_id)
-                        active[current.index] = current
-                        build(current)
-                        self.stats.payload_sent += len(data)
-                    else:
+                if not queue:
+                    job = None if exhausted else jobs.next_job()
+                    if job is None:
+                        exhausted = True
                         break
-                frame = current.frames[current.next_frame]
+                    queue.append(job)
+                    active[id(job)] = job
+                job = queue[0]
+                frame = job.frames[job.next_frame]
                 if outstanding and inflight_bytes + len(frame.wire) > info.rx_buffer_bytes:
                     break
-                self._order += 1
-                frame.sent_order, frame.sent_at = self._order, time.monotonic()
-                outstanding[frame.seq] = (current, frame)
-                inflight_bytes += len(frame.wire)
-                self._send(frame.wire)
-                current.next_frame += 1
-                if current.next_frame == len(current.frames):
-                    current = None
-            if exhausted and current is None and not waiting and not active:
+                transmit(frame, "new" if job.attempt == 1 else "again")
+                job.next_frame += 1
+                if job.next_frame == len(job.frames):
+                    queue.popleft()
+            if exhausted and not queue and not active:
                 return
 
             damaged_before = self.stats.damaged_frames
-            frames = self._events()
-            if self.stats.damaged_frames > damaged_before and outstanding \
-                    and time.monotonic() - last_resend > 0.05:
-                load, frame = oldest()  # answers come in order: most likely the oldest's
-                restart(load, frame.attempt, "damaged answer")
-            for event in frames:
-                entry = outstanding.get(event.seq) if event.seq != p.SEQ_UNKNOWN else None
-                if entry is not None and event.type in (p.MSG_LOAD | p.MSG_REPLY, p.MSG_INFER_LOADED | p.MSG_REPLY,
-                                                        p.MSG_ERROR):
-                    load, frame = entry
-                    del outstanding[event.seq]
-                    inflight_bytes -= len(frame.wire)
-                    # In-order answers: frames sent before this one and unanswered were lost.
-                    for older_load, older in list(outstanding.values()):
-                        if older.sent_order < frame.sent_order:
-                            restart(older_load, older.attempt, f"gap before seq {event.seq}")
-                    if event.type == p.MSG_ERROR:
-                        error = p.parse_error(event.payload)
-                        self._count_error(error)
-                        if error.code != p.ERR_LOAD:
-                            self._raise_board_error(error)
-                        restart(load, frame.attempt, "board load error")
+            for event in self._events():
+                if event.type in (p.MSG_INFER | p.MSG_REPLY, p.MSG_LOAD | p.MSG_REPLY,
+                                  p.MSG_INFER_LOADED | p.MSG_REPLY):
+                    frame = outstanding.get(event.seq)
+                    if frame is None:
+                        self.stats.duplicates_ignored += 1  # answered already, or superseded by a resend
                         continue
-                    if frame.attempt == 1 and load.attempt == 1:
-                        sample = time.monotonic() - frame.sent_at
-                        # Up at once, down slowly: a LOAD answered at once and an
-                        # INFER_LOADED that computes share one estimate.
-                        self._rtt = sample if self._rtt is None or sample > self._rtt \
-                            else 0.9 * self._rtt + 0.1 * sample
+                    job = frame.job
+                    results = jobs.results(job, frame, event)
+                    if results is None:
+                        self.stats.damaged_frames += 1  # well formed, but not an answer to this frame
+                        continue
+                    answered_frame(frame)
+                    if frame.attempt == 1 and job.attempt == 1 and frame.sent_order == frame.first_sent_order:
+                        # A resent frame's delay is ambiguous. Up at once, down slowly: one
+                        # estimate serves frames answered at once and ones that compute.
+                        delay = time.monotonic() - frame.sent_at
+                        self._rtt = delay if self._rtt is None or delay > self._rtt else 0.9 * self._rtt + 0.1 * delay
+                        jobs.clean_answer()
                     backoff = 1.0
                     last_progress = time.monotonic()
-                    if event.type == p.MSG_LOAD | p.MSG_REPLY:
-                        try:
-                            load_id, _ = p.parse_load_answer(event.payload)
-                        except p.ProtocolError:
-                            load_id = -1
-                        if load_id != load.load_id:
-                            self.stats.damaged_frames += 1
-                            restart(load, frame.attempt, "LOAD answer for another load")
+                    if not frame.final:
                         continue
-                    try:
-                        result = p.parse_result(event.payload, info.output_bytes)
-                    except p.ProtocolError:
-                        result = None
-                    if result is None or result.first_index != load.index or len(result.outputs) != 1:
-                        self.stats.damaged_frames += 1
-                        restart(load, frame.attempt, "INFER_LOADED answer for another sample")
-                        continue
-                    if load.attempt != frame.attempt:
-                        continue
-                    del active[load.index]
-                    self._note(f"result sample {load.index}")
-                    if load.index not in answered:
-                        answered.add(load.index)
-                        self.stats.payload_received += len(result.outputs[0])
-                        yield SampleResult(load.index, result.outputs[0], result.latencies[0])
-                elif event.type in (p.MSG_LOAD | p.MSG_REPLY, p.MSG_INFER_LOADED | p.MSG_REPLY):
-                    self.stats.duplicates_ignored += 1  # an answer to a frame already answered or superseded
+                    del active[id(job)]
+                    self._note(f"result seq {event.seq}")
+                    for index, output, latency in results:
+                        if index in answered:
+                            continue
+                        answered.add(index)
+                        self.stats.payload_received += len(output)
+                        yield SampleResult(index, output, latency)
                 elif event.type == p.MSG_ERROR:
                     error = p.parse_error(event.payload)
                     self._count_error(error)
+                    frame = outstanding.get(event.seq) if event.seq != p.SEQ_UNKNOWN else None
                     if error.code in (p.ERR_CRC, p.ERR_FRAMING, p.ERR_TOO_LARGE):
-                        if outstanding and time.monotonic() - last_resend > 0.05:
-                            load, frame = oldest()  # a request arrived damaged
-                            restart(load, frame.attempt, f"board {error.name} error")
-                    elif error.code == p.ERR_VERSION:
+                        resend_oldest(f"board {error.name} error")  # a request arrived damaged
+                    elif error.code == p.ERR_LOAD and frame is not None:
+                        answered_frame(frame)  # refused: that sample's load is incomplete
+                        resend(frame.job, "board load error", frame.attempt)
+                    elif frame is not None or error.code == p.ERR_VERSION:
                         self._raise_board_error(error)
                 elif event.type == p.MSG_BOOT:
-                    # The board rebooted: its input buffer and receive buffer are gone.
+                    # The board rebooted: whatever it held is gone. Check it still runs
+                    # the same model, then send every job it had started again.
                     expected_hello = self._hello_after_boot()
-                    for load in list(active.values()):
-                        if load.next_frame > 0:
-                            restart(load, load.attempt, "board rebooted")
+                    for job in list(active.values()):
+                        if job.next_frame > 0:
+                            resend(job, "board rebooted", job.attempt)
                 elif event.type == p.MSG_HELLO | p.MSG_REPLY and event.seq == expected_hello:
                     expected_hello = None
                     self._check_model_after_boot(event.payload, info)
+            if self.stats.damaged_frames > damaged_before:
+                # An answer arrived damaged; answers come in order, so most likely
+                # it was the oldest unanswered frame's.
+                resend_oldest("damaged answer")
 
             now = time.monotonic()
             if outstanding:
                 timeout = self._timeout() * backoff
-                load, frame = oldest()
-                if now - frame.sent_at > timeout:
-                    restart(load, frame.attempt, f"timeout {timeout:.2f} s")
+                stale = [frame for frame in outstanding.values() if now - frame.sent_at > timeout]
+                for frame in stale:
+                    if frame.seq in outstanding:
+                        resend(frame.job, f"timeout {timeout:.2f} s", frame.attempt)
+                if stale:
                     backoff = min(4.0, backoff * 1.5)  # the board may just be slower than measured
                 if now - last_progress > max(30.0, 10 * timeout):
                     raise TinymlError(f"board on {self.transport.url} stopped answering "
                                       f"({len(outstanding)} frames unanswered for {now - last_progress:.0f} s)")
+
+
+class _JobSource(Protocol):
+    """Makes the jobs of one kind of request and says how a job is sent again."""
+
+    resend_at_once: bool   # True: repeat a lost job at once; False: queue it behind the current one
+
+    def next_job(self) -> _Job | None: ...
+
+    def resend(self, job: _Job) -> list[_Job]:
+        """The job (or the jobs replacing it) to send again; counts a retransmission."""
+
+    def results(self, job: _Job, frame: _Frame, event: p.Frame) -> list[tuple[int, bytes, int]] | None:
+        """(index, output, latency) of a valid answer to frame ([] for an intermediate
+        one), None when the answer is not for this frame."""
+
+    def clean_answer(self) -> None: ...
+
+
+class _BatchSource:
+    """INFER frames of consecutive samples. Frames shrink while the line damages
+    them (a retransmit costs a whole frame, and a long frame is more likely hit)
+    and grow back while it does not."""
+
+    resend_at_once = True
+
+    def __init__(self, link: BoardLink, samples: Iterable[tuple[int, bytes]], batch: int) -> None:
+        self.link, self.source, self.batch, self.current = link, iter(samples), batch, batch
+        self.held: tuple[int, bytes] | None = None
+        self.info = link._require_info()
+
+    def _job(self, indices: list[int], inputs: list[bytes], attempt: int) -> _Job:
+        seq = self.link._next_seq()
+        job = _Job(indices, inputs, attempt=attempt)
+        job.frames = [_Frame(seq, p.encode_frame(p.MSG_INFER, seq, p.infer_payload(indices[0], inputs)), job,
+                             attempt, True)]
+        return job
+
+    def next_job(self) -> _Job | None:
+        chunk: list[tuple[int, bytes]] = []
+        while len(chunk) < self.current:
+            if self.held is not None:
+                item, self.held = self.held, None
+            else:
+                item = next(self.source, None)
+                if item is None:
+                    break
+            index, data = item
+            if chunk and index != chunk[-1][0] + 1:
+                self.held = item  # starts the next frame
+                break
+            if len(data) != self.info.input_bytes:
+                raise TinymlError(f"sample {index} has {len(data)} bytes, the board's model takes "
+                                  f"{self.info.input_bytes}")
+            chunk.append((int(index), bytes(data)))
+        if not chunk:
+            return None
+        self.link.stats.payload_sent += sum(len(d) for _, d in chunk)
+        return self._job([i for i, _ in chunk], [d for _, d in chunk], 1)
+
+    def resend(self, job: _Job) -> list[_Job]:
+        self.current = max(1, self.current // 2)
+        if len(job.indices) <= self.current:
+            job.attempt += 1
+            job.frames[0].attempt = job.attempt
+            return [job]
+        # Shorter frames in its place; a late answer to the old seq is then ignored
+        # (its samples are answered by the new ones).
+        step = self.current
+        return [self._job(job.indices[i:i + step], job.inputs[i:i + step], job.attempt + 1)
+                for i in range(0, len(job.indices), step)]
+
+    def results(self, job: _Job, frame: _Frame, event: p.Frame) -> list[tuple[int, bytes, int]] | None:
+        if event.type != p.MSG_INFER | p.MSG_REPLY:
+            return None
+        try:
+            result = p.parse_result(event.payload, self.info.output_bytes)
+        except p.ProtocolError:
+            return None
+        if result.first_index != job.indices[0] or len(result.outputs) != len(job.indices):
+            return None
+        return list(zip(job.indices, result.outputs, result.latencies))
+
+    def clean_answer(self) -> None:
+        self.current = min(self.batch, self.current + max(1, self.current // 4))
+
+
+class _LoadSource:
+    """A chunked load per sample: LOAD frames fill the board's input buffer and
+    INFER_LOADED runs it, under a fresh load id. The board handles frames in
+    order, so the next sample's LOAD frames wait in its receive buffer while one
+    computes; anything lost, damaged or refused sends the whole sequence again
+    (offset 0 starts the load over; the board only runs a complete load of the
+    id named, so a partial or stale buffer is never scored)."""
+
+    resend_at_once = False
+
+    def __init__(self, link: BoardLink, samples: Iterable[tuple[int, bytes]], chunk_bytes: int) -> None:
+        self.link, self.source, self.chunk_bytes = link, iter(samples), chunk_bytes
+        self.info = link._require_info()
+
+    def _build(self, job: _Job) -> None:
+        frames = []
+        data = job.inputs[0]
+        for offset in range(0, len(data), self.chunk_bytes):
+            seq = self.link._next_seq()
+            payload = p.load_payload(job.load_id, offset, data[offset:offset + self.chunk_bytes])
+            frames.append(_Frame(seq, p.encode_frame(p.MSG_LOAD, seq, payload), job, job.attempt, False))
+        seq = self.link._next_seq()
+        wire = p.encode_frame(p.MSG_INFER_LOADED, seq, p.infer_loaded_payload(job.load_id, job.indices[0]))
+        frames.append(_Frame(seq, wire, job, job.attempt, True))
+        job.frames, job.next_frame = frames, 0
+
+    def next_job(self) -> _Job | None:
+        item = next(self.source, None)
+        if item is None:
+            return None
+        index, data = item
+        if len(data) != self.info.input_bytes:
+            raise TinymlError(f"sample {index} has {len(data)} bytes, the board's model takes "
+                              f"{self.info.input_bytes}")
+        self.link._load_id = (self.link._load_id + 1) & 0xFFFFFFFF
+        job = _Job([int(index)], [bytes(data)], load_id=self.link._load_id)
+        self._build(job)
+        self.link.stats.payload_sent += len(data)
+        return job
+
+    def resend(self, job: _Job) -> list[_Job]:
+        job.attempt += 1
+        self._build(job)
+        return [job]
+
+    def results(self, job: _Job, frame: _Frame, event: p.Frame) -> list[tuple[int, bytes, int]] | None:
+        if not frame.final:
+            if event.type != p.MSG_LOAD | p.MSG_REPLY:
+                return None
+            try:
+                load_id, _ = p.parse_load_answer(event.payload)
+            except p.ProtocolError:
+                return None
+            return [] if load_id == job.load_id else None
+        if event.type != p.MSG_INFER_LOADED | p.MSG_REPLY:
+            return None
+        try:
+            result = p.parse_result(event.payload, self.info.output_bytes)
+        except p.ProtocolError:
+            return None
+        if result.first_index != job.indices[0] or len(result.outputs) != 1:
+            return None
+        return [(job.indices[0], result.outputs[0], result.latencies[0])]
+
+    def clean_answer(self) -> None:
+        pass

@@ -1,6 +1,11 @@
-"""Byte transports to a board: pyserial URLs, and a fault-injecting wrapper for tests.
+"""Byte transports to a board: pyserial URLs, and fault injection.
 
 A transport moves raw bytes and counts them; framing lives in protocol.py.
+Faults come two ways, both driven by one FaultInjector: FaultyTransport wraps a
+transport in Python (tests), and the pyserial URL scheme
+`faulty://<inner-url>?drop=0.01&flip=0.01&...` (host/protocol_faulty.py) wraps
+any port pyserial opens, so `tinyml bench --port faulty://...` runs a real
+board under injected faults.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ import serial
 from tinyml.errors import TinymlError
 
 from . import protocol
+
+# pyserial finds `faulty://` as the module protocol_faulty of this package.
+if "tinyml.host" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("tinyml.host")
 
 
 class Transport(Protocol):
@@ -78,6 +87,11 @@ class SerialTransport:
     def close(self) -> None:
         self._port.close()
 
+    @property
+    def faults(self) -> FaultCounts | None:
+        """What a faulty:// port injected (None for an ordinary port)."""
+        return getattr(self._port, "faults", None)
+
 
 def open_port(url: str, baud: int = 115200) -> SerialTransport:
     return SerialTransport(url, baud)
@@ -108,30 +122,21 @@ class FaultCounts:
     log: list[str] = field(default_factory=list)
 
 
-class FaultyTransport:
-    """Wraps a transport and damages the byte stream as a bad cable or a board
-    reset would; the counts say what it did. Deterministic for a seed."""
+class FaultInjector:
+    """Damages a byte stream in both directions as a bad cable or a board reset
+    would; the counts say what it did. Deterministic for a seed. Whoever owns
+    the port calls outbound() before writing, inbound() after reading, and
+    writes release_outbound() whenever it reads (held-back bytes fall due)."""
 
-    def __init__(self, inner: Transport, plan: FaultPlan) -> None:
-        self.inner = inner
+    def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
         self.faults = FaultCounts()
-        self.url = inner.url
-        self.baud = inner.baud
         self._rng = random.Random(plan.seed)
         self._written = 0
         self._reset_at = plan.reset_after_bytes  # one-shot events; the plan itself stays as given
         self._garbage_at = plan.garbage_after_bytes
         self._held_out: deque[tuple[float, bytes]] = deque()
         self._held_in: deque[tuple[float, bytes]] = deque()
-
-    @property
-    def bytes_written(self) -> int:
-        return self.inner.bytes_written
-
-    @property
-    def bytes_read(self) -> int:
-        return self.inner.bytes_read
 
     def _damage(self, data: bytes) -> bytes:
         plan, rng, out = self.plan, self._rng, bytearray()
@@ -166,7 +171,8 @@ class FaultyTransport:
             out += queue.popleft()[1]
         return bytes(out)
 
-    def write(self, data: bytes) -> None:
+    def outbound(self, data: bytes) -> bytes:
+        """The bytes to put on the wire for `data` written by the host (maybe none yet)."""
         prefix = b""
         if self._reset_at is not None and self._written >= self._reset_at:
             self._reset_at = None
@@ -182,17 +188,76 @@ class FaultyTransport:
         out = prefix + self._damage(data)
         # Held-back bytes keep their order: _maybe_hold queues new bytes behind them.
         out = self._maybe_hold(self._held_out, out)
-        out = self._release(self._held_out) + out
+        return self._release(self._held_out) + out
+
+    def release_outbound(self) -> bytes:
+        """Host-bound bytes held back earlier whose delay has passed."""
+        return self._release(self._held_out)
+
+    def inbound(self, data: bytes) -> bytes:
+        """What the host reads of `data` that came off the wire."""
+        data = self._maybe_hold(self._held_in, self._damage(data))
+        return self._release(self._held_in) + data
+
+
+FAULT_OPTIONS = {"drop": float, "flip": float, "duplicate": float, "delay": float, "delay_s": float,
+                 "reset_after_bytes": int, "garbage_after_bytes": int, "seed": int}
+
+
+def parse_fault_url(url: str) -> tuple[str, FaultPlan]:
+    """`faulty://<inner-url>?drop=0.01&flip=0.01&...` -> (inner URL, plan). The fault
+    options are the query after the last `?`; every key must be a FaultPlan field."""
+    from urllib.parse import parse_qsl
+
+    scheme = "faulty://"
+    if not url.lower().startswith(scheme):
+        raise ValueError(f"not a faulty:// URL: {url}")
+    inner, _, query = url[len(scheme):].rpartition("?") if "?" in url else (url[len(scheme):], "", "")
+    if not inner:
+        raise ValueError(f"no port inside faulty:// (e.g. faulty:///dev/ttyUSB0?drop=0.01)")
+    options: dict[str, object] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in FAULT_OPTIONS:
+            raise ValueError(f"unknown fault option '{key}' (known: {', '.join(FAULT_OPTIONS)})")
+        try:
+            options[key] = FAULT_OPTIONS[key](value)
+        except ValueError:
+            raise ValueError(f"fault option {key}={value!r} is not a number") from None
+    for key in ("drop", "flip", "duplicate", "delay"):
+        if not 0.0 <= float(options.get(key, 0.0)) <= 1.0:  # type: ignore[arg-type]
+            raise ValueError(f"{key} is a probability, between 0 and 1")
+    return inner, FaultPlan(**options)  # type: ignore[arg-type]
+
+
+class FaultyTransport:
+    """Wraps a transport and damages the byte stream (FaultInjector)."""
+
+    def __init__(self, inner: Transport, plan: FaultPlan) -> None:
+        self.inner = inner
+        self.plan = plan
+        self._injector = FaultInjector(plan)
+        self.faults = self._injector.faults
+        self.url = inner.url
+        self.baud = inner.baud
+
+    @property
+    def bytes_written(self) -> int:
+        return self.inner.bytes_written
+
+    @property
+    def bytes_read(self) -> int:
+        return self.inner.bytes_read
+
+    def write(self, data: bytes) -> None:
+        out = self._injector.outbound(data)
         if out:
             self.inner.write(out)
 
     def read(self, max_bytes: int = 65536) -> bytes:
-        released = self._release(self._held_out)
+        released = self._injector.release_outbound()
         if released:
             self.inner.write(released)
-        data = self._damage(self.inner.read(max_bytes))
-        data = self._maybe_hold(self._held_in, data)
-        return self._release(self._held_in) + data
+        return self._injector.inbound(self.inner.read(max_bytes))
 
     def discard_input(self) -> None:
         self.inner.discard_input()

@@ -33,14 +33,12 @@ def env(tmp_path):
     environment = dict(os.environ, TINYML_STATE_DIR=str(tmp_path / "state"))
     yield environment
     # Whatever the test left running on this state directory is stopped.
-    from tinyml.host.emulator import find_running_emulator
+    from tinyml.host.emulator import stop_emulators
 
     old = os.environ.get("TINYML_STATE_DIR")
     os.environ["TINYML_STATE_DIR"] = environment["TINYML_STATE_DIR"]
     try:
-        running = find_running_emulator("stm32f405")
-        if running:
-            running.stop()
+        stop_emulators("all")
     finally:
         if old is None:
             os.environ.pop("TINYML_STATE_DIR")
@@ -61,8 +59,8 @@ def test_flash_then_bench_by_board_name_with_profile(tiny_models, tmp_path, env)
     sha = json.loads((model_dir / "manifest.json").read_text())["model_sha256"]
     assert f"runs model {sha[:16]}" in flashed.stdout
     # Each stage of a flash that takes seconds said what it was doing, in order, on stderr.
-    stages = [line.split("]")[0] + "]" for line in flashed.stderr.splitlines()]
-    assert stages == ["[compile]", "[build]", "[qemu]", "[flash]"], flashed.stderr
+    stages = list(dict.fromkeys(line.split("]")[0] + "]" for line in flashed.stderr.splitlines()))
+    assert stages == ["[compile]", "[build]", "[qemu]", "[hello]"], flashed.stderr
     assert (model_dir / "compiled-cortex-m4" / "model.c").is_file()
 
     bench = _tinyml(env, "bench", "--board", "stm32f405", "--model-dir", model_dir, "--profile", "--quiet")
@@ -78,6 +76,28 @@ def test_flash_then_bench_by_board_name_with_profile(tiny_models, tmp_path, env)
     assert all(layer["time"] > 0 for layer in profile["layers"])
     assert 0.8 * report["latency_instructions"]["p50"] <= total <= 1.05 * report["latency_instructions"]["p50"]
     assert (model_dir / "bench" / "profile.png").is_file()
+    # The bench report links the per-layer profile and gives latency as time too.
+    text = (model_dir / "bench" / "report.md").read_text()
+    assert "[profile.md](profile.md)" in text and report["profile"]["png"] == "profile.png"
+    assert report["latency_us"]["p50"] > 0 and f"({report['latency_us']['p50']:,.1f} µs)" in bench.stdout
+    # The image the flashed emulator runs is measured too (flash = text + data, RAM = data + bss).
+    memory = report["memory"]
+    assert 0 < memory["firmware_flash_bytes"] < 1_048_576 and memory["firmware_ram_bytes"] > memory["arena_bytes"] > 0
+
+    # The same command again resumes the finished log; --fresh starts over.
+    again = _tinyml(env, "bench", "--board", "stm32f405", "--model-dir", model_dir, "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((model_dir / "bench" / "report.json").read_text())["resumed_samples"] == 6
+    fresh = _tinyml(env, "bench", "--board", "stm32f405", "--model-dir", model_dir, "--quiet", "--fresh")
+    assert fresh.returncode == 0, fresh.stderr
+    assert json.loads((model_dir / "bench" / "report.json").read_text())["resumed_samples"] == 0
+
+    # The emulator flash left running is listed, and stopped by board name.
+    listed = _tinyml(env, "emulator", "list")
+    assert "stm32f405" in listed.stdout and "kept by tinyml flash" in listed.stdout and str(model_dir) in listed.stdout
+    stopped = _tinyml(env, "emulator", "stop", "stm32f405")
+    assert stopped.returncode == 0 and "stopped stm32f405" in stopped.stdout
+    assert _tinyml(env, "emulator", "list").stdout.strip() == "no emulator is running"
 
 
 def test_bench_against_another_models_vectors_names_both_hashes(tiny_models, tmp_path, env):

@@ -26,6 +26,19 @@ STLINK = (0x0483, 0x374B)
 CP210X = (0x10C4, 0xEA60)
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path, monkeypatch) -> Path:
+    """Upload logs and emulator records go to the test's own state directory."""
+    monkeypatch.setenv("TINYML_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def _flash_temp_dirs() -> set[str]:
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("tinyml-flash-*")}
+
+
 @pytest.fixture()
 def pty_device():
     """A real tty device path nobody holds (the slave side of a pty)."""
@@ -136,11 +149,15 @@ def test_platformio_upload_command(monkeypatch, tool_path, pty_device):
         flash.flash_board("nucleo_h743zi", model_dir=FIXTURE_MODEL, backend="tflm", verify=False)
 
 
-def test_failing_tool_reports_its_output(monkeypatch, tool_path, pty_device):
+def test_failing_tool_reports_its_output(monkeypatch, tool_path, pty_device, state_dir):
     fake_tool(tool_path, "pio", exit_code=1)
     fake_ports(monkeypatch, (pty_device, CP210X, None))
-    with pytest.raises(TinymlError, match=r"pio failed \(fake pio ran\)"):
+    before = _flash_temp_dirs()
+    with pytest.raises(TinymlError, match=r"pio failed \(fake pio ran\); full log in .*flash-esp32dev.log"):
         flash.flash_board("esp32dev", model_dir=FIXTURE_MODEL, verify=False)
+    # The log is the one per board in the state directory; no temporary folder is left behind.
+    assert "fake pio ran" in (state_dir / "logs" / "flash-esp32dev.log").read_text()
+    assert _flash_temp_dirs() == before
 
 
 def test_prebuilt_images_use_the_vendor_tools(monkeypatch, tool_path, tmp_path, pty_device):
@@ -214,11 +231,25 @@ def test_flashing_an_emulated_board_boots_it(monkeypatch, tmp_path):
 
     board = load_board("rv32_virt")
     image = build_firmware(board, FIXTURE_MODEL, tmp_path / "build", engine_dir=None)
+    before = _flash_temp_dirs()
     result = flash.flash_board(board, image=image.path, model_dir=FIXTURE_MODEL)
+    built = None
     try:
         assert result.tool == "qemu" and result.info is not None
         assert result.info.board == "rv32_virt" and result.info.model_sha256 == FIXTURE_SHA
-        running = find_running_emulator(board)
-        assert running is not None and running.pid == result.emulator.pid
+        running = find_running_emulator(board, FIXTURE_MODEL)
+        assert running is not None and running.pid == result.emulator.pid and running.kept
+        # Built here, the image lives in the emulator's own folder, removed when it stops.
+        built = flash.flash_board(board, model_dir=FIXTURE_MODEL, build_dir=None, image=None)
+        assert built.image is not None and Path(built.emulator.work_dir) in built.image.parents
+        assert not result.emulator.alive()  # the same board from the same model dir: replaced
+        other = flash.flash_board(board, image=image.path, model_dir=tmp_path / "other-model-dir",
+                                  expected_sha256=FIXTURE_SHA)
+        assert other.emulator.alive() and built.emulator.alive()  # another model dir: both run
+        other.emulator.stop()
     finally:
         result.emulator.stop()
+        if built is not None:
+            built.emulator.stop()
+    assert not Path(built.emulator.work_dir).exists()
+    assert _flash_temp_dirs() == before

@@ -16,7 +16,7 @@ from tinyml.host import protocol as p
 from tinyml.host.harness import LOG_NAME, run_bench
 from tinyml.host.transport import open_port
 
-REQUIRED_KEYS = {"samples", "on_device_accuracy", "host_int8_accuracy", "agreement", "throughput_sps",
+REQUIRED_KEYS = {"samples", "on_device_accuracy", "host_int8_accuracy", "agreement", "host_samples_per_s",
                  "wire_efficiency", "line_rate_fraction", "baud", "model_sha256", "backend", "board"}
 
 
@@ -169,3 +169,84 @@ def test_no_board_on_the_port(model_dir, tmp_path):
         run_bench("loop://", model_dir, tmp_path, progress=False, hello_timeout_s=0.2)
     assert not (tmp_path / "report.json").exists()
     assert p.PROTOCOL_VERSION == 1
+
+
+def test_the_same_run_again_resumes_and_fresh_starts_over(board, model_dir, tmp_path):
+    """Issue 12.6: a killed run, rerun with the same arguments into the same out dir,
+    keeps the finished samples; fresh=True discards them."""
+    transport = _InterruptAfter(open_port(board.port), 900)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(board.port, model_dir, tmp_path, samples=120, progress=False, transport=transport, batch=8)
+    transport.close()
+    finished = {r["index"]: r for r in _log_records(tmp_path / LOG_NAME)}
+    assert 0 < len(finished) < 120
+    result = run_bench(board.port, model_dir, tmp_path, samples=120, progress=False)  # the same call again
+    records = _log_records(tmp_path / LOG_NAME)
+    assert sorted(r["index"] for r in records) == list(range(120))
+    assert result.report["resumed_samples"] == len(finished)
+    assert all(records[i] == finished[records[i]["index"]] for i in range(len(finished)))  # kept as they were
+    again = run_bench(board.port, model_dir, tmp_path, samples=30, progress=False, fresh=True)
+    assert again.report["resumed_samples"] == 0
+    assert sorted(r["index"] for r in _log_records(tmp_path / LOG_NAME)) == list(range(30))
+
+
+def test_resuming_a_log_of_another_model_needs_fresh(board, model_dir, tmp_path):
+    (tmp_path / LOG_NAME).write_text(json.dumps({"run": {"model_sha256": "ee" * 32}}) + "\n"
+                                     + json.dumps({"index": 0, "output": "00", "latency": 1}) + "\n")
+    with pytest.raises(TinymlError, match=r"recorded with model eeee.*--fresh"):
+        run_bench(board.port, model_dir, tmp_path, samples=5, progress=False)
+    assert run_bench(board.port, model_dir, tmp_path, samples=5, progress=False, fresh=True).samples == 5
+
+
+def test_a_port_without_a_board_leaves_no_out_folder(model_dir, tmp_path):
+    with pytest.raises(TinymlError, match="no answer"):
+        run_bench("loop://", model_dir, tmp_path / "out", progress=False, hello_timeout_s=0.2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_has_time_memory_and_per_class_scores(board, model_dir, tmp_path):
+    report = run_bench(board.port, model_dir, tmp_path, samples=60, progress=False).report
+    vectors = np.load(model_dir / "test_vectors.npz")
+    labels, predicted = vectors["labels"][:60], fixture_outputs(vectors["inputs"][:60]).argmax(1)
+    for row, index in zip(report["per_class"], range(len(report["per_class"]))):
+        support, hits = int((labels == index).sum()), int(((labels == index) & (predicted == index)).sum())
+        assert row["support"] == support
+        assert row["recall"] == (hits / support if support else None)
+        chosen = int((predicted == index).sum())
+        assert row["precision"] == (hits / chosen if chosen else None)
+    # The host port times in nanoseconds: the time figures are the same numbers in microseconds.
+    assert report["latency_us"]["p50"] == pytest.approx(report["latency_nanoseconds"]["p50"] / 1000)
+    assert "host-port firmware" in report["latency_time_basis"]
+    assert report["memory"]["arena_bytes"] == report["arena_bytes"]
+    assert "throughput_sps" not in report and report["host_samples_per_s"] > 0
+    text = (tmp_path / "report.md").read_text()
+    assert "## Per class" in text and "host-side rate" in text and "not the board's speed" in text
+
+
+def test_latency_time_basis_names_the_clock_and_what_it_assumes():
+    from tinyml.host.harness import latency_time_basis
+
+    clock, basis = latency_time_basis("instructions", 168_000_000, {"clock_hz": 160_000_000, "timer": "minstret"})
+    assert clock == 160_000_000 and "160 MHz" in basis and "one instruction per cycle" in basis and "minstret" in basis
+    clock, basis = latency_time_basis("cycles", 80_000_000, None)
+    assert clock == 80_000_000 and "80 MHz" in basis
+    assert latency_time_basis("cycles", 0, None)[0] == 0
+
+
+def test_faulty_url_runs_the_bench_under_injected_faults(board, model_dir, tmp_path):
+    """faulty://<port>?... wraps the real port in pyserial: faults happen, nothing is lost or misscored."""
+    url = f"faulty://{board.port}?drop=0.001&flip=0.001&duplicate=0.001&seed=4"
+    report = run_bench(url, model_dir, tmp_path, samples=80, progress=False, batch=4).report
+    assert report["samples"] == 80 and report["agreement"] == 1.0
+    faults = report["faults_injected"]
+    assert faults["dropped"] > 0 and faults["flipped"] > 0 and faults["duplicated"] > 0
+    assert report["link"]["retries"] > 0
+    assert sorted(r["index"] for r in _log_records(tmp_path / LOG_NAME)) == list(range(80))
+
+
+def test_faulty_url_errors_are_one_line(model_dir, tmp_path):
+    with pytest.raises(TinymlError, match=r"unknown fault option 'dorp'"):
+        run_bench("faulty://loop://?dorp=0.1", model_dir, tmp_path / "out", progress=False)
+    with pytest.raises(TinymlError, match=r"drop is a probability"):
+        run_bench("faulty://loop://?drop=2", model_dir, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -33,8 +33,8 @@ def mlperf_board(tmp_path_factory):
     from test_rv32 import small_int8_model
 
     from tinyml.compiler.compile import compile_tflite
-    from tinyml.host.emulator import start_emulator
     from tinyml.host.mlperf import build_mlperf_firmware
+    from tinyml.host.session import BoardSession
     from tinyml.verify import io_quantization, run_tflm
 
     directory = tmp_path_factory.mktemp("mlperf")
@@ -57,12 +57,11 @@ def mlperf_board(tmp_path_factory):
     image = build_mlperf_firmware(board, directory / "compiled", directory / "build", model_name="ic01")
     mp = pytest.MonkeyPatch()
     mp.setenv("TINYML_STATE_DIR", str(directory / "state"))
-    emulated = start_emulator(board, image)
     try:
-        yield {"board": board, "port": emulated.port, "vectors": vectors, "inputs": inputs, "outputs": outputs,
-               "out_q": out_q, "sha256": compiled.sha256}
+        with BoardSession.boot(board, image, protocol="mlperf-tiny") as session:
+            yield {"board": board, "port": session.port, "vectors": vectors, "inputs": inputs, "outputs": outputs,
+                   "out_q": out_q, "sha256": compiled.sha256}
     finally:
-        emulated.stop()
         mp.undo()
 
 

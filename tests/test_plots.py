@@ -15,3 +15,23 @@ def test_confusion_plot_stays_bounded_with_many_classes(tmp_path):
     plot_confusion(confusion_matrix(np.arange(n), np.arange(n), n), [str(i) for i in range(n)], tmp_path / "c.png", "t")
     width, height = Image.open(tmp_path / "c.png").size
     assert width <= MAX_FIGURE_INCHES * 110 + 1 and height <= MAX_FIGURE_INCHES * 110 + 1
+
+
+def test_fraction_chart_starts_its_axis_where_differences_show(tmp_path):
+    from tinyml.plots import fraction_axis_start, plot_fractions
+
+    # Three values near 1.0: the axis starts 2 points below the smallest, not at 0.
+    assert abs(fraction_axis_start([0.9889, 0.9861, 1.0]) - 0.9661) < 1e-12
+    # A wide spread keeps half of it below the smallest; never below 0.
+    assert abs(fraction_axis_start([0.5, 0.9]) - 0.3) < 1e-12
+    assert fraction_axis_start([0.01, 1.0]) == 0.0
+    plot_fractions(["a", "b", "c"], [0.9889, 0.9861, 1.0], tmp_path / "f.png", "t")
+    assert Image.open(tmp_path / "f.png").size[0] > 0
+
+
+def test_histogram_of_large_latencies_renders(tmp_path):
+    from tinyml.plots import plot_histogram
+
+    values = np.array([541_234, 541_240, 541_300, 542_000])
+    plot_histogram(values, tmp_path / "h.png", "t", "latency (instructions)", {"p50": 541_270.0})
+    assert Image.open(tmp_path / "h.png").size[0] > 0

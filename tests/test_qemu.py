@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 
 from tinyml.boards import load_board
-from tinyml.compiler import compile_tflite   # the project's own compiler: a break must fail this test, not skip it
-from tinyml.host.build import build_firmware
 from tinyml.errors import TinymlError
-from tinyml.host.emulator import find_running_emulator, resolve_port, start_emulator
-from tinyml.host.harness import run_bench
+from tinyml.host.emulator import list_emulators, resolve_port
+from tinyml.host.session import BoardSession
 
 pytestmark = [
     pytest.mark.qemu,
@@ -44,6 +42,7 @@ def _model_dir_for(tflite, directory):
     labels = outputs.argmax(axis=1).astype(np.int64)
     labels[::3] = (labels[::3] + 1) % 10
     directory.mkdir()
+    (directory / "model.tflite").write_bytes(data)
     np.savez(directory / "test_vectors.npz", inputs=inputs, outputs=outputs, labels=labels,
              label_names=np.array([str(i) for i in range(10)]))
     (directory / "manifest.json").write_text(json.dumps({"model_sha256": hashlib.sha256(data).hexdigest(),
@@ -54,20 +53,17 @@ def _model_dir_for(tflite, directory):
 def test_emulated_board_agrees_with_tflite_micro(tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("TINYML_STATE_DIR", str(tmp_path / "state"))
     board = load_board("stm32f405")
-    compile_tflite(tiny_models["int8"], tmp_path / "compiled", target=board.compile_target)
-    image = build_firmware(board, tmp_path / "compiled", tmp_path / "build")
-    assert image.path.suffix == ".elf" and 0 < image.flash_bytes < board.flash_bytes
     model_dir = _model_dir_for(tiny_models["int8"], tmp_path / "model")
 
-    emulator = start_emulator(board, image)
-    try:
-        found = find_running_emulator(board)
-        assert found is not None and (found.pid, found.port) == (emulator.pid, emulator.port)
-        assert resolve_port(None, board) == emulator.port  # what `tinyml bench --board stm32f405` does
-        result = run_bench(found.port, model_dir, tmp_path / "bench", progress=False)
-    finally:
-        emulator.stop()
-    assert find_running_emulator(board) is None
+    # One session: compile for the board's target, build, boot QEMU, check the hash, bench, stop.
+    with BoardSession.build_and_boot(board, model_dir, tmp_path / "build") as session:
+        image = session.image
+        assert image is not None and image.path.suffix == ".elf" and 0 < image.flash_bytes < board.flash_bytes
+        running = list_emulators(board)
+        assert [e.pid for e in running] == [session.emulator.pid] and not running[0].kept
+        assert resolve_port(None, board) == session.port  # what `tinyml bench --board stm32f405` would find
+        result = session.bench(model_dir, tmp_path / "bench", progress=False)
+    assert list_emulators(board) == []
     with pytest.raises(TinymlError, match="no emulated stm32f405 is running"):
         resolve_port(None, board)
 
@@ -78,3 +74,12 @@ def test_emulated_board_agrees_with_tflite_micro(tiny_models, tmp_path, monkeypa
     assert (report["board"], report["backend"]) == ("stm32f405", "engine")
     assert report["latency_unit"] == "instructions" and report["latency_instructions"]["p50"] > 1000
     assert report["line_rate_fraction"] is None
+    # Time on the board profile's clock, and what that assumes; flash and RAM of image, model and arena.
+    assert report["latency_us"]["p50"] == pytest.approx(report["latency_instructions"]["p50"] / 168)
+    assert "168 MHz" in report["latency_time_basis"] and "SysTick" in report["latency_time_basis"]
+    memory = report["memory"]
+    assert (memory["firmware_flash_bytes"], memory["firmware_ram_bytes"]) == (image.flash_bytes, image.ram_bytes)
+    compiled = json.loads((model_dir / "compiled-cortex-m4" / "compile.json").read_text())
+    assert memory["model_flash_bytes"] == compiled["weight_bytes"] and memory["arena_bytes"] == compiled["arena_bytes"]
+    text = (tmp_path / "bench" / "report.md").read_text()
+    assert "one instruction per cycle" in text and "firmware image" in text

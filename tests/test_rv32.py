@@ -61,31 +61,21 @@ def test_rv32_virt_profile_matches_the_esp32c3_isa():
 
 @pytest.mark.slow
 def test_rv32_engine_agrees_with_tflite_micro(rv32_model, tmp_path, state_dir):
-    from tinyml.host.build import build_firmware
-    from tinyml.host.emulator import start_emulator
-    from tinyml.host.link import BoardLink
-    from tinyml.host.transport import open_port
+    from tinyml.host.session import BoardSession
     from tinyml.verify import run_tflm
 
     board = load_board("rv32_virt")
-    image = build_firmware(board, rv32_model["compiled"], tmp_path / "build")
-    assert image.path.is_file() and 0 < image.flash_bytes < board.model_flash_budget
     rng = np.random.default_rng(7)
     inputs = rng.integers(-128, 128, size=(6, 8, 8, 1), dtype=np.int8)
     expected = run_tflm(rv32_model["model"], inputs)
-    emulated = start_emulator(board, image)
-    try:
-        transport = open_port(emulated.port, board.baud)
-        try:
-            link = BoardLink(transport)
-            info = link.hello()
-            assert info.board == "rv32_virt" and info.latency_unit == "instructions"
-            assert info.model_sha256 == rv32_model["sha256"]
-            results = sorted(link.infer((i, x.tobytes()) for i, x in enumerate(inputs)), key=lambda r: r.index)
-        finally:
-            transport.close()
-    finally:
-        emulated.stop()
+    with BoardSession.build_and_boot(board, rv32_model["compiled"], tmp_path / "build") as session:
+        image = session.image
+        assert image.path.is_file() and 0 < image.flash_bytes < board.model_flash_budget
+        info = session.info
+        assert info.board == "rv32_virt" and info.latency_unit == "instructions"
+        assert info.model_sha256 == rv32_model["sha256"]
+        results = sorted(session.link.infer((i, x.tobytes()) for i, x in enumerate(inputs)), key=lambda r: r.index)
+    assert not session.emulator
     assert [r.index for r in results] == list(range(len(inputs)))
     for result in results:
         assert result.output == np.asarray(expected[result.index], dtype=np.int8).tobytes()
@@ -100,29 +90,16 @@ def test_rv32_per_layer_profile(rv32_model, tmp_path, state_dir):
     """TINYML_PROFILE image: the board's layer times line up with compile.json's
     layers, sum to about the whole inference, and come out as table and PNG."""
     from tinyml.compiler.compile import compile_tflite
-    from tinyml.host.build import build_firmware
-    from tinyml.host.emulator import start_emulator
-    from tinyml.host.link import BoardLink
-    from tinyml.host.profile import format_table, read_profile, write_profile
-    from tinyml.host.transport import open_port
+    from tinyml.host.profile import format_table, write_profile
+    from tinyml.host.session import BoardSession
 
     board = load_board("rv32_virt")
     compiled = tmp_path / "compiled"
     compile_tflite(rv32_model["dir"] / "model.tflite", compiled, target="rv32", profile=True)
-    image = build_firmware(board, compiled, tmp_path / "build", profile=True)
-    emulated = start_emulator(board, image)
-    try:
-        transport = open_port(emulated.port, board.baud)
-        try:
-            link = BoardLink(transport)
-            link.hello()
-            sample = np.arange(64, dtype=np.int8).tobytes()
-            result = read_profile(link, sample, compiled / "compile.json")
-            whole = next(iter(link.infer([(1, sample)], batch=1))).latency
-        finally:
-            transport.close()
-    finally:
-        emulated.stop()
+    sample = np.arange(64, dtype=np.int8).tobytes()
+    with BoardSession.build_and_boot(board, compiled, tmp_path / "build", profile=True) as session:
+        result, _ = session.profile(compiled, sample=sample)
+        whole = next(iter(session.link.infer([(1, sample)], batch=1))).latency
     assert [layer.op for layer in result.layers] == ["CONV_2D", "DEPTHWISE_CONV_2D", "RESHAPE", "FULLY_CONNECTED"]
     assert result.unit == "instructions" and result.total_macs == 3520
     assert all(layer.time > 0 for layer in result.layers if layer.macs)

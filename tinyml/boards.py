@@ -28,6 +28,7 @@ class Board:
     build: dict[str, Any] = field(default_factory=dict)
     flasher: dict[str, Any] = field(default_factory=dict)
     emulator: dict[str, Any] | None = None
+    timer: str = ""            # what the firmware's latency counter reads (reports name it)
     path: Path | None = None
 
     @property
@@ -72,6 +73,7 @@ def _from_toml(path: Path) -> Board:
         build=data.get("build", {}),
         flasher=data.get("flasher", {}),
         emulator=data.get("emulator"),
+        timer=str(data.get("timer", "")),
         path=path,
     )
 

@@ -34,6 +34,7 @@ def cli() -> None:
       compile   a .tflite -> interpreter-free C99, bit-exact with TFLite-Micro
       flash     build the firmware and put it on a board (or boot the emulated one)
       bench     stream the test set to the board: on-device accuracy, latency, agreement
+      emulator  list or stop the emulated boards `flash` left running
       demo      all of the above on the emulated STM32F405
       boards    the board profiles in boards/
     """
@@ -259,28 +260,27 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
               address: int | None, profile: bool, optimize: str) -> None:
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
-    QEMU and leaves it running: `tinyml bench --board stm32f405` finds it."""
+    QEMU and leaves it running (`tinyml bench --board stm32f405 --model-dir DIR`
+    finds it, `tinyml emulator stop` ends it)."""
     from . import preflight
 
     board = preflight.board(board_name)
     preflight.input_dir(model_dir, "model")
     if image is not None:
         preflight.input_file(image, "firmware image")
-    from .demo import ensure_compiled
     from .host.flash import flash_board
 
-    source = model_dir
-    if image is None and backend == "engine":
-        source = ensure_compiled(model_dir, board, profile=profile, optimize=optimize)
-    result = flash_board(board, port=port, image=image, model_dir=source, backend=backend, address=address,
-                         profile=profile)
+    result = flash_board(board, port=port, image=image, model_dir=model_dir, backend=backend,
+                         address=address, profile=profile, optimize=optimize, progress=True)
     click.echo(f"{result.board}: flashed with {result.tool}, serial port {result.port}")
     if result.info is not None:
         click.echo(f"board runs model {result.info.model_sha256[:16]}… on the {result.info.backend} backend")
 
 
 @cli.command("bench")
-@click.option("--port", default=None, help="pyserial URL: /dev/ttyUSB0, socket://host:port, rfc2217://…, loop://")
+@click.option("--port", default=None, help="pyserial URL: /dev/ttyUSB0, socket://host:port, rfc2217://…, loop://, "
+              "or faulty://URL?drop=0.001&flip=0.001 (that port under injected faults, per byte: drop, flip, "
+              "duplicate, delay, delay_s, reset_after_bytes, garbage_after_bytes, seed)")
 @click.option("--board", "board_name", default=None,
               help="Find the port of a board started by `tinyml flash` (emulated) and use its baud rate.")
 @_model_dir_option("The `tinyml prepare`/`emit` output the board was flashed from (manifest.json, test_vectors.npz).")
@@ -288,8 +288,8 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
               help="Report directory [default: MODEL_DIR/bench].")
 @click.option("--baud", type=int, default=None, help="Baud rate [default: the board's, else 115200].")
 @click.option("--samples", type=int, default=None, help="Bench the first N test vectors [default: all].")
-@click.option("--resume", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Continue an interrupted run from its JSONL log, skipping the samples it holds.")
+@click.option("--fresh", is_flag=True, help="Start over: discard the samples an earlier run logged in --out "
+              "(by default the same command resumes them, after checking they are of the same model).")
 @click.option("--protocol", type=click.Choice(["tinyml", "mlperf-tiny"]), default="tinyml", show_default=True,
               help="tinyml: our binary framed protocol; mlperf-tiny: the EEMBC runner's ASCII protocol.")
 @click.option("--profile", is_flag=True, help="Then time every layer on the board (firmware flashed with --profile): "
@@ -298,12 +298,13 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
 @click.option("--warmup", type=int, default=0, show_default=True, help="mlperf-tiny: warm-up inferences (`infer N W`).")
 @click.option("--input-uint8", is_flag=True, help="mlperf-tiny: send inputs as the runner's raw uint8 (int8 + 128).")
 @click.option("--quiet", is_flag=True, help="No progress lines or bar.")
-def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, protocol, profile, runs, warmup,
+def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, protocol, profile, runs, warmup,
               input_uint8, quiet) -> None:
     """Stream the test set to a board and measure on-device accuracy, agreement
     with host TFLite-Micro (bytes), latency (cycles, or instructions on an
-    emulator) and link efficiency. Writes report.json, report.md, PNG plots and
-    one JSON line per sample (so an interrupted run resumes)."""
+    emulator, and as time on the board profile's clock) and link efficiency.
+    Writes report.json, report.md, PNG plots and one JSON line per sample: the
+    same command into the same --out resumes an interrupted run (--fresh starts over)."""
     from . import preflight
 
     set_quiet(quiet)
@@ -312,59 +313,80 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, proto
     if out_dir is not None:
         preflight.output_path(out_dir)
     preflight.positive(samples, "--samples")
-    if port is None:
-        if board is None:
-            raise TinymlError("give --port URL or --board NAME")
-        from .host.emulator import find_running_emulator
+    if protocol == "mlperf-tiny" and (fresh or profile):
+        raise TinymlError("--fresh and --profile are not available with --protocol mlperf-tiny")
+    from .host.session import BoardSession
 
-        running = find_running_emulator(board)
-        if running is None:
-            raise TinymlError(f"no running board found for {board.name}: start it with "
-                              f"`tinyml flash --board {board.name} --model-dir DIR`, or give --port")
-        port = running.port
-    baud = baud or (board.baud if board else 115200)
     out_dir = out_dir or Path(model_dir) / "bench"
-    if protocol == "mlperf-tiny":
-        if resume:
-            raise TinymlError("--resume is not available with --protocol mlperf-tiny")
-        from .host.mlperf import run_mlperf
+    with BoardSession.connect(port, board, model_dir, baud, protocol=protocol) as session:
+        if protocol == "mlperf-tiny":
+            from .host.mlperf import run_mlperf
 
-        result = run_mlperf(port, model_dir, out_dir, baud=baud, samples=samples, runs=runs, warmup=warmup,
-                            input_uint8=input_uint8, board_name=board.name if board else None)
-    else:
-        from .host.harness import run_bench
+            result = run_mlperf(session.port, model_dir, out_dir, baud=session.baud, samples=samples, runs=runs,
+                                warmup=warmup, input_uint8=input_uint8, board_name=board.name if board else None)
+        else:
+            result = session.bench(model_dir, out_dir, samples=samples, fresh=fresh, progress=not quiet)
+        click.echo(_bench_summary(result.report) + f" -> {out_dir}")
+        if profile:
+            from .host.profile import format_table
+            from .host.report import link_profile
 
-        result = run_bench(port, model_dir, out_dir, baud=baud, samples=samples, resume=resume, progress=not quiet)
-    click.echo(_bench_summary(result.report) + f" -> {out_dir}")
-    if profile:
-        _bench_profile(port, baud, Path(model_dir), out_dir, result.report.get("board") or "board")
+            table, files = session.profile(model_dir, out_dir)
+            link_profile(out_dir, files)
+            click.echo(format_table(table) + f"per-layer profile -> {', '.join(str(f) for f in files)}")
 
 
-def _bench_profile(port: str, baud: int, model_dir: Path, out_dir: Path, board_name: str) -> None:
-    """One more inference on the board, then its per-layer times beside compile.json's MACs."""
-    from .emit import read_test_vectors
-    from .host.link import BoardLink
-    from .host.profile import format_table, read_profile, write_profile
-    from .host.transport import open_port
+@cli.group("emulator")
+def emulator_group() -> None:
+    """The emulated boards `tinyml flash` left running: list them, stop them."""
 
-    compile_json = next(iter(sorted(model_dir.glob("compiled-*/compile.json"))), model_dir / "compile.json")
-    sample = read_test_vectors(model_dir / "test_vectors.npz").inputs[0].tobytes()
-    transport = open_port(port, baud)
-    try:
-        profile = read_profile(BoardLink(transport), sample, compile_json)
-    finally:
-        transport.close()
-    files = write_profile(out_dir, profile, board_name)
-    click.echo(format_table(profile) + f"per-layer profile -> {', '.join(str(f) for f in files)}")
+
+@emulator_group.command("list")
+def emulator_list_cmd() -> None:
+    """Every running emulator: board, port, pid, model directory, who started it."""
+    import time
+
+    from .host.emulator import list_emulators
+
+    running = list_emulators()
+    if not running:
+        click.echo("no emulator is running")
+        return
+    for e in running:
+        owner = "kept by tinyml flash" if e.kept else f"session of pid {e.owner_pid}"
+        age = f"{time.time() - e.started:.0f} s" if e.started else "?"
+        click.echo(f"{e.board}  {e.port}  pid {e.pid}  up {age}  {owner}  model dir {e.model_dir or '-'}")
+
+
+@emulator_group.command("stop")
+@click.argument("which", metavar="BOARD|all")
+@click.option("--model-dir", "model_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Only the emulator of BOARD flashed from this directory.")
+def emulator_stop_cmd(which: str, model_dir: Path | None) -> None:
+    """Stop the emulators of BOARD (or `all`), and remove their builds."""
+    from .host.emulator import list_emulators, stop_emulators
+
+    if which != "all" and which not in {e.board for e in list_emulators()}:
+        from .boards import load_board
+
+        which = load_board(which).name  # an unknown board is an error, not "nothing to stop"
+    stopped = stop_emulators(which, model_dir)
+    for e in stopped:
+        click.echo(f"stopped {e.board} on {e.port} (pid {e.pid})")
+    if not stopped:
+        click.echo("no emulator to stop" + ("" if which == "all" else f" for {which}"))
 
 
 def _bench_summary(r: dict) -> str:
     unit = r.get("latency_unit", "cycles")
     latency = r.get(f"latency_{unit}") or {}
+    us = (r.get("latency_us") or {}).get("p50")
+    as_time = "" if us is None else f" ({us / 1000:,.3f} ms)" if us >= 1000 else f" ({us:,.1f} µs)"
+    rate = r.get("host_samples_per_s", r.get("throughput_sps", 0.0))
     return (f"{r['samples']} samples on {r.get('board')} ({r.get('backend')}): on-device accuracy "
             f"{r['on_device_accuracy']:.2%} (host int8 {r['host_int8_accuracy']:.2%}), byte agreement "
-            f"{r['agreement']:.2%}, latency p50 {latency.get('p50', 0):,.0f} {unit}, "
-            f"{r['throughput_sps']:.1f} samples/s, wire efficiency {r['wire_efficiency']:.2f}")
+            f"{r['agreement']:.2%}, latency p50 {latency.get('p50', 0):,.0f} {unit}{as_time}, "
+            f"host-side {rate:.1f} samples/s, wire efficiency {r['wire_efficiency']:.2f}")
 
 
 @cli.command("demo")

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .boards import Board, load_board
+from .boards import load_board
 from .errors import TinymlError
 from .progress import say
+from .host.build import compiled_dir_for, ensure_compiled  # noqa: F401  (their owner is the board link)
 
 
 @dataclass
@@ -27,34 +28,9 @@ class DemoResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def compiled_dir_for(model_dir: Path, board: Board) -> Path:
-    """Where the compiled C of a prepare/emit directory goes for a board's target."""
-    return Path(model_dir) / f"compiled-{board.compile_target}"
-
-
-def ensure_compiled(model_dir: Path, board: Board, profile: bool = False, optimize: str = "speed") -> Path:
-    """The compiled model for the board: model_dir itself when it holds model.c,
-    else model_dir/model.tflite compiled for the board's target (optimize: the
-    compiler's speed / size trade, `tinyml compile --optimize`)."""
-    from .compiler import compile_tflite
-
-    model_dir = Path(model_dir)
-    if (model_dir / "model.c").is_file():
-        return model_dir
-    tflite = model_dir / "model.tflite"
-    if not tflite.is_file():
-        raise TinymlError(f"{model_dir} holds neither model.c (tinyml compile) nor model.tflite (tinyml prepare/emit)")
-    out = compiled_dir_for(model_dir, board)
-    say("compile", f"compiling {tflite} to C for {board.compile_target} (--optimize {optimize})")
-    compile_tflite(tflite, out, target=board.compile_target, profile=profile, optimize=optimize)
-    return out
-
-
 def run_demo(out_dir: Path, board_name: str = "stm32f405", epochs: int | None = None, samples: int | None = None,
              progress: bool = True, optimize: str = "speed") -> DemoResult:
-    from .host.build import build_firmware
-    from .host.emulator import start_emulator
-    from .host.harness import run_bench
+    from .host.session import BoardSession
     from .prepare import PrepareOptions, prepare
 
     started = time.perf_counter()
@@ -70,23 +46,15 @@ def run_demo(out_dir: Path, board_name: str = "stm32f405", epochs: int | None = 
                                       progress=progress, sweep=False))
     stages["prepare"] = round(time.perf_counter() - t, 2)
 
+    # One board session: compile, build, boot QEMU, check the model hash, bench, always stop.
     t = time.perf_counter()
-    compiled = ensure_compiled(model_dir, board, optimize=optimize)
-    image = build_firmware(board, compiled, out_dir / "build")
-    stages["compile_build"] = round(time.perf_counter() - t, 2)
-    if progress:
-        say("demo", f"firmware {image.path.name}: flash {image.flash_bytes:,} B, RAM {image.ram_bytes:,} B")
-
-    t = time.perf_counter()
-    emulated = start_emulator(board, image)
-    try:
-        if progress:
-            say("demo", f"{board.name} emulated by QEMU on {emulated.port}; benching the test split")
-        bench = run_bench(emulated.port, model_dir, out_dir / "bench", baud=board.baud, samples=samples,
-                          progress=progress)
-    finally:
-        emulated.stop()
-    stages["bench"] = round(time.perf_counter() - t, 2)
+    with BoardSession.build_and_boot(board, model_dir, out_dir / "build", optimize=optimize,
+                                     progress=progress) as session:
+        bench = session.bench(model_dir, out_dir / "bench", samples=samples, fresh=True, progress=progress)
+        image = session.image
+    assert image is not None
+    stages["compile_build"] = session.stage_seconds.get("build", 0.0)
+    stages["bench"] = round(time.perf_counter() - t - stages["compile_build"], 2)
     firmware = {"elf": str(image.path), "flash_bytes": image.flash_bytes, "ram_bytes": image.ram_bytes,
                 "text_bytes": image.text_bytes}
     return DemoResult(out_dir=out_dir, prepare=prepared.report, bench=bench.report, firmware=firmware,

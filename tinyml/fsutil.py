@@ -3,11 +3,24 @@ so a failed run leaves no half-written directory behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def normal_permissions(path: Path, directory: bool = False) -> None:
+    """The mode a plain mkdir / open would have given (umask applied): mkdtemp and
+    mkstemp create 0700 / 0600, which must not leak into the outputs users share."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
 @contextmanager
@@ -20,6 +33,7 @@ def atomic_output_dir(target: Path, keep_existing: bool = True) -> Iterator[Path
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    normal_permissions(tmp, directory=True)
     try:
         yield tmp
         if target.exists():

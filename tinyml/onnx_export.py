@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .errors import TinymlError
+from .fsutil import normal_permissions
 
 OPSET = 17
 # The export fails when |torch - onnxruntime| exceeds this fraction of the logit scale.
@@ -166,6 +167,7 @@ def export_onnx(model: torch.nn.Module, input_shape: tuple[int, int, int], path:
         if max_abs_error > RELATIVE_TOLERANCE * logit_scale:
             raise TinymlError(f"ONNX export differs from torch: max abs error {max_abs_error:.3g} on logits of "
                               f"scale {logit_scale:.3g} (allowed {RELATIVE_TOLERANCE:g} relative)")
+        normal_permissions(tmp)  # mkstemp made it 0600
         tmp.replace(path)
     except torch.onnx.errors.OnnxExporterError as exc:  # pragma: no cover - depends on the model
         raise TinymlError(f"ONNX export failed: {str(exc).splitlines()[0]}") from exc

@@ -56,15 +56,54 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path, title:
 
 
 def plot_histogram(values: np.ndarray, path: Path, title: str, xlabel: str, marks: dict[str, float] | None = None) -> Path:
+    """Histogram with plain tick labels (no offset or scientific notation: a latency
+    of 541,234 reads as such, not as "+5.4e5") and each mark labelled with its value."""
+    from matplotlib.ticker import FuncFormatter
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
     ax.hist(values, bins=min(50, max(5, len(np.unique(values)))), color="#4477aa")
-    for name, value in (marks or {}).items():
+    top = ax.get_ylim()[1]
+    for k, (name, value) in enumerate((marks or {}).items()):
         ax.axvline(value, color="#cc3311", linestyle="--", linewidth=1)
-        ax.text(value, ax.get_ylim()[1] * 0.95, f" {name}", color="#cc3311", fontsize=8, va="top")
+        ax.text(value, top * (0.95 - 0.12 * k), f" {name} {value:,.0f}", color="#cc3311", fontsize=8, va="top",
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1})
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:,.0f}"))
+    ax.tick_params(axis="x", labelsize=8)
+    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("samples")
     ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fraction_axis_start(values: Sequence[float]) -> float:
+    """Where a chart of fractions near 1.0 starts its axis so their differences show:
+    below the smallest by half the spread (at least 2 points), never below 0."""
+    low, high = min(values), max(values)
+    return max(0.0, low - max(0.02, 0.5 * (high - low)))
+
+
+def plot_fractions(names: Sequence[str], values: Sequence[float], path: Path, title: str) -> Path:
+    """Horizontal bars of fractions, each labelled with its value; the axis starts at
+    fraction_axis_start (stated on the axis), so 98.6% and 98.9% do not look equal."""
+    plt = _pyplot()
+    start = fraction_axis_start(values)
+    fig, ax = plt.subplots(figsize=(6.5, 0.55 * len(names) + 1.4))
+    positions = range(len(names))
+    ax.barh(positions, [v - start for v in values], left=start, color="#4477aa", height=0.6)
+    for y, value in zip(positions, values):
+        ax.text(value, y, f" {100 * value:.2f}%", va="center", ha="left", fontsize=8)
+    ax.set_yticks(list(positions), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(start, 1.0 + (1.0 - start) * 0.18)  # room for the value labels; no ticks past 1
+    ax.set_xticks([t for t in ax.get_xticks() if start <= t <= 1.0 + 1e-9])
+    ax.set_xlabel(f"fraction (axis starts at {start:.2f}, not 0)" if start > 0 else "fraction")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

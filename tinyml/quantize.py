@@ -20,6 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import TinymlError
+from .fsutil import normal_permissions
 from .onnx_to_tf.converter import TfModel, convert_onnx
 from .progress import say
 from .tflite_graph import load_tflite
@@ -132,6 +133,7 @@ def quantize_int8(tf_model: TfModel, representative: np.ndarray, path: Path,
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(flatbuffer)
+        normal_permissions(Path(tmp_name))  # mkstemp made it 0600
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -103,6 +103,7 @@ def compile_tflite(model: str | Path, out_dir: Path, target: str = "generic", pr
         (tmp / "model.h").write_text(model_header(graph, layers, plan, target))
         (tmp / "model.c").write_text(model_source(graph, layers, plan, target))
         (tmp / "compile.json").write_text(json.dumps(summary, indent=2) + "\n")
-        plot_memory_plan(plan, len(layers), tmp / "memory_plan.png", Path(str(model)).name)
+        plot_memory_plan(plan, len(layers), tmp / "memory_plan.png", Path(str(model)).name,
+                         [info.op for info in infos])
     return CompileResult(out_dir, plan.arena_bytes, weight_bytes, summary["macs"], infos, target, graph.sha256,
                          sources)

@@ -7,18 +7,21 @@ and its input's share the layer where one is read and the other written.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from .planner import MemoryPlan
 
 
-def plot_memory_plan(plan: MemoryPlan, num_layers: int, path: Path, title: str) -> None:
+def plot_memory_plan(plan: MemoryPlan, num_layers: int, path: Path, title: str,
+                     layer_names: Sequence[str] | None = None) -> None:
+    """layer_names: the op of each layer, shown under the layer axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    fig, ax = plt.subplots(figsize=(8.0, 4.5))
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.35 * num_layers + 3), 5.0))
     colors = plt.get_cmap("tab20")
     arena = [b for b in plan.buffers if b.storage == "arena"]
     for k, buffer in enumerate(arena):
@@ -36,8 +39,12 @@ def plot_memory_plan(plan: MemoryPlan, num_layers: int, path: Path, title: str) 
             ax.text((start + end) / 2, buffer.offset + buffer.size / 2, label, ha="center", va="center", fontsize=7)
     ax.axhline(plan.arena_bytes, color="red", linestyle="--", linewidth=1)
     ax.set_xlim(-0.5, num_layers + 0.5)
+    if layer_names:
+        ticks = range(len(layer_names))
+        ax.set_xticks([t + 0.5 for t in ticks], [f"{t}:{name}" for t, name in zip(ticks, layer_names)],
+                      rotation=60, ha="right", fontsize=6 if len(layer_names) > 20 else 7)
     ax.set_ylim(0, max(plan.arena_bytes, 1) * 1.08)
-    ax.set_xlabel("layer (tensor lifetime)")
+    ax.set_xlabel("layer (tensor lifetime)" if not layer_names else "layer: op (tensor lifetime)")
     ax.set_ylabel("arena offset (bytes)")
     ax.set_title(f"{title}: arena {plan.arena_bytes} bytes")
     fig.tight_layout()
