@@ -105,13 +105,17 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="The int8 .tflite to write.")
 @click.option("--samples", type=int, default=200, show_default=True, help="Calibration samples to use.")
 def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> None:
-    """Convert your own ONNX MODEL (float, NCHW input) to a full-int8 .tflite:
-    our ONNX -> TensorFlow converter (NHWC, no TRANSPOSE), then TFLite's
-    full-integer quantization with per-channel weights, int8 input and output."""
-    from .data import load_calibration
-    from .quantize import convert_onnx_to_tflite
+    """Convert your own float MODEL to a full-int8 .tflite: an ONNX file (NCHW
+    input; our ONNX -> TensorFlow converter, NHWC, no TRANSPOSE), a Keras model
+    (.keras, .h5), a SavedModel folder or a float .tflite, all through TFLite's
+    full-integer quantization with per-channel weights, int8 input and output,
+    calibrated on --calibration."""
+    from .tf_convert import convert_model, model_kind
 
-    result = convert_onnx_to_tflite(model, load_calibration(calibration)[:samples], out_path)
+    model_kind(model)  # a bad path or format fails before the calibration data loads
+    from .data import load_calibration
+
+    result = convert_model(model, load_calibration(calibration)[:samples], out_path)
     click.echo(f"wrote {result.path} ({result.size_bytes:,} bytes): ops {', '.join(result.ops)}; input "
                f"{'x'.join(map(str, result.input_shape))} int8 (scale {result.input_scale:.6g}, zp "
                f"{result.input_zero_point}), output {'x'.join(map(str, result.output_shape))} int8")
@@ -123,7 +127,17 @@ _optimize_option = click.option(
          "flash, about half the instructions); size keeps int8 only.")
 
 
-@cli.command("compile")
+class _CompileCommand(click.Command):
+    """`compile --help` ends with what the compiler supports, read from its lowering tables."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from .compiler import support_summary
+
+        with formatter.section("Supported"):
+            formatter.write_dl(support_summary())
+
+
+@cli.command("compile", cls=_CompileCommand)
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
 @click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32"]), default="generic",
