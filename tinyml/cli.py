@@ -222,9 +222,15 @@ def _model_dir_option(help_text: str):
               help="engine: the interpreter-free C; tflm: TFLite-Micro (PlatformIO boards).")
 @click.option("--address", type=lambda v: int(v, 0), default=None, help="Flash address for --image (e.g. 0x8000000).")
 @click.option("--profile", is_flag=True, help="Build with per-layer timing (TINYML_PROFILE) for `tinyml bench --profile`.")
+@click.option("--protocol", type=click.Choice(["tinyml", "mlperf-tiny"]), default="tinyml", show_default=True,
+              help="Serial protocol of the image: ours, or the MLPerf Tiny / EEMBC runner's (CMake boards).")
+@click.option("--mlperf-model", default=None, help="mlperf-tiny: the name the runner looks its data set up by "
+              "(ic01, kws01, vww01, ad01) [default: from the model's input shape].")
+@click.option("--input-uint8", is_flag=True, help="mlperf-tiny: the image takes the runner's raw uint8 bytes.")
 @_optimize_option
 def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
-              address: int | None, profile: bool, optimize: str) -> None:
+              address: int | None, profile: bool, protocol: str, mlperf_model: str | None, input_uint8: bool,
+              optimize: str) -> None:
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
     QEMU and leaves it running: `tinyml bench --board stm32f405` finds it."""
@@ -233,6 +239,18 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
     from .host.flash import flash_board
 
     board = load_board(board_name)
+    if protocol == "mlperf-tiny":
+        if image is not None or backend != "engine":
+            raise TinymlError("--protocol mlperf-tiny builds the engine image itself: drop --image / --backend")
+        from .host.mlperf import flash_mlperf
+
+        mlperf_result, device = flash_mlperf(board, ensure_compiled(model_dir, board, optimize=optimize),
+                                             mlperf_model, input_uint8)
+        click.echo(f"{mlperf_result.board}: MLPerf Tiny image ({device.model}, {device.facts.get('input')} input, "
+                   f"{device.facts.get('results')} results), serial port {mlperf_result.port}")
+        return
+    elif mlperf_model or input_uint8:
+        raise TinymlError("--mlperf-model and --input-uint8 go with --protocol mlperf-tiny")
     source = model_dir
     if image is None and backend == "engine":
         source = ensure_compiled(model_dir, board, profile=profile, optimize=optimize)
@@ -261,9 +279,12 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
 @click.option("--runs", type=int, default=1, show_default=True, help="mlperf-tiny: inferences per sample (`infer N`).")
 @click.option("--warmup", type=int, default=0, show_default=True, help="mlperf-tiny: warm-up inferences (`infer N W`).")
 @click.option("--input-uint8", is_flag=True, help="mlperf-tiny: send inputs as the runner's raw uint8 (int8 + 128).")
+@click.option("--input-type", type=click.Choice(["int8", "uint8", "float32"]), default=None,
+              help="mlperf-tiny: what a device that does not announce it (a reference submission) takes "
+              "[default: the device's m-tinyml-input].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, protocol, profile, runs, warmup,
-              input_uint8, quiet) -> None:
+              input_uint8, input_type, quiet) -> None:
     """Stream the test set to a board and measure on-device accuracy, agreement
     with host TFLite-Micro (bytes), latency (cycles, or instructions on an
     emulator) and link efficiency. Writes report.json, report.md, PNG plots and
@@ -289,7 +310,8 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, proto
         from .host.mlperf import run_mlperf
 
         result = run_mlperf(port, model_dir, out_dir, baud=baud, samples=samples, runs=runs, warmup=warmup,
-                            input_uint8=input_uint8, board_name=board.name if board else None)
+                            input_uint8=input_uint8, board_name=board.name if board else None,
+                            input_type=input_type)
     else:
         from .host.harness import run_bench
 
