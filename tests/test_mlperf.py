@@ -62,8 +62,13 @@ def _vectors(directory: Path, model: Path, sha256: str, seed: int) -> dict:
     inputs = rng.integers(-128, 128, size=(SAMPLES, *in_q.shape[1:]), dtype=np.int8)
     outputs = run_tflm(raw, inputs)
     flat = outputs.reshape(SAMPLES, -1)
-    labels = flat.argmax(axis=1).astype(np.int64) if flat.shape[1] <= 12 else np.zeros(SAMPLES, np.int64)
-    names = [str(i) for i in range(max(flat.shape[1], 1))] if flat.shape[1] <= 12 else ["normal"]
+    if flat.shape[1] <= 12:
+        labels, names = flat.argmax(axis=1).astype(np.int64), [str(i) for i in range(flat.shape[1])]
+    else:  # an autoencoder: the samples with the highest host anomaly scores are the anomalous ones
+        from tinyml.host.mlperf import host_anomaly_scores
+
+        scores = host_anomaly_scores(inputs, flat, (in_q.scale, in_q.zero_point), (out_q.scale, out_q.zero_point))
+        labels, names = (scores > np.median(scores)).astype(np.int64), ["normal", "anomaly"]
     vectors = directory / "vectors"
     vectors.mkdir()
     np.savez(vectors / "test_vectors.npz", inputs=inputs, outputs=outputs, labels=labels, label_names=np.array(names))
@@ -211,6 +216,7 @@ def test_host_driver_benchmarks_the_device(mlperf_board, tmp_path):
     if mlperf_board["name"] == "ad01":
         assert report["input_type"] == "float32" and report["results_kind"] == "anomaly-score"
         assert report["anomaly_scores"]["max_abs_difference"] <= 0.0005 + 1e-4 * max(report["anomaly_scores"]["host"])
+        assert report["on_device_accuracy"] == report["host_int8_accuracy"] == pytest.approx(1.0)
     else:
         assert report["input_type"] == "int8"
         assert report["on_device_accuracy"] == report["host_int8_accuracy"] == 1.0  # labels are the host's classes
@@ -314,6 +320,15 @@ def test_energy_mode_is_refused_clearly():
     device = MlperfDevice(ScriptedDevice({"infer": ["m-infer-start-1", "m-infer-done", "m-results-[0.100,0.900]"]}))
     with pytest.raises(TinymlError, match=r"energy mode \(m-timestamp-mode-energy.*9600 baud"):
         device.infer()
+
+
+def test_anomaly_scores_are_scored_as_the_runner_does():
+    from tinyml.host.mlperf import runner_anomaly_accuracy
+
+    labels = np.array([0, 0, 1, 1])
+    assert runner_anomaly_accuracy(np.array([1.0, 2.0, 8.0, 9.0]), labels) == pytest.approx(1.0)
+    # scores that rank one anomaly below a normal sample: the best threshold still misses something
+    assert runner_anomaly_accuracy(np.array([1.0, 5.0, 4.0, 9.0]), labels) == pytest.approx(5 / 6, abs=1e-6)  # 2/3, 1
 
 
 def test_scoring_is_the_runners_divide_by_sum_then_top1():
