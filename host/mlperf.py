@@ -16,7 +16,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -478,8 +478,8 @@ def verify_mlperf_device(port: str, baud: int, expected_sha256: str | None) -> D
     return profile
 
 
-def flash_mlperf(board: Board, compiled_dir: Path, model_name: str | None = None,
-                 input_uint8: bool = False) -> tuple[Any, DeviceProfile]:
+def flash_mlperf(board: Board, compiled_dir: Path, model_name: str | None = None, input_uint8: bool = False,
+                 progress: Callable[[str], None] | None = None) -> tuple[Any, DeviceProfile]:
     """`tinyml flash --protocol mlperf-tiny`: build the MLPerf Tiny image with CMake,
     put it on the (emulated) board, check its profile. Boards built with PlatformIO
     have no MLPerf Tiny environment: refused."""
@@ -491,8 +491,12 @@ def flash_mlperf(board: Board, compiled_dir: Path, model_name: str | None = None
         raise TinymlError(f"--protocol mlperf-tiny builds with CMake; {board.name} builds with "
                           f"{board.build.get('system')} (use stm32f405 or rv32_virt, or the CMake option "
                           "-DTINYML_PROTOCOL=mlperf for your own port)")
+    say = progress or (lambda text: None)
+    name, input_type, results = mlperf_build_options(compiled_dir, model_name, input_uint8)
+    say(f"building the MLPerf Tiny image for {board.name}: model {name}, {input_type} input, {results} results")
     work = Path(tempfile.mkdtemp(prefix=f"tinyml-flash-{board.name}-mlperf-"))
     image = build_mlperf_firmware(board, compiled_dir, work, model_name, input_uint8)
+    say(f"image {image.flash_bytes:,} B flash, {image.ram_bytes:,} B RAM; starting it on {board.name}")
     result = flash_board(board, image=image.path, model_dir=compiled_dir, verify=False, build_dir=work)
     try:
         profile = verify_mlperf_device(result.port, board.baud, result.expected_sha256)

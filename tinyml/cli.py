@@ -115,7 +115,8 @@ def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> 
     model_kind(model)  # a bad path or format fails before the calibration data loads
     from .data import load_calibration
 
-    result = convert_model(model, load_calibration(calibration)[:samples], out_path)
+    result = convert_model(model, load_calibration(calibration)[:samples], out_path,
+                           progress=lambda text: click.echo(f"[convert] {text}"))
     click.echo(f"wrote {result.path} ({result.size_bytes:,} bytes): ops {', '.join(result.ops)}; input "
                f"{'x'.join(map(str, result.input_shape))} int8 (scale {result.input_scale:.6g}, zp "
                f"{result.input_zero_point}), output {'x'.join(map(str, result.output_shape))} int8")
@@ -245,7 +246,8 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
         from .host.mlperf import flash_mlperf
 
         mlperf_result, device = flash_mlperf(board, ensure_compiled(model_dir, board, optimize=optimize),
-                                             mlperf_model, input_uint8)
+                                             mlperf_model, input_uint8,
+                                             progress=lambda text: click.echo(f"[flash] {text}"))
         click.echo(f"{mlperf_result.board}: MLPerf Tiny image ({device.model}, {device.facts.get('input')} input, "
                    f"{device.facts.get('results')} results), serial port {mlperf_result.port}")
         return

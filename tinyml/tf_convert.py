@@ -140,18 +140,23 @@ def _saved_model_input_shape(directory: Path) -> tuple[int, ...]:
 
 
 def convert_model(model_path: str | Path, calibration: np.ndarray, out_path: Path,
-                  num_calibration: int | None = None) -> QuantizedModel:
+                  num_calibration: int | None = None,
+                  progress: Callable[[str], None] | None = None) -> QuantizedModel:
     """`tinyml convert`: ONNX, Keras, SavedModel or float .tflite -> a checked full-int8 `.tflite`.
 
     All of `calibration` (float samples, NHWC for images) calibrates unless
-    `num_calibration` caps it; its per-sample shape must be the model's input."""
+    `num_calibration` caps it; its per-sample shape must be the model's input.
+    `progress` receives one line per stage (loading TensorFlow takes seconds)."""
     model_path = Path(model_path)
     kind = model_kind(model_path)
+    say = progress or (lambda text: None)
+    count = len(np.asarray(calibration)) if num_calibration is None else num_calibration
+    say(f"{kind.replace('_', ' ')} model {model_path.name}: full-int8 quantization calibrated on "
+        f"{min(count, len(np.asarray(calibration)))} samples (TensorFlow's converter)")
     if kind == "onnx":
         from .quantize import convert_onnx_to_tflite
 
         return convert_onnx_to_tflite(model_path, calibration, out_path, num_calibration)
-    count = len(np.asarray(calibration)) if num_calibration is None else num_calibration
     if kind == "keras":
         model = _load_keras(model_path)
         input_shape = _single_input_shape([model.input_shape] if not isinstance(model.input_shape, list)
