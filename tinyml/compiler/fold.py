@@ -137,7 +137,7 @@ class _NotFoldable(Exception):
     """An option this pass does not evaluate: the op stays for the lowering to judge."""
 
 
-def _known_inputs(op: Operator, graph: Graph, known: dict[int, np.ndarray]) -> list[np.ndarray | None] | None:
+def _known_inputs(op: Operator, known: dict[int, np.ndarray]) -> list[np.ndarray | None] | None:
     values: list[np.ndarray | None] = []
     for position, tensor_index in enumerate(op.inputs):
         if tensor_index < 0:
@@ -174,7 +174,7 @@ def fold_static_shapes(graph: Graph) -> Graph:
         if (folder is not None and len(outputs) == 1 and outputs[0].dtype in _SHAPE_DTYPES
                 and outputs[0].index not in graph_outputs):
             inputs = [tensors[i] if i >= 0 else None for i in op.inputs]
-            values = _known_inputs(op, graph, known)
+            values = _known_inputs(op, known)
             shape_ready = op.opcode != "SHAPE" or (inputs and inputs[0] is not None and _static_shape(inputs[0]))
             if values is not None and shape_ready:
                 try:
