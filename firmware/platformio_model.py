@@ -20,6 +20,7 @@ Runs inside PlatformIO's SCons (Import("env")); not importable elsewhere.
 
 import importlib.util
 import os
+import re
 import sys
 
 Import("env")  # noqa: F821  (SCons built-in)
@@ -81,6 +82,19 @@ if os.environ.get("TINYML_PROFILE"):
 if protocol == "mlperf":
     model_name = os.environ.get("TM_MLPERF_MODEL", "tinyml")
     env.Append(CPPDEFINES=[("TM_MLPERF_MODEL", f'\\"{model_name}\\"')])  # noqa: F821
+    # As firmware/mlperf/mlperf.cmake: the db buffer is one sample as the runner sends it.
+    mlperf_input = os.environ.get("TM_MLPERF_INPUT", "int8")
+    mlperf_results = os.environ.get("TM_MLPERF_RESULTS", "dequantized")
+    header = os.path.join(model_dir, "model.h" if backend == "engine" else "model_io.h")
+    found = re.search(r"#define TINYML_(?:MODEL_)?INPUT_BYTES\s+(\d+)", open(header).read())
+    if found is None:
+        fail(f"{header} has no input byte count: run `tinyml compile` / `tinyml emit` again")
+    db_bytes = int(found.group(1)) * (4 if mlperf_input == "float32" else 1)
+    env.Append(CPPDEFINES=[("TM_MLPERF_DB_BYTES", f"{db_bytes}u")])  # noqa: F821
+    extra = {"uint8": ["TM_MLPERF_INPUT_UINT8"], "float32": ["TM_MLPERF_INPUT_FLOAT32"]}.get(mlperf_input, [])
+    extra += {"softmax": ["TM_MLPERF_RESULTS_SOFTMAX"], "anomaly-score": ["TM_MLPERF_RESULTS_ANOMALY"]}.get(
+        mlperf_results, [])
+    env.Append(CPPDEFINES=extra)  # noqa: F821
 
 
 def vendor_kernel_excludes(tree):

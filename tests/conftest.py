@@ -27,20 +27,12 @@ def keras_to_tflite(model, int8: bool) -> bytes:
     """The .tflite of a Keras model on 8x8x1 inputs: full int8 (random calibration) or float."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if int8:
+        from tinyml.tf_convert import keras_to_int8
+
         rng = np.random.default_rng(0)
-
-        def representative():
-            for _ in range(32):
-                yield [rng.random((1, 8, 8, 1), dtype=np.float32)]
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    return converter.convert()
+        return keras_to_int8(model, [[rng.random((1, 8, 8, 1), dtype=np.float32)] for _ in range(32)])
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
 @pytest.fixture(scope="session")

@@ -115,20 +115,23 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
 @click.option("--samples", type=int, default=200, show_default=True, help="Calibration samples to use.")
 @_quiet_option
 def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> None:
-    """Convert your own ONNX MODEL (float, NCHW input) to a full-int8 .tflite:
-    our ONNX -> TensorFlow converter (NHWC, no TRANSPOSE), then TFLite's
-    full-integer quantization with per-channel weights, int8 input and output."""
+    """Convert your own float MODEL to a full-int8 .tflite: an ONNX file (NCHW
+    input; our ONNX -> TensorFlow converter, NHWC, no TRANSPOSE), a Keras model
+    (.keras, .h5), a SavedModel folder or a float .tflite, all through TFLite's
+    full-integer quantization with per-channel weights, int8 input and output,
+    calibrated on --calibration."""
+    from .tf_convert import convert_model, model_kind
     from . import preflight
 
-    preflight.input_file(model, "ONNX model", (".onnx",))
     preflight.dataset(calibration, "--calibration")
     preflight.output_path(out_path, directory=False)
     preflight.positive(samples, "--samples")
-    say("convert", "loading TensorFlow")
-    from .data import load_calibration
-    from .quantize import convert_onnx_to_tflite
 
-    result = convert_onnx_to_tflite(model, load_calibration(calibration)[:samples], out_path)
+    model_kind(model)  # a bad path or format fails before the calibration data loads
+    from .data import load_calibration
+
+    result = convert_model(model, load_calibration(calibration)[:samples], out_path,
+                           progress=lambda text: say("convert", text))
     click.echo(f"wrote {result.path} ({result.size_bytes:,} bytes): ops {', '.join(result.ops)}; input "
                f"{'x'.join(map(str, result.input_shape))} int8 (scale {result.input_scale:.6g}, zp "
                f"{result.input_zero_point}), output {'x'.join(map(str, result.output_shape))} int8")
@@ -140,7 +143,17 @@ _optimize_option = click.option(
          "flash, about half the instructions); size keeps int8 only.")
 
 
-@cli.command("compile")
+class _CompileCommand(click.Command):
+    """`compile --help` ends with what the compiler supports, read from its lowering tables."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from .compiler import support_summary
+
+        with formatter.section("Supported"):
+            formatter.write_dl(support_summary())
+
+
+@cli.command("compile", cls=_CompileCommand)
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
 @click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32"]), default="generic",
@@ -254,10 +267,16 @@ def _model_dir_option(help_text: str):
               help="engine: the interpreter-free C; tflm: TFLite-Micro (PlatformIO boards).")
 @click.option("--address", type=_FlashAddress(), default=None, help="Flash address for --image (e.g. 0x8000000).")
 @click.option("--profile", is_flag=True, help="Build with per-layer timing (TINYML_PROFILE) for `tinyml bench --profile`.")
+@click.option("--protocol", type=click.Choice(["tinyml", "mlperf-tiny"]), default="tinyml", show_default=True,
+              help="Serial protocol of the image: ours, or the MLPerf Tiny / EEMBC runner's (CMake boards).")
+@click.option("--mlperf-model", default=None, help="mlperf-tiny: the name the runner looks its data set up by "
+              "(ic01, kws01, vww01, ad01) [default: from the model's input shape].")
+@click.option("--input-uint8", is_flag=True, help="mlperf-tiny: the image takes the runner's raw uint8 bytes.")
 @_optimize_option
 @_quiet_option
 def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
-              address: int | None, profile: bool, optimize: str) -> None:
+              address: int | None, profile: bool, protocol: str, mlperf_model: str | None, input_uint8: bool,
+              optimize: str) -> None:
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
     QEMU and leaves it running (`tinyml bench --board stm32f405 --model-dir DIR`
@@ -270,6 +289,19 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
         preflight.input_file(image, "firmware image")
     from .host.flash import flash_board
 
+    if protocol == "mlperf-tiny":
+        if image is not None or backend != "engine":
+            raise TinymlError("--protocol mlperf-tiny builds the engine image itself: drop --image / --backend")
+        from .host.build import ensure_compiled
+        from .host.mlperf import flash_mlperf
+
+        mlperf_result, device = flash_mlperf(board, ensure_compiled(model_dir, board, optimize=optimize),
+                                             mlperf_model, input_uint8, progress=lambda text: say("flash", text))
+        click.echo(f"{mlperf_result.board}: MLPerf Tiny image ({device.model}, {device.facts.get('input')} input, "
+                   f"{device.facts.get('results')} results), serial port {mlperf_result.port}")
+        return
+    elif mlperf_model or input_uint8:
+        raise TinymlError("--mlperf-model and --input-uint8 go with --protocol mlperf-tiny")
     result = flash_board(board, port=port, image=image, model_dir=model_dir, backend=backend,
                          address=address, profile=profile, optimize=optimize, progress=True)
     click.echo(f"{result.board}: flashed with {result.tool}, serial port {result.port}")
@@ -297,9 +329,12 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
 @click.option("--runs", type=int, default=1, show_default=True, help="mlperf-tiny: inferences per sample (`infer N`).")
 @click.option("--warmup", type=int, default=0, show_default=True, help="mlperf-tiny: warm-up inferences (`infer N W`).")
 @click.option("--input-uint8", is_flag=True, help="mlperf-tiny: send inputs as the runner's raw uint8 (int8 + 128).")
+@click.option("--input-type", type=click.Choice(["int8", "uint8", "float32"]), default=None,
+              help="mlperf-tiny: what a device that does not announce it (a reference submission) takes "
+              "[default: the device's m-tinyml-input].")
 @click.option("--quiet", is_flag=True, help="No progress lines or bar.")
 def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, protocol, profile, runs, warmup,
-              input_uint8, quiet) -> None:
+              input_uint8, input_type, quiet) -> None:
     """Stream the test set to a board and measure on-device accuracy, agreement
     with host TFLite-Micro (bytes), latency (cycles, or instructions on an
     emulator, and as time on the board profile's clock) and link efficiency.
@@ -323,7 +358,8 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, protoc
             from .host.mlperf import run_mlperf
 
             result = run_mlperf(session.port, model_dir, out_dir, baud=session.baud, samples=samples, runs=runs,
-                                warmup=warmup, input_uint8=input_uint8, board_name=board.name if board else None)
+                                warmup=warmup, input_uint8=input_uint8, board_name=board.name if board else None,
+                                input_type=input_type)
         else:
             result = session.bench(model_dir, out_dir, samples=samples, fresh=fresh, progress=not quiet)
         click.echo(_bench_summary(result.report) + f" -> {out_dir}")

@@ -8,14 +8,17 @@ or would run slowly.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import sys
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -95,6 +98,51 @@ def _converter_error(exc: Exception, captured: list[str]) -> TinymlError:
     return TinymlError(f"TFLite int8 conversion failed: {detail[:300]}")
 
 
+def int8_flatbuffer(converter, samples: Sequence[Sequence[np.ndarray]], float_io: bool = False) -> bytes:
+    """Run a `tf.lite.TFLiteConverter` as full-integer post-training quantization.
+
+    `samples` is the representative data: one list of model inputs (each with
+    its batch dimension of 1) per calibration step. Weights are int8 per
+    channel, activations int8, builtin int8 ops only; input and output are
+    int8 unless `float_io` (then the converter adds QUANTIZE/DEQUANTIZE at the
+    edges). The converter's logging is silenced; a failure is a TinymlError."""
+    import tensorflow as tf
+
+    def representative_dataset():
+        for inputs in samples:
+            yield [np.asarray(x, dtype=np.float32) for x in inputs]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    # The Keras path prints its export listing on stdout, the float-I/O path warns about input statistics.
+    with _quiet_converter() as captured, contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            return bytes(converter.convert())
+        except Exception as exc:  # noqa: BLE001 - the converter raises many types (ConverterError, RuntimeError...)
+            failure = exc
+    raise _converter_error(failure, captured) from failure
+
+
+def write_atomic(path: Path, flatbuffer: bytes) -> None:
+    """Write the model through a temporary file in the same folder: a failure leaves nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(flatbuffer)
+        normal_permissions(Path(tmp_name))  # mkstemp made it 0600
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
 def quantize_int8(tf_model: TfModel, representative: np.ndarray, path: Path,
                   num_calibration: int = 200) -> QuantizedModel:
     """Full-integer quantize `tf_model` with TFLite's converter and write the `.tflite` atomically.
@@ -106,38 +154,10 @@ def quantize_int8(tf_model: TfModel, representative: np.ndarray, path: Path,
 
     path = Path(path)
     samples = _calibration_samples(representative, tf_model.input_shape, num_calibration)
-
-    def representative_dataset():
-        for sample in samples:
-            yield [sample[None]]
-
     converter = tf.lite.TFLiteConverter.from_concrete_functions([tf_model.concrete_function], tf_model.module)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative_dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    with _quiet_converter() as captured:
-        try:
-            flatbuffer = converter.convert()
-        except Exception as exc:  # noqa: BLE001 - the converter raises many types (ConverterError, RuntimeError...)
-            failure = exc
-        else:
-            failure = None
-    if failure is not None:
-        raise _converter_error(failure, captured) from failure
-
+    flatbuffer = int8_flatbuffer(converter, [[sample[None]] for sample in samples])
     result = check_int8_model(flatbuffer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(flatbuffer)
-        normal_permissions(Path(tmp_name))  # mkstemp made it 0600
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_atomic(path, flatbuffer)
     result.path = path
     return result
 

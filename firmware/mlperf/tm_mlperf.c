@@ -6,6 +6,7 @@
  */
 #include "tm_mlperf.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "tm_model.h"
@@ -14,14 +15,40 @@
 #ifndef TM_MLPERF_MODEL
 #define TM_MLPERF_MODEL "tinyml" /* the runner looks up its data set by this name, e.g. ic01 */
 #endif
+/* Bytes one sample takes on the wire: the model's input bytes (x4 for float32
+ * input). mlperf.cmake and platformio_model.py set it from the model; a longer
+ * "db load" keeps the first TM_MLPERF_DB_BYTES bytes, as the reference keeps
+ * the first N of its buffer. A build that sets nothing gets 8 KB. */
 #ifndef TM_MLPERF_DB_BYTES
-#define TM_MLPERF_DB_BYTES 8192u /* largest input tensor the image accepts */
+#define TM_MLPERF_DB_BYTES 8192u
 #endif
 #ifndef TM_MLPERF_OUTPUT_BYTES
 #define TM_MLPERF_OUTPUT_BYTES 1024u
 #endif
 #ifndef TM_MLPERF_CMD_BYTES
 #define TM_MLPERF_CMD_BYTES 1024u /* one command line, '%' excluded */
+#endif
+#if defined(TM_MLPERF_INPUT_UINT8) && defined(TM_MLPERF_INPUT_FLOAT32)
+#error "TM_MLPERF_INPUT_UINT8 and TM_MLPERF_INPUT_FLOAT32 exclude each other"
+#endif
+#if defined(TM_MLPERF_INPUT_FLOAT32)
+#define TM_MLPERF_INPUT_TYPE "float32"
+#elif defined(TM_MLPERF_INPUT_UINT8)
+#define TM_MLPERF_INPUT_TYPE "uint8"
+#else
+#define TM_MLPERF_INPUT_TYPE "int8"
+#endif
+/* What m-results prints: the dequantized outputs (a model ending in softmax, as
+ * the reference models), their softmax (TM_MLPERF_RESULTS_SOFTMAX: a model that
+ * ends in logits, so the runner's divide-by-sum and top-1 work), or one anomaly
+ * score (TM_MLPERF_RESULTS_ANOMALY: ad01, the mean squared error between the
+ * float input and the dequantized reconstruction). */
+#if defined(TM_MLPERF_RESULTS_ANOMALY)
+#define TM_MLPERF_RESULTS_KIND "anomaly-score"
+#elif defined(TM_MLPERF_RESULTS_SOFTMAX)
+#define TM_MLPERF_RESULTS_KIND "softmax"
+#else
+#define TM_MLPERF_RESULTS_KIND "dequantized"
 #endif
 #define TM_MLPERF_DEFAULT_RUNS 1u
 #define TM_MLPERF_DEFAULT_WARMUP 10u
@@ -30,9 +57,19 @@ static char cmd_buf[TM_MLPERF_CMD_BYTES + 1u];
 static size_t cmd_len;
 static int cmd_overflow;
 
-static int8_t db_buf[TM_MLPERF_DB_BYTES];
+static uint8_t db_buf[TM_MLPERF_DB_BYTES];
 static size_t db_expected; /* bytes announced by "db load N" */
-static size_t db_loaded;
+static size_t db_loaded;   /* bytes received of them (those past TM_MLPERF_DB_BYTES are dropped) */
+
+#if defined(TM_MLPERF_INPUT_FLOAT32)
+#define TM_MLPERF_INPUT_WIDTH 4u
+#else
+#define TM_MLPERF_INPUT_WIDTH 1u
+#endif
+#if defined(TM_MLPERF_INPUT_FLOAT32) || defined(TM_MLPERF_INPUT_UINT8)
+/* The model's int8 input, converted from db_buf at infer time. */
+static int8_t input_buf[TM_MLPERF_DB_BYTES / TM_MLPERF_INPUT_WIDTH];
+#endif
 
 static int8_t output_buf[TM_MLPERF_OUTPUT_BYTES];
 static int have_output;
@@ -70,23 +107,6 @@ static void put_hex_byte(uint8_t byte)
 }
 
 static void put_line_end(void) { put_str("\r\n"); }
-
-/* (q - zero_point) * scale with three decimals, rounded half away from zero,
- * as the reference's "%0.3f" prints it. */
-static void put_dequantized(int8_t q, float scale, int32_t zero_point)
-{
-    float value = (float)((int32_t)q - zero_point) * scale * 1000.0f;
-    int64_t milli = (int64_t)(value < 0.0f ? value - 0.5f : value + 0.5f);
-    if (milli < 0) {
-        put_str("-");
-        milli = -milli;
-    }
-    put_u64((uint64_t)milli / 1000u);
-    put_str(".");
-    uint32_t frac = (uint32_t)((uint64_t)milli % 1000u);
-    char three[3] = {(char)('0' + frac / 100u), (char)('0' + (frac / 10u) % 10u), (char)('0' + frac % 10u)};
-    tm_port_uart_write((const uint8_t *)three, 3u);
-}
 
 static void put_error(const char *message)
 {
@@ -219,6 +239,13 @@ static void cmd_profile(void)
     put_str(unit_name(port->latency_unit));
     put_str("]");
     put_line_end();
+    put_str("m-tinyml-input-[" TM_MLPERF_INPUT_TYPE "]");
+    put_line_end();
+    put_str("m-tinyml-results-[" TM_MLPERF_RESULTS_KIND "]");
+    put_line_end();
+    put_str("m-tinyml-db-bytes-");
+    put_u64(TM_MLPERF_DB_BYTES);
+    put_line_end();
 }
 
 static void cmd_help(void)
@@ -239,10 +266,6 @@ static void cmd_db(char **tokens, size_t count)
             put_error("db load needs a byte count > 0");
             return;
         }
-        if (n > TM_MLPERF_DB_BYTES) {
-            put_error("db load larger than the input buffer (TM_MLPERF_DB_BYTES)");
-            return;
-        }
         db_expected = n;
         db_loaded = 0u;
         put_str("m-[Expecting ");
@@ -252,10 +275,11 @@ static void cmd_db(char **tokens, size_t count)
         return;
     }
     if (strcmp(tokens[1], "print") == 0) {
-        for (size_t i = 0u; i < db_loaded; i += 32u) {
+        size_t kept = db_loaded < TM_MLPERF_DB_BYTES ? db_loaded : TM_MLPERF_DB_BYTES;
+        for (size_t i = 0u; i < kept; i += 32u) {
             put_str("m-buffer-");
-            for (size_t j = i; j < db_loaded && j < i + 32u; j++) {
-                put_hex_byte((uint8_t)db_buf[j]);
+            for (size_t j = i; j < kept && j < i + 32u; j++) {
+                put_hex_byte(db_buf[j]);
             }
             put_line_end();
         }
@@ -281,16 +305,67 @@ static void cmd_db(char **tokens, size_t count)
         if (db_loaded >= db_expected) {
             break; /* as the reference: digits beyond the announced size are dropped */
         }
-        uint8_t byte = (uint8_t)((high << 4) | low);
-#ifdef TM_MLPERF_INPUT_UINT8
-        byte ^= 0x80u; /* uint8 x -> int8 x - 128 */
-#endif
-        db_buf[db_loaded++] = (int8_t)byte;
+        if (db_loaded < TM_MLPERF_DB_BYTES) {
+            db_buf[db_loaded] = (uint8_t)((high << 4) | low);
+        }
+        db_loaded++;
         if (db_loaded == db_expected) {
             put_str("m-load-done");
             put_line_end();
         }
     }
+}
+
+/* A float with three decimals, rounded half away from zero, as "%0.3f" prints it. */
+static void put_fixed3(float value)
+{
+    float scaled = value * 1000.0f;
+    int negative = scaled < 0.0f;
+    if (negative) {
+        scaled = -scaled;
+    }
+    uint64_t milli = (uint64_t)(scaled + 0.5f);
+    if (negative && milli != 0u) {
+        put_str("-");
+    }
+    put_u64(milli / 1000u);
+    put_str(".");
+    uint32_t frac = (uint32_t)(milli % 1000u);
+    char three[3] = {(char)('0' + frac / 100u), (char)('0' + (frac / 10u) % 10u), (char)('0' + frac % 10u)};
+    tm_port_uart_write((const uint8_t *)three, 3u);
+}
+
+static float dequantize(int8_t q, float scale, int32_t zero_point) { return (float)((int32_t)q - zero_point) * scale; }
+
+#if defined(TM_MLPERF_INPUT_FLOAT32)
+static float db_float(size_t i)
+{
+    float x; /* the runner's float32 files are little-endian, as every supported core */
+    memcpy(&x, &db_buf[4u * i], sizeof x);
+    return x;
+}
+#endif
+
+/* db_buf -> the model's int8 input. Bytes a short load did not write keep what
+ * the previous sample left (zeros after boot), as in the reference firmware. */
+static const int8_t *model_input(const tm_model_info_t *model)
+{
+#if defined(TM_MLPERF_INPUT_FLOAT32)
+    /* TFLite's QUANTIZE: round(x / scale) half away from zero, plus the zero point, saturated. */
+    for (uint32_t i = 0u; i < model->input_bytes; i++) {
+        int32_t rounded = (int32_t)roundf(db_float(i) / model->input_scale) + model->input_zero_point;
+        input_buf[i] = (int8_t)(rounded < -128 ? -128 : (rounded > 127 ? 127 : rounded));
+    }
+    return input_buf;
+#elif defined(TM_MLPERF_INPUT_UINT8)
+    for (uint32_t i = 0u; i < model->input_bytes; i++) {
+        input_buf[i] = (int8_t)(db_buf[i] ^ 0x80u); /* uint8 x -> int8 x - 128 */
+    }
+    return input_buf;
+#else
+    (void)model;
+    return (const int8_t *)db_buf;
+#endif
 }
 
 static void cmd_results(void)
@@ -301,12 +376,37 @@ static void cmd_results(void)
         return;
     }
     put_str("m-results-[");
+#if defined(TM_MLPERF_RESULTS_ANOMALY)
+    float sum = 0.0f;
+    for (uint32_t i = 0u; i < model->output_bytes; i++) {
+        float error = db_float(i) - dequantize(output_buf[i], model->output_scale, model->output_zero_point);
+        sum += error * error;
+    }
+    put_fixed3(sum / (float)model->output_bytes);
+#elif defined(TM_MLPERF_RESULTS_SOFTMAX)
+    float top = dequantize(output_buf[0], model->output_scale, model->output_zero_point);
+    for (uint32_t i = 1u; i < model->output_bytes; i++) {
+        float value = dequantize(output_buf[i], model->output_scale, model->output_zero_point);
+        top = value > top ? value : top;
+    }
+    float total = 0.0f;
+    for (uint32_t i = 0u; i < model->output_bytes; i++) {
+        total += expf(dequantize(output_buf[i], model->output_scale, model->output_zero_point) - top);
+    }
     for (uint32_t i = 0u; i < model->output_bytes; i++) {
         if (i != 0u) {
             put_str(",");
         }
-        put_dequantized(output_buf[i], model->output_scale, model->output_zero_point);
+        put_fixed3(expf(dequantize(output_buf[i], model->output_scale, model->output_zero_point) - top) / total);
     }
+#else
+    for (uint32_t i = 0u; i < model->output_bytes; i++) {
+        if (i != 0u) {
+            put_str(",");
+        }
+        put_fixed3(dequantize(output_buf[i], model->output_scale, model->output_zero_point));
+    }
+#endif
     put_str("]");
     put_line_end();
     put_str("m-tinyml-output-[");
@@ -337,21 +437,23 @@ static void cmd_infer(char **tokens, size_t count)
         put_error("model output larger than TM_MLPERF_OUTPUT_BYTES");
         return;
     }
-    if (db_loaded != model->input_bytes) {
-        put_str("e-[loaded ");
-        put_u64(db_loaded);
-        put_str(" bytes, the model takes ");
-        put_u64(model->input_bytes);
-        put_str("]");
-        put_line_end();
+    if ((uint64_t)model->input_bytes * TM_MLPERF_INPUT_WIDTH > TM_MLPERF_DB_BYTES) {
+        put_error("the model's input is larger than TM_MLPERF_DB_BYTES: build with it set from the model");
         return;
     }
+#if defined(TM_MLPERF_RESULTS_ANOMALY)
+    if (model->output_bytes != model->input_bytes) {
+        put_error("anomaly score needs an output as large as the input (an autoencoder)");
+        return;
+    }
+#endif
     int status = 0;
+    const int8_t *input = model_input(model);
     put_str("m-warmup-start-");
     put_u64(warmup);
     put_line_end();
     for (uint32_t i = 0u; i < warmup && status == 0; i++) {
-        status = tm_model_invoke(db_buf, output_buf);
+        status = tm_model_invoke(input, output_buf);
     }
     put_str("m-warmup-done");
     put_line_end();
@@ -360,7 +462,7 @@ static void cmd_infer(char **tokens, size_t count)
     put_line_end();
     uint64_t start = tm_port_timer_now();
     for (uint32_t i = 0u; i < runs && status == 0; i++) {
-        status = tm_model_invoke(db_buf, output_buf);
+        status = tm_model_invoke(input, output_buf);
     }
     uint64_t end = tm_port_timer_now();
     put_lap(start);

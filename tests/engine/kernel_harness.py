@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -136,27 +135,12 @@ def convert(fn: Callable, input_shapes: Sequence[Sequence[int]], input_ranges: S
     float_io keeps float32 model inputs/outputs (the converter then adds
     QUANTIZE/DEQUANTIZE ops at the edges).
     """
-    import tensorflow as tf
+    from tinyml.tf_convert import function_to_int8
 
-    specs = [tf.TensorSpec(shape, tf.float32) for shape in input_shapes]
-    concrete = tf.function(fn).get_concrete_function(*specs)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
     rng = np.random.default_rng(seed)
-
-    def representative():
-        for _ in range(16):
-            yield [rng.uniform(lo, hi, shape).astype(np.float32)
-                   for shape, (lo, hi) in zip(input_shapes, input_ranges)]
-
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # int8 weights and activations
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if not float_io:
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)   # "Statistics for quantized inputs were expected"
-        return converter.convert()
+    samples = [[rng.uniform(lo, hi, shape).astype(np.float32) for shape, (lo, hi) in zip(input_shapes, input_ranges)]
+               for _ in range(16)]
+    return function_to_int8(fn, input_shapes, samples, float_io=float_io)
 
 
 def run_tflm(model: bytes, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

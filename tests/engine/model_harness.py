@@ -50,21 +50,13 @@ def convert_keras(build: Callable[[], "object"], input_shape: Sequence[int], see
         return _MODELS[key]
     import tensorflow as tf
 
+    from tinyml.tf_convert import keras_to_int8
+
     tf.keras.utils.set_random_seed(seed)
     model = build()
     rng = np.random.default_rng(seed)
-
-    def representative():
-        for _ in range(24):
-            yield [rng.uniform(low, high, size=(1, *input_shape)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    raw = converter.convert()
+    samples = [[rng.uniform(low, high, size=(1, *input_shape)).astype(np.float32)] for _ in range(24)]
+    raw = keras_to_int8(model, samples)
     digest = hashlib.sha256(raw).hexdigest()[:16]
     path = _WORK / f"model_{digest}.tflite"
     path.write_bytes(raw)

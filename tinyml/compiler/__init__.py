@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .compile import CompileResult, LayerInfo, compile_tflite
-from .layers import TARGETS, supported_ops
+from .layers import TARGETS, support_summary, supported_ops
 
-__all__ = ["CompileResult", "LayerInfo", "TARGETS", "compile_tflite", "supported_ops"]
+__all__ = ["CompileResult", "LayerInfo", "TARGETS", "compile_tflite", "support_summary", "supported_ops"]

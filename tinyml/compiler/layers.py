@@ -14,10 +14,12 @@ import numpy as np
 
 from ..errors import TinymlError
 from ..tflite_graph import Graph, Operator, Tensor
+from .fold import fold_static_shapes
 
 TARGETS = ("generic", "cortex-m4", "cortex-m7", "rv32")
 DSP_TARGETS = ("cortex-m4", "cortex-m7")
 OPTIMIZE = ("speed", "size")
+FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
 @dataclass
@@ -123,7 +125,7 @@ class LoweringContext:
 
     def activation(self, op: Operator) -> str:
         act = op.options.get("fused_activation_function", "NONE")
-        if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        if act not in FUSED_ACTIVATIONS:
             raise self.fail(op, f"option fused_activation_function {act}")
         return act
 
@@ -150,6 +152,22 @@ def supported_ops() -> list[str]:
     return sorted(_LOWERINGS)
 
 
+def support_summary() -> list[tuple[str, str]]:
+    """What the compiler takes, from its own tables, as (topic, text) rows for `tinyml compile --help`."""
+    from .fold import foldable_ops
+
+    return [
+        ("ops", ", ".join(supported_ops())),
+        ("folded", "shape arithmetic whose values are static, evaluated at compile time (Keras' Flatten): "
+                   + ", ".join(foldable_ops())),
+        ("activations", "fused " + ", ".join(FUSED_ACTIVATIONS)),
+        ("targets", f"{', '.join(TARGETS)} (DSP path: {', '.join(DSP_TARGETS)})"),
+        ("optimize", ", ".join(OPTIMIZE)),
+        ("tensors", "int8 activations, per-tensor quantized; int8 weights per tensor or per channel; int32 "
+                    "biases; float32 only into a first QUANTIZE and out of a last DEQUANTIZE; one input, one output"),
+    ]
+
+
 def _load_lowerings() -> None:
     # The op modules register themselves on import.
     from . import ops_conv  # noqa: F401
@@ -165,10 +183,13 @@ def lower_graph(graph: Graph, target: str, optimize: str = "speed") -> list[Laye
         raise TinymlError(
             f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; the engine needs one of each"
         )
+    # Shapes first (Keras' Flatten computes its RESHAPE target at run time), then
+    # "float model" before any op: a float model's ops are not what is wrong with it.
+    graph = fold_static_shapes(graph)
+    _check_int8_body(graph)
     for op in graph.operators:
         if op.opcode not in _LOWERINGS:
             raise TinymlError(f"unsupported op '{op.opcode}' at operator {op.index}")
-    _check_int8_body(graph)
     if optimize not in OPTIMIZE:
         raise TinymlError(f"unknown optimization '{optimize}' (choose from {', '.join(OPTIMIZE)})")
     context = LoweringContext(graph, target, optimize)
@@ -188,7 +209,8 @@ def _check_int8_body(graph: Graph) -> None:
             bracket.add(op.outputs[0])
     inner = [t for t in float_tensors if t.index not in bracket]
     if inner:
-        if all(t.dtype == np.float32 for t in graph.tensors if t.data is None):
+        quantized = (np.int8, np.uint8, np.int16)
+        if not any(t.dtype in quantized for t in graph.tensors if t.data is None):
             raise TinymlError("float model: the engine runs full-int8 models (quantize it first, tinyml convert)")
         raise TinymlError(
             f"float tensor '{inner[0].name}' inside the model: the engine needs an int8 body "
