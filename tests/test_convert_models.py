@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tinyml.errors import TinymlError
+from cli_rules import assert_bad_input
 
 CALIBRATION = 40
 
@@ -69,7 +70,7 @@ def test_cli_converts_a_keras_file_and_compiles_it(keras_files, tmp_path):
                        "--out", tmp_path / "m.tflite")
     assert converted.returncode == 0, converted.stderr
     assert "error" not in converted.stderr and "SHAPE" in converted.stdout
-    assert converted.stdout.startswith("[convert] keras model model.keras: full-int8 quantization calibrated on 40")
+    assert converted.stderr.startswith("[convert] keras model model.keras: full-int8 quantization calibrated on 40")
     compiled = tinyml("compile", tmp_path / "m.tflite", "--out", tmp_path / "c", "--target", "cortex-m4")
     assert compiled.returncode == 0, compiled.stderr
     assert "compiled 4 layers for cortex-m4" in compiled.stdout
@@ -114,9 +115,7 @@ def test_convert_refuses_bad_models_in_one_line(keras_files, tmp_path, make, mes
                       tmp_path / "int8.tflite")
     result = tinyml("convert", make(keras_files, tmp_path), "--calibration", keras_files / "calib.npz",
                     "--out", tmp_path / "out.tflite")
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert_bad_input(result, message)
     assert not (tmp_path / "out.tflite").exists()
 
 
