@@ -27,7 +27,7 @@ from tinyml.boards import Board, load_board
 from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
 
-from .build import FirmwareImage, build_firmware
+from .build import FirmwareImage, build_firmware, check_model_fits_board, model_needs, overflow_message
 from .emulator import EmulatedBoard, start_emulator
 from .link import BoardLink
 from .protocol import BoardInfo
@@ -389,10 +389,19 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
     else:
         if model_dir is None:
             raise TinymlError("nothing to flash: give a model directory (tinyml compile/emit output) or --image")
+        check_model_fits_board(board, Path(model_dir), backend)
         commands = [plan_platformio_upload(board, selected.device, Path(model_dir), backend, profile)]
         tool = "platformio"
     for command in commands:
-        run_tool(command, log)
+        try:
+            run_tool(command, log)
+        except TinymlError:
+            # A link that overflows the board's memory says so in the model's terms.
+            needs = model_needs(Path(model_dir), backend) if model_dir is not None else None
+            message = overflow_message(log.read_text(errors="replace"), board.name, needs) if log.is_file() else None
+            if message:
+                raise TinymlError(f"{message}; full log in {log}") from None
+            raise
     info = verify_board(selected.device, board.baud, expected_sha256) if verify else None
     return FlashResult(board.name, selected.device, tool, commands, Path(image) if image else None,
                        expected_sha256, info)

@@ -15,3 +15,20 @@ def test_confusion_plot_stays_bounded_with_many_classes(tmp_path):
     plot_confusion(confusion_matrix(np.arange(n), np.arange(n), n), [str(i) for i in range(n)], tmp_path / "c.png", "t")
     width, height = Image.open(tmp_path / "c.png").size
     assert width <= MAX_FIGURE_INCHES * 110 + 1 and height <= MAX_FIGURE_INCHES * 110 + 1
+
+
+def test_sweep_plot_labels_never_overlap(tmp_path):
+    from tinyml.plots import plot_sweep
+
+    # Crowded: near-equal sizes and accuracies, as a family of students gives.
+    names = [f"w{w:.2f}-d{d}" for w, d in ((1, 3), (2, 3), (3, 3), (4, 3), (4, 4), (6, 4), (8, 4), (8, 5))]
+    points = [(1000 * (1 + 0.05 * i), 0.98 + 0.0004 * (i % 3), name) for i, name in enumerate(names)]
+    panels = [{"xlabel": "bytes", "ylabel": "accuracy", "points": points[:6],
+               "off_budget": [(x, name) for x, _, name in points[6:]], "budgets": {"--max-flash": 1100}},
+              {"xlabel": "MACs", "ylabel": "accuracy", "points": points, "budgets": {}}]
+    path, boxes = plot_sweep(panels, tmp_path / "sweep.png", "crowded", highlight=names[2])
+    assert path.is_file() and Image.open(path).size[0] > 0
+    for panel_boxes in boxes:
+        assert len(panel_boxes) == 8
+        for i, box in enumerate(panel_boxes):
+            assert not any(box.overlaps(other) for other in panel_boxes[i + 1:])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .compile import CompileResult, LayerInfo, compile_tflite
+from .compile import CompiledSize, CompileResult, LayerInfo, compile_tflite, compiled_size
 from .layers import TARGETS, supported_ops
 
-__all__ = ["CompileResult", "LayerInfo", "TARGETS", "compile_tflite", "supported_ops"]
+__all__ = ["CompiledSize", "CompileResult", "LayerInfo", "TARGETS", "compile_tflite", "compiled_size", "supported_ops"]
