@@ -57,20 +57,32 @@ def _say(options: PrepareOptions, text: str) -> None:
 
 def size_family(options: PrepareOptions, board: Board, input_shape: tuple[int, int, int], num_classes: int,
                 budgets: Budgets) -> list[MemberFigures]:
-    """Exact figures of every family member before any training (see tinyml.budgets)."""
+    """Figures of the family members before any training (see tinyml.budgets), small -> large.
+    Without a sweep only the largest fitting student is wanted: members are sized from the
+    largest down until one fits (all of them when none does, for the error)."""
     from . import models
 
     _say(options, f"sizing the student family for {board.name} ({board.compile_target}, --optimize "
                   f"{budgets.optimize}): untrained instances exported, quantized and compiled")
+    family = models.student_family(input_shape)
+    if options.sweep:
+        return [_size_member(options, config, input_shape, num_classes, board, budgets) for config in family]
     figures = []
-    for config in models.student_family(input_shape):
-        member = member_figures(config, input_shape, num_classes, board, budgets)
-        _say(options, f"  {member.student}: {member.constants_bytes:,} B constants (+{board.firmware_flash_bytes:,} "
-                      f"firmware), {member.arena_bytes:,} B arena (+{board.firmware_ram_bytes:,}), "
-                      f"{member.macs:,} MACs, ~{member.latency_ms:.2f} ms: "
-                      f"{'fits' if member.fits else 'over: ' + '; '.join(member.over)}")
-        figures.append(member)
+    for config in reversed(family):
+        figures.insert(0, _size_member(options, config, input_shape, num_classes, board, budgets))
+        if figures[0].fits:
+            break
     return figures
+
+
+def _size_member(options: PrepareOptions, config: Any, input_shape: tuple[int, int, int], num_classes: int,
+                 board: Board, budgets: Budgets) -> MemberFigures:
+    member = member_figures(config, input_shape, num_classes, board, budgets)
+    _say(options, f"  {member.student}: {member.constants_bytes:,} B constants (+{board.firmware_flash_bytes:,} "
+                  f"firmware), {member.arena_bytes:,} B arena (+{board.firmware_ram_bytes:,}), "
+                  f"{member.macs:,} MACs, ~{member.latency_ms:.2f} ms: "
+                  f"{'fits' if member.fits else 'over: ' + '; '.join(member.over)}")
+    return member
 
 
 def prepare(options: PrepareOptions) -> PrepareResult:
