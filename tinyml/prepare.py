@@ -16,7 +16,8 @@ import numpy as np
 
 from .boards import Board, load_board
 from .budgets import (Budgets, MemberFigures, choose_smallest_within_tolerance, figures_of_tflite,
-                      instructions_per_mac, member_figures, nothing_fits_message)
+                      instructions_per_mac, instructions_per_mac_source, member_figures,
+                      nothing_fits_message)
 from .errors import TinymlError
 from .fsutil import atomic_output_dir
 
@@ -234,6 +235,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
                        "flash_needed": final.flash_needed, "ram_needed": final.ram_needed,
                        "estimated_latency_ms": final.latency_ms,
                        "instructions_per_mac": instructions_per_mac(board.compile_target, budgets.optimize),
+                       "instructions_per_mac_source": instructions_per_mac_source(board.compile_target,
+                                                                                  budgets.optimize),
                        "figures_before_training": {"constants_bytes": chosen.constants_bytes,
                                                    "arena_bytes": chosen.arena_bytes},
                        "figures_match": (final.constants_bytes, final.arena_bytes)

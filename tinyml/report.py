@@ -59,7 +59,8 @@ def _family_table(r: dict[str, Any]) -> list[str]:
              f"untrained instance compiled for {e['target']} (`--optimize {e['optimize']}`, every fast-path array "
              f"counted); the trained model's figures "
              f"{'equal them' if e.get('figures_match') else ('are within them' if e.get('figures_within') else 'EXCEED them')}. Latency is estimated: MACs x "
-             f"{e['instructions_per_mac']} instructions per MAC at one instruction per cycle on the board's clock. "
+             f"{e['instructions_per_mac']} instructions per MAC ({e.get('instructions_per_mac_source', '')}) at one "
+             "instruction per cycle on the board's clock. "
              "Accuracy: each fitting student trained alone for a few epochs (validation: what the choice uses; "
              "test: reported only).", "",
              "| student | params | MACs | est. latency | flash (constants) | arena | board flash / RAM needed | "
