@@ -51,9 +51,9 @@ def instructions_per_mac_source(target: str, optimize: str) -> str:
     """Where the instructions-per-MAC figure comes from, for the reports."""
     if target in ("cortex-m4", "cortex-m7"):
         where = "measured on QEMU's Cortex-M4" + (" (the M7 runs the same DSP code)" if target == "cortex-m7" else "")
-        return f"{where}, digits CNN, --optimize {optimize} (benchmarks/results/engine.md)"
+        return f"{where}, digits CNN, --optimize {optimize}; benchmarks/results/engine.md"
     if target == "generic":
-        return "measured: generic C on QEMU's Cortex-M4, digits CNN (benchmarks/results/engine.md)"
+        return "measured: generic C on QEMU's Cortex-M4, digits CNN; benchmarks/results/engine.md"
     return f"an estimate for {target}: the generic C figure (no {target} measurement stored)"
 
 
