@@ -3,6 +3,7 @@
     python benchmarks/bench_prepare.py                 # digits on stm32f405, then mnist5k with <= 64 KB of weights
     python benchmarks/bench_prepare.py --kd-modes      # + every distillation mode on digits
     python benchmarks/bench_prepare.py --only digits
+    python benchmarks/bench_prepare.py --seeds 0 1 2 3 4  # digits once per seed: the spread the README quotes
 
 Targets: digits on stm32f405 in <= 60 s wall, int8 accuracy on host TFLite-Micro
 >= 97% and no more than 1.0 point below the float student, distilled >= alone;
@@ -43,7 +44,9 @@ def digits(work: Path, kd: str = "hinton") -> dict:
     print(f"  int8 >= 97%: {mark(r['student_int8_accuracy'] >= 0.97)}; int8 within 1.0 point of float "
           f"({gap:+.2f}): {mark(gap <= 1.0)}; distilled >= alone: "
           f"{mark(r['student_float_accuracy'] >= r['student_alone_accuracy'])}")
-    print(f"  flash {r['flash_bytes']:,} B, arena {r['arena_bytes']:,} B (TFLM, measured)")
+    print(f"  flash {r['flash_bytes']:,} B, arena {r['arena_bytes']:,} B (TFLM, measured); engine "
+          f"({r['engine']['optimize']}) {r['engine']['constants_bytes']:,} B constants, "
+          f"{r['engine']['arena_bytes']:,} B arena; selection: {r['selection']}")
     return r
 
 
@@ -69,15 +72,65 @@ def mnist(work: Path) -> dict:
     return r
 
 
+RESULTS = Path(__file__).resolve().parent / "results"
+SPREAD_KEYS = ("teacher_accuracy", "student_alone_accuracy", "student_float_accuracy", "student_int8_accuracy",
+               "int8_float_agreement")
+
+
+def seed_spread(work: Path, seeds: list[int]) -> dict:
+    """digits on stm32f405 once per seed (split, initialisation, batch order all follow the seed);
+    prints and stores min / max / mean / standard deviation of each accuracy under benchmarks/results/."""
+    import platform
+    import statistics
+
+    import tinyml
+
+    runs = []
+    for seed in seeds:
+        r, wall = run_prepare(work / f"digits-seed{seed}", "--dataset", "digits", "--board", "stm32f405",
+                              "--seed", str(seed))
+        runs.append({"seed": seed, "student": r["student"], "wall_seconds": round(wall, 1),
+                     **{key: r[key] for key in SPREAD_KEYS}})
+        print(f"seed {seed}: {r['student']}  " + "  ".join(f"{key.removesuffix('_accuracy')} {r[key]:.2%}"
+                                                          for key in SPREAD_KEYS) + f"  wall {wall:.1f} s", flush=True)
+    spread = {}
+    for key in SPREAD_KEYS:
+        values = [run[key] for run in runs]
+        spread[key] = {"min": min(values), "max": max(values), "mean": statistics.fmean(values),
+                       "stdev": statistics.stdev(values) if len(values) > 1 else 0.0}
+    result = {"dataset": "digits", "board": "stm32f405", "seeds": seeds, "runs": runs, "spread": spread,
+              "machine": {"cpu_pins": tinyml.NUMERICS_PINS, "machine": platform.machine(),
+                          "python": platform.python_version()}}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "prepare_seeds.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"# `tinyml prepare --dataset digits --board stm32f405` over seeds {', '.join(map(str, seeds))}", "",
+             "`python benchmarks/bench_prepare.py --seeds " + " ".join(map(str, seeds)) + "`", "",
+             "| seed | student | teacher | alone | distilled | int8 (TFLM) | agreement | wall |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {run['seed']} | {run['student']} | " + " | ".join(f"{100 * run[k]:.2f}%" for k in SPREAD_KEYS)
+              + f" | {run['wall_seconds']} s |" for run in runs]
+    lines += ["", "| accuracy | min | max | mean | stdev (points) |", "| --- | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {key.removesuffix('_accuracy')} | {100 * v['min']:.2f}% | {100 * v['max']:.2f}% | "
+              f"{100 * v['mean']:.2f}% | {100 * v['stdev']:.2f} |" for key, v in spread.items()]
+    (RESULTS / "prepare_seeds.md").write_text("\n".join(lines) + "\n")
+    for key, v in spread.items():
+        print(f"{key}: {v['min']:.2%} .. {v['max']:.2%} (mean {v['mean']:.2%}, stdev {100 * v['stdev']:.2f} points)")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=["digits", "mnist5k"])
     parser.add_argument("--kd-modes", action="store_true", help="also run fitnets, attention and none on digits")
     parser.add_argument("--keep", type=Path, help="keep the outputs here instead of a temporary directory")
+    parser.add_argument("--seeds", type=int, nargs="+", help="only the seed spread of digits on stm32f405")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        if args.seeds:
+            seed_spread(work, args.seeds)
+            return
         if args.only in (None, "digits"):
             digits(work)
             if args.kd_modes:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tinyml.boards import Board
 from tinyml.errors import TinymlError
@@ -39,7 +41,59 @@ class FirmwareImage:
         return self.data_bytes + self.bss_bytes
 
 
-def _run(cmd: list[str], log: Path, what: str) -> None:
+@dataclass(frozen=True)
+class ModelNeeds:
+    """What a model directory puts in the firmware: flash (the engine's compiled constants,
+    or the .tflite for the TFLite-Micro backend) and RAM (its arena)."""
+
+    flash_bytes: int
+    ram_bytes: int
+    source: str                  # the file the figures come from
+
+
+def model_needs(model_dir: Path, backend: str = "engine") -> ModelNeeds | None:
+    """The model's flash and arena from compile.json (engine) or manifest.json (tflm); None
+    when the directory holds neither (then only the linker can tell)."""
+    name, flash_key = ("compile.json", "weight_bytes") if backend == "engine" else ("manifest.json", "flash_bytes")
+    path = Path(model_dir) / name
+    try:
+        data = json.loads(path.read_text())
+        return ModelNeeds(int(data[flash_key]), int(data["arena_bytes"]), name)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_model_fits_board(board: Board, model_dir: Path, backend: str = "engine") -> None:
+    """Before any build: "model needs N bytes of flash, board has M" when it cannot fit."""
+    needs = model_needs(model_dir, backend)
+    if needs is not None:
+        board.check_model_fits(needs.flash_bytes, needs.ram_bytes)
+
+
+_OVERFLOW = re.compile(r"region [`'\"]?([\w.]+)['`\"]? overflowed by (\d+) bytes")
+_ASSERT_RAM = re.compile(r"RAM overflow[^\n]*")
+
+
+def overflow_message(log_text: str, board_name: str, needs: ModelNeeds | None) -> str | None:
+    """The linker's `region X overflowed by N bytes` as one line in the model's terms, or None."""
+    match = _OVERFLOW.search(log_text)
+    if match:
+        region, over = match.group(1), int(match.group(2))
+        kind = "flash" if re.search(r"flash|rom|text", region, re.I) else "RAM"
+        if needs is not None:
+            needed = needs.flash_bytes if kind == "flash" else needs.ram_bytes
+            label = "flash" if kind == "flash" else "RAM (arena)"
+            return (f"model needs {needed:,} bytes of {label}, board {board_name} has {max(0, needed - over):,} "
+                    f"for it (the link overflowed region {region} by {over:,} bytes)")
+        return f"the firmware for {board_name} does not fit: the link overflowed region {region} by {over:,} bytes"
+    match = _ASSERT_RAM.search(log_text)
+    if match:
+        arena = f"model needs {needs.ram_bytes:,} bytes of RAM (arena); " if needs is not None else ""
+        return f"{arena}the firmware for {board_name} does not fit its RAM ({match.group(0).strip()})"
+    return None
+
+
+def _run(cmd: list[str], log: Path, what: str, explain: Callable[[str], str | None] | None = None) -> None:
     with log.open("a") as out:
         out.write("$ " + " ".join(cmd) + "\n")
         out.flush()
@@ -48,7 +102,11 @@ def _run(cmd: list[str], log: Path, what: str) -> None:
         except FileNotFoundError as exc:
             raise TinymlError(f"{what}: {cmd[0]} is not installed") from exc
     if done.returncode != 0:
-        lines = [l for l in log.read_text().splitlines() if "error" in l.lower() or "Error" in l]
+        text = log.read_text(errors="replace")
+        message = explain(text) if explain is not None else None
+        if message:
+            raise TinymlError(f"{message}; full log in {log}")
+        lines = [l for l in text.splitlines() if "error" in l.lower() or "Error" in l]
         reason = lines[0].strip() if lines else f"exit status {done.returncode}"
         raise TinymlError(f"{what} failed ({reason}); full log in {log}")
 
@@ -108,8 +166,9 @@ def build_port_firmware(port: str, board_name: str, compiled_dir: Path, build_di
                  f"-DTINYML_PROTOCOL={protocol}",
                  "-DCMAKE_BUILD_TYPE=Release", *(extra or [])]
     _run(configure, log, f"configuring the firmware for {board_name}")
+    needs = model_needs(compiled_dir, backend)
     _run(["cmake", "--build", str(cmake_dir), "-j", str(min(2, os.cpu_count() or 1))], log,
-         f"building the firmware for {board_name}")
+         f"building the firmware for {board_name}", explain=lambda text: overflow_message(text, board_name, needs))
     built = cmake_dir / ("tinyml_fw" if port == HOST_PORT else "tinyml_fw.elf")
     final = build_dir / (f"{board_name}" if port == HOST_PORT else f"{board_name}.elf")
     temp = final.with_name(final.name + ".tmp")
@@ -132,6 +191,7 @@ def build_firmware(board: Board, compiled_dir: Path, build_dir: Path, backend: s
     if not port:
         raise TinymlError(f"board {board.name} is built with {board.build.get('system', 'an unknown system')} "
                           f"only: use `tinyml flash --board {board.name}` (PlatformIO)")
+    check_model_fits_board(board, compiled_dir, backend)
     say("build", f"building the {backend} firmware for {board.name} ({board.build.get('toolchain', 'cmake')}, "
                  f"about 10-30 s)")
     image = build_port_firmware(port, board.name, compiled_dir, build_dir, backend, profile, board.baud,

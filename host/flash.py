@@ -26,7 +26,7 @@ from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
 from tinyml.progress import say
 
-from .build import FirmwareImage, build_firmware, ensure_compiled
+from .build import FirmwareImage, build_firmware, check_model_fits_board, ensure_compiled, model_needs, overflow_message
 from .emulator import EmulatedBoard, keep_dir, record_key, state_dir
 from .protocol import BoardInfo
 from .session import BoardSession
@@ -395,11 +395,20 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
     else:
         if source is None:
             raise TinymlError("nothing to flash: give a model directory (tinyml compile/emit output) or --image")
+        check_model_fits_board(board, Path(source), backend)
         commands = [plan_platformio_upload(board, selected.device, Path(source), backend, profile)]
         tool = "platformio"
     for command in commands:
         say("flash", f"uploading to {selected.device}: {command.shell()}")
-        run_tool(command, log)
+        try:
+            run_tool(command, log)
+        except TinymlError:
+            # A link that overflows the board's memory says so in the model's terms.
+            needs = model_needs(Path(source), backend) if source is not None else None
+            message = overflow_message(log.read_text(errors="replace"), board.name, needs) if log.is_file() else None
+            if message:
+                raise TinymlError(f"{message}; full log in {log}") from None
+            raise
     info = verify_board(selected.device, board.baud, expected_sha256) if verify else None
     return FlashResult(board.name, selected.device, tool, commands, Path(image) if image else None,
                        expected_sha256, info)

@@ -1,4 +1,3 @@
-import dataclasses
 import io
 import warnings
 
@@ -6,10 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from tinyml.boards import load_board
 from tinyml.distill import torch_threads
 from tinyml.errors import TinymlError
-from tinyml.models import (Footprint, StudentConfig, build_student, build_teacher, footprint, pick_student,
+from tinyml.models import (Footprint, StudentConfig, build_student, build_teacher, footprint,
                            student_family)
 
 SHAPES = [(8, 8, 1), (28, 28, 1), (9, 7, 3)]
@@ -78,31 +76,6 @@ def test_bad_shapes_raise():
         build_student(StudentConfig(1, 2), (8, 8), 10)
     with pytest.raises(TinymlError, match="at least 2 classes"):
         build_teacher((8, 8, 1), 1)
-
-
-def test_pick_student_respects_budgets():
-    board = load_board("stm32f405")
-    shape = (28, 28, 1)
-    family = student_family(shape)
-    config, fp = pick_student(board, shape, 10)
-    assert config == family[-1]
-    config, fp = pick_student(board, shape, 10, max_weight_bytes=64 * 1024)
-    assert fp.weight_bytes <= 64 * 1024
-    bigger = [footprint(c, shape, 10) for c in family[family.index(config) + 1:]]
-    assert bigger and all(b.weight_bytes > 64 * 1024 for b in bigger)
-    small_ram = dataclasses.replace(board, ram_bytes=board.firmware_ram_bytes + 5_000)
-    config, fp = pick_student(small_ram, shape, 10)
-    assert fp.arena_bytes <= 5_000 and config != family[-1]
-
-
-def test_pick_student_says_how_far_over():
-    board = load_board("stm32f405")
-    smallest = footprint(student_family((8, 8, 1))[0], (8, 8, 1), 10)
-    with pytest.raises(TinymlError, match=f"over by {smallest.weight_bytes - 100:,}"):
-        pick_student(board, (8, 8, 1), 10, max_weight_bytes=100)
-    tiny_ram = dataclasses.replace(board, ram_bytes=board.firmware_ram_bytes + 10)
-    with pytest.raises(TinymlError, match=f"arena.*over by {smallest.arena_bytes - 10:,}"):
-        pick_student(tiny_ram, (8, 8, 1), 10)
 
 
 @pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1)])

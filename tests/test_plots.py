@@ -35,3 +35,20 @@ def test_histogram_of_large_latencies_renders(tmp_path):
     values = np.array([541_234, 541_240, 541_300, 542_000])
     plot_histogram(values, tmp_path / "h.png", "t", "latency (instructions)", {"p50": 541_270.0})
     assert Image.open(tmp_path / "h.png").size[0] > 0
+
+
+def test_sweep_plot_labels_never_overlap(tmp_path):
+    from tinyml.plots import plot_sweep
+
+    # Crowded: near-equal sizes and accuracies, as a family of students gives.
+    names = [f"w{w:.2f}-d{d}" for w, d in ((1, 3), (2, 3), (3, 3), (4, 3), (4, 4), (6, 4), (8, 4), (8, 5))]
+    points = [(1000 * (1 + 0.05 * i), 0.98 + 0.0004 * (i % 3), name) for i, name in enumerate(names)]
+    panels = [{"xlabel": "bytes", "ylabel": "accuracy", "points": points[:6],
+               "off_budget": [(x, name) for x, _, name in points[6:]], "budgets": {"--max-flash": 1100}},
+              {"xlabel": "MACs", "ylabel": "accuracy", "points": points, "budgets": {}}]
+    path, boxes = plot_sweep(panels, tmp_path / "sweep.png", "crowded", highlight=names[2])
+    assert path.is_file() and Image.open(path).size[0] > 0
+    for panel_boxes in boxes:
+        assert len(panel_boxes) == 8
+        for i, box in enumerate(panel_boxes):
+            assert not any(box.overlaps(other) for other in panel_boxes[i + 1:])

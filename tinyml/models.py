@@ -17,15 +17,11 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .errors import TinymlError
-
-if TYPE_CHECKING:
-    from .boards import Board
 
 InputShape = tuple[int, int, int]  # (H, W, C)
 
@@ -203,7 +199,7 @@ class Footprint:
     params: int         # after folding BN into the convs (each conv gets a bias)
     macs: int           # multiply-accumulates of one inference
     weight_bytes: int   # int8 weights + int32 biases, as stored in the .tflite (~ flash for the model)
-    arena_bytes: int    # estimate of the int8 activation arena: max over layers of input + output bytes
+    arena_bytes: int    # rough estimate (max over layers of input + output bytes); budgets use the compiler's plan
 
 
 def footprint(model_or_config: nn.Module | StudentConfig, input_shape: InputShape, num_classes: int) -> Footprint:
@@ -215,7 +211,7 @@ def footprint(model_or_config: nn.Module | StudentConfig, input_shape: InputShap
 
 @functools.lru_cache(maxsize=256)
 def _config_footprint(config: StudentConfig, input_shape: InputShape, num_classes: int) -> Footprint:
-    # Family sorting and pick_student ask for the same members again and again.
+    # Family sorting and the budget figures ask for the same members again and again.
     return _count(build_student(config, input_shape, num_classes), input_shape)
 
 
@@ -251,28 +247,6 @@ def _count(model: nn.Module, input_shape: InputShape) -> Footprint:
     params = totals["weights"] + totals["biases"]
     return Footprint(params=params, macs=totals["macs"], weight_bytes=totals["weights"] + 4 * totals["biases"],
                      arena_bytes=totals["arena"])
-
-
-def pick_student(board: Board, input_shape: InputShape, num_classes: int,
-                 max_weight_bytes: int | None = None) -> tuple[StudentConfig, Footprint]:
-    """The largest family member whose weights fit the board's flash budget (and
-    max_weight_bytes) and whose arena fits its RAM budget."""
-    flash_budget = board.model_flash_budget if max_weight_bytes is None else min(board.model_flash_budget, max_weight_bytes)
-    ram_budget = board.model_ram_budget
-    family = student_family(input_shape)
-    for config in reversed(family):
-        fp = footprint(config, input_shape, num_classes)
-        if fp.weight_bytes <= flash_budget and fp.arena_bytes <= ram_budget:
-            return config, fp
-    smallest = footprint(family[0], input_shape, num_classes)
-    problems = []
-    if smallest.weight_bytes > flash_budget:
-        problems.append(f"{smallest.weight_bytes:,} B of weights, {flash_budget:,} B allowed "
-                        f"(over by {smallest.weight_bytes - flash_budget:,})")
-    if smallest.arena_bytes > ram_budget:
-        problems.append(f"{smallest.arena_bytes:,} B of arena, {ram_budget:,} B of RAM available "
-                        f"(over by {smallest.arena_bytes - ram_budget:,})")
-    raise TinymlError(f"no student fits {board.name}: the smallest, {family[0].name()}, needs {'; '.join(problems)}")
 
 
 def _check_shape(input_shape: InputShape, num_classes: int) -> InputShape:

@@ -158,3 +158,111 @@ def plot_bars(names: Sequence[str], values: Sequence[float], path: Path, title: 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# Where a point's label may go, in points from the point, tried in this order.
+_LABEL_OFFSETS = ((5, 5), (5, -11), (-5, 5), (-5, -11), (5, 15), (5, -21), (-5, 15), (-5, -21), (5, 25), (5, -31),
+                  (-5, 25), (-5, -31), (5, 35), (5, -41))
+
+
+def place_labels(ax, points: Sequence[tuple[float, float, str]], fontsize: float = 7, obstacles: Sequence = ()) -> list:
+    """Annotate each (x, y, name) at the first offset whose text box overlaps no label placed
+    before it, no marker and none of `obstacles` (other texts); returns the labels' boxes
+    (display pixels). Call once the layout is final."""
+    from matplotlib.transforms import Bbox
+
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    markers = []
+    for x, y, _ in points:
+        px, py = ax.transData.transform((x, y))
+        markers.append(Bbox.from_extents(px - 4, py - 4, px + 4, py + 4))
+    blocked = [*markers, *(text.get_window_extent(renderer) for text in obstacles)]
+    boxes: list = []
+    for x, y, name in sorted(points, key=lambda p: (p[0], p[1])):
+        # First choice: free and inside the axes; else free anywhere; else the first offset.
+        choice = None
+        for must_be_inside in (True, False):
+            for dx, dy in _LABEL_OFFSETS:
+                label = _label(ax, name, (x, y), (dx, dy), fontsize)
+                box = _text_box(label, renderer)
+                label.remove()
+                inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+                if (inside or not must_be_inside) and not any(box.overlaps(other) for other in (*boxes, *blocked)):
+                    choice = (dx, dy)
+                    break
+            if choice:
+                break
+        label = _label(ax, name, (x, y), choice or _LABEL_OFFSETS[0], fontsize)
+        boxes.append(_text_box(label, renderer))
+    return boxes
+
+
+def _text_box(label, renderer):
+    """The label's text box (not its leader line), with a gap of 2 pixels around it."""
+    from matplotlib.text import Text
+
+    label.update_positions(renderer)   # an annotation places its text at draw time
+    return Text.get_window_extent(label, renderer).padded(2)
+
+
+def _label(ax, name: str, xy: tuple[float, float], offset: tuple[int, int], fontsize: float):
+    dx, dy = offset
+    return ax.annotate(name, xy, textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                       ha="left" if dx > 0 else "right", va="bottom",
+                       arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.5, "shrinkA": 0,
+                                   "shrinkB": 3})
+
+
+def _thousands(minor: bool = False):
+    """Tick labels as 12,345 (no offset or power-of-ten notation); minor ticks unlabelled."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _pos: "" if minor else f"{value:,.0f}")
+
+
+def plot_sweep(panels: Sequence[dict], path: Path, title: str, highlight: str | None = None) -> tuple[Path, list]:
+    """Side-by-side scatters of the same students, each panel a dict with xlabel, ylabel,
+    points [(x, y, name)], off_budget [(x, name)] (students over a budget, not trained:
+    drawn as crosses on the bottom edge) and budgets {label: x} (dashed vertical lines).
+    Labels never overlap (place_labels). Returns the path and every panel's label boxes."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    layouts = []
+    budget_texts: list[list] = []
+    for ax, panel in zip(axes[0], panels):
+        budget_texts.append([])
+        points = list(panel["points"])
+        ys = [y for _, y, _ in points] or [0.0, 1.0]
+        low, high = min(ys), max(ys)
+        pad = max(0.01, (high - low) * 0.25)
+        floor = low - pad
+        for x, y, name in points:
+            chosen = name == highlight
+            ax.scatter([x], [y], color="#cc3311" if chosen else "#4477aa", s=45 if chosen else 22, zorder=3)
+        for x, _name in panel.get("off_budget", []):
+            ax.scatter([x], [floor], marker="x", color="#999999", s=22, zorder=3)
+        for label, value in panel.get("budgets", {}).items():
+            # Written along its line, inside the axes, so no budget label runs off the figure.
+            ax.axvline(value, color="#ee7733", linestyle="--", linewidth=1)
+            budget_texts[-1].append(ax.text(value, 0.98, f"{label} ", transform=ax.get_xaxis_transform(),
+                                            color="#ee7733", fontsize=7, va="top", ha="right", rotation=90))
+        xs = [x for x, _, _ in points] + [x for x, _ in panel.get("off_budget", [])] + list(panel.get("budgets", {}).values())
+        if xs and max(xs) > 8 * min(xs):   # log only when it spans about a decade: else its ticks crowd
+            ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(_thousands())
+        ax.xaxis.set_minor_formatter(_thousands(minor=True))
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_ylim(floor - pad * 0.6, high + pad)
+        ax.margins(x=0.12)
+        ax.set_xlabel(panel["xlabel"])
+        ax.set_ylabel(panel["ylabel"])
+        ax.grid(alpha=0.3)
+        layouts.append(points + [(x, floor, name) for x, name in panel.get("off_budget", [])])
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.canvas.draw()   # settle the limits (margins, log scale) before measuring label boxes
+    boxes = [place_labels(ax, layout, obstacles=texts) for ax, layout, texts in zip(axes[0], layouts, budget_texts)]
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path, boxes

@@ -8,13 +8,16 @@ that the result fits the board. The output directory is written atomically.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .boards import Board
+from .budgets import (Budgets, MemberFigures, choose_smallest_within_tolerance, figures_of_tflite,
+                      instructions_per_mac, instructions_per_mac_source, member_figures,
+                      nothing_fits_message)
 from .errors import TinymlError
 from .fsutil import atomic_output_dir
 from .progress import say
@@ -32,8 +35,9 @@ class PrepareOptions:
     teacher_epochs: int | None = None
     seed: int = 0
     max_weight_bytes: int | None = None  # extra cap on int8 weights (e.g. 64 KB)
-    sweep: bool = True                  # train the student family for the accuracy-vs-size plot
+    sweep: bool = True                  # train the fitting students briefly and choose by accuracy
     progress: bool = True
+    budgets: Budgets = field(default_factory=Budgets)   # flash/RAM/MACs/latency, tolerance, --optimize
 
 
 @dataclass
@@ -44,22 +48,43 @@ class PrepareResult:
 
 
 def check_fits_board(board: Board, flash_bytes: int, arena_bytes: int) -> None:
-    """The model's real flash and arena must fit what the board leaves for it."""
-    if flash_bytes > board.model_flash_budget:
-        raise TinymlError(
-            f"model too big for {board.name}: {flash_bytes:,} bytes of flash, {board.model_flash_budget:,} available "
-            f"(over by {flash_bytes - board.model_flash_budget:,})"
-        )
-    if arena_bytes > board.model_ram_budget:
-        raise TinymlError(
-            f"model too big for {board.name}: {arena_bytes:,} bytes of arena, {board.model_ram_budget:,} of RAM "
-            f"available (over by {arena_bytes - board.model_ram_budget:,})"
-        )
+    """The model's flash (compiled constants) and arena must fit what the board leaves for it."""
+    board.check_model_fits(flash_bytes, arena_bytes)
 
 
 def _say(options: PrepareOptions, text: str) -> None:
     if options.progress:
         say("prepare", text)
+
+
+def size_family(options: PrepareOptions, board: Board, input_shape: tuple[int, int, int], num_classes: int,
+                budgets: Budgets) -> list[MemberFigures]:
+    """Figures of the family members before any training (see tinyml.budgets), small -> large.
+    Without a sweep only the largest fitting student is wanted: members are sized from the
+    largest down until one fits (all of them when none does, for the error)."""
+    from . import models
+
+    _say(options, f"sizing the student family for {board.name} ({board.compile_target}, --optimize "
+                  f"{budgets.optimize}): untrained instances exported, quantized and compiled")
+    family = models.student_family(input_shape)
+    if options.sweep:
+        return [_size_member(options, config, input_shape, num_classes, board, budgets) for config in family]
+    figures = []
+    for config in reversed(family):
+        figures.insert(0, _size_member(options, config, input_shape, num_classes, board, budgets))
+        if figures[0].fits:
+            break
+    return figures
+
+
+def _size_member(options: PrepareOptions, config: Any, input_shape: tuple[int, int, int], num_classes: int,
+                 board: Board, budgets: Budgets) -> MemberFigures:
+    member = member_figures(config, input_shape, num_classes, board, budgets)
+    _say(options, f"  {member.student}: {member.constants_bytes:,} B constants (+{board.firmware_flash_bytes:,} "
+                  f"firmware), {member.arena_bytes:,} B arena (+{board.firmware_ram_bytes:,}), "
+                  f"{member.macs:,} MACs, ~{member.latency_ms:.2f} ms: "
+                  f"{'fits' if member.fits else 'over: ' + '; '.join(member.over)}")
+    return member
 
 
 def prepare(options: PrepareOptions) -> PrepareResult:
@@ -88,16 +113,23 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         stages[name] = round(now - since, 2)
         return now
 
+    budgets = options.budgets
+    if options.max_weight_bytes is not None:
+        budgets = replace(budgets, max_weight_bytes=options.max_weight_bytes)
+    budgets.check()
     epochs = distill.recommended_epochs(splits.name)
     student_epochs = options.epochs or epochs["student"]
     teacher_epochs = options.teacher_epochs or epochs["teacher"]
-    config, estimate = models.pick_student(board, splits.input_shape, splits.num_classes, options.max_weight_bytes)
     _say(options, f"{splits.name}: {len(splits.x_train)}/{len(splits.x_val)}/{len(splits.x_test)} train/val/test, "
-                  f"{splits.num_classes} classes; student {config.name()} for {board.name} "
-                  f"(~{estimate.weight_bytes:,} B weights, ~{estimate.arena_bytes:,} B arena)")
+                  f"{splits.num_classes} classes")
     t = lap("data", started)
 
-    recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd="none")
+    family = size_family(options, board, splits.input_shape, splits.num_classes, budgets)
+    fitting = [member for member in family if member.fits]
+    if not fitting:
+        raise TinymlError(nothing_fits_message(family, board, budgets))
+    t = lap("budgets", t)
+
     if options.teacher:
         _say(options, f"loading the teacher {options.teacher}")
         teacher = distill.load_teacher(options.teacher, options.teacher_arch, splits)
@@ -115,6 +147,34 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     teacher_accuracy = distill.evaluate(teacher, splits.x_test, splits.y_test)
     t = lap("teacher", t)
 
+    # Choose on the validation split (the test split only reports): each fitting member trained
+    # alone for a few epochs; the smallest within the tolerance of the best wins.
+    sweep_accuracy: dict[str, dict[str, Any]] = {}
+    if options.sweep and len(fitting) > 1:
+        sweep_epochs = max(3, student_epochs // 3)
+        _say(options, f"sweep: {len(fitting)} fitting students, {sweep_epochs} epochs each, chosen on validation "
+                      f"accuracy (smallest within {100 * budgets.accuracy_tolerance:.2f} points of the best)")
+        for number, member in enumerate(fitting, 1):
+            config = models.StudentConfig.parse(member.student)
+            _say(options, f"family sweep {number}/{len(fitting)}: {member.student} ({sweep_epochs} epochs)")
+            run = distill.train_student(models.build_student(config, splits.input_shape, splits.num_classes),
+                                        splits, distill.TrainConfig(epochs=sweep_epochs, seed=options.seed, kd="none"),
+                                        progress=False)
+            sweep_accuracy[member.student] = {"val_accuracy": run.val_accuracy, "epochs": sweep_epochs,
+                                              "test_accuracy": distill.evaluate(run.model, splits.x_test, splits.y_test)}
+            _say(options, f"  {member.student}: validation {run.val_accuracy:.2%}")
+        chosen, best = choose_smallest_within_tolerance(
+            [(m, sweep_accuracy[m.student]["val_accuracy"]) for m in fitting], budgets.accuracy_tolerance)
+        selection = (f"smallest fitting student within {100 * budgets.accuracy_tolerance:.2f} points of the best "
+                     f"validation accuracy of the sweep ({best:.2%})")
+        t = lap("family_sweep", t)
+    else:
+        chosen = fitting[-1]
+        selection = "the only fitting student" if len(fitting) == 1 else "largest fitting student (no sweep)"
+    config = models.StudentConfig.parse(chosen.student)
+    _say(options, f"student {config.name()}: {selection}")
+
+    recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd="none")
     _say(options, f"training the student {config.name()} alone ({student_epochs} epochs)")
     alone = distill.train_student(models.build_student(config, splits.input_shape, splits.num_classes), splits,
                                   recipe, teacher=None, progress=options.progress)
@@ -128,28 +188,14 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     t = lap("student_distilled", t)
 
     sweep: list[dict[str, Any]] = []
-    if options.sweep:
-        sweep_epochs = max(3, student_epochs // 3)
-        family = models.student_family(splits.input_shape)
-        for number, member in enumerate(family, 1):
-            fp = models.footprint(member, splits.input_shape, splits.num_classes)
-            _say(options, f"family sweep {number}/{len(family)}: {member.name()}"
-                          + (" (the chosen student, already trained)" if member == config else
-                             f" ({sweep_epochs} epochs, {fp.params:,} params)"))
-            if member == config:
-                accuracy = distill.evaluate(alone.model, splits.x_test, splits.y_test)
-                epochs_used = student_epochs
-            else:
-                run = distill.train_student(models.build_student(member, splits.input_shape, splits.num_classes),
-                                            splits, distill.TrainConfig(epochs=sweep_epochs, seed=options.seed, kd="none"),
-                                            progress=False)
-                accuracy, epochs_used = distill.evaluate(run.model, splits.x_test, splits.y_test), sweep_epochs
-            fits = fp.weight_bytes <= board.model_flash_budget and fp.arena_bytes <= board.model_ram_budget
-            sweep.append({"student": member.name(), "params": fp.params, "macs": fp.macs,
-                          "weight_bytes": fp.weight_bytes, "arena_bytes": fp.arena_bytes,
-                          "float_accuracy": accuracy, "epochs": epochs_used, "fits_board": fits,
-                          "chosen": member == config})
-        t = lap("family_sweep", t)
+    for member in family:
+        row: dict[str, Any] = {**member.as_dict(), "chosen": member.student == chosen.student,
+                               "val_accuracy": None, "float_accuracy": None, "epochs": None}
+        if member.student in sweep_accuracy:
+            measured = sweep_accuracy[member.student]
+            row.update(val_accuracy=measured["val_accuracy"], float_accuracy=measured["test_accuracy"],
+                       epochs=measured["epochs"])
+        sweep.append(row)
 
     with atomic_output_dir(Path(options.out), keep_existing=False) as tmp:
         _say(options, "exporting ONNX, converting to TensorFlow and quantizing to full int8")
@@ -162,12 +208,15 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         float_logits = distill.predict_logits(distilled.model, splits.x_test)
         model_bytes = quantized.path.read_bytes()
         checked = verify_tflite(model_bytes, splits.x_test, splits.y_test, float_logits=float_logits)
-        check_fits_board(board, len(model_bytes), checked.arena_bytes)
         t = lap("verify_tflm", t)
 
         _say(options, "writing the C artifacts, test vectors and report")
-        graph = load_tflite(model_bytes)
+        # The final check: the same figures, now of the trained model.
         footprint = models.footprint(distilled.model, splits.input_shape, splits.num_classes)
+        final = figures_of_tflite(config.name(), model_bytes, footprint, board, budgets)
+        if final.over:
+            raise TinymlError(f"the trained {config.name()} breaks its budgets: {'; '.join(final.over)}")
+        graph = load_tflite(model_bytes)
         extra = {
             "dataset": splits.name, "board": board.name, "student": config.name(),
             "params": footprint.params, "macs": footprint.macs,
@@ -194,8 +243,26 @@ def prepare(options: PrepareOptions) -> PrepareResult:
             "int8_float_agreement": checked.int8_float_agreement,
             "flash_bytes": len(model_bytes),
             "arena_bytes": checked.arena_bytes,
+            "engine": {"target": board.compile_target, "optimize": budgets.optimize,
+                       "constants_bytes": final.constants_bytes, "arena_bytes": final.arena_bytes,
+                       "flash_needed": final.flash_needed, "ram_needed": final.ram_needed,
+                       "estimated_latency_ms": final.latency_ms,
+                       "instructions_per_mac": instructions_per_mac(board.compile_target, budgets.optimize),
+                       "instructions_per_mac_source": instructions_per_mac_source(board.compile_target,
+                                                                                  budgets.optimize),
+                       "figures_before_training": {"constants_bytes": chosen.constants_bytes,
+                                                   "arena_bytes": chosen.arena_bytes},
+                       "figures_match": (final.constants_bytes, final.arena_bytes)
+                                        == (chosen.constants_bytes, chosen.arena_bytes),
+                       "figures_within": final.constants_bytes <= chosen.constants_bytes
+                                         and final.arena_bytes <= chosen.arena_bytes},
+            "board_clock_hz": board.clock_hz,
+            "board_flash_bytes": board.flash_bytes,
+            "board_ram_bytes": board.ram_bytes,
             "board_flash_budget": board.model_flash_budget,
             "board_ram_budget": board.model_ram_budget,
+            "budgets": {k: v for k, v in asdict(budgets).items()},
+            "selection": selection,
             "macs": footprint.macs,
             "params": footprint.params,
             "onnx_max_abs_error": exported.max_abs_error,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .plots import confusion_matrix, plot_confusion, plot_curves, plot_scatter
+from .plots import confusion_matrix, plot_confusion, plot_curves, plot_sweep
 
 
 def _pct(value: float | None) -> str:
@@ -34,8 +34,12 @@ def _markdown(report: dict[str, Any], plots: list[str]) -> str:
         "",
         "| footprint | value | board budget |",
         "| --- | --- | --- |",
-        f"| flash (.tflite) | {r['flash_bytes']:,} B | {r['board_flash_budget']:,} B |",
-        f"| arena (TFLite-Micro, measured) | {r['arena_bytes']:,} B | {r['board_ram_budget']:,} B |",
+        f"| flash, engine's compiled constants (`--optimize {r['engine']['optimize']}`) | "
+        f"{r['engine']['constants_bytes']:,} B | {r['board_flash_budget']:,} B |",
+        f"| RAM, engine's planned arena | {r['engine']['arena_bytes']:,} B | {r['board_ram_budget']:,} B |",
+        f"| flash, .tflite (TFLite-Micro backend) | {r['flash_bytes']:,} B | |",
+        f"| arena, TFLite-Micro (measured on the host) | {r['arena_bytes']:,} B | |",
+        f"| latency, estimated before training | {r['engine']['estimated_latency_ms']:.3f} ms | |",
         f"| params | {r['params']:,} | |",
         f"| MACs per inference | {r['macs']:,} | |",
         "",
@@ -43,16 +47,62 @@ def _markdown(report: dict[str, Any], plots: list[str]) -> str:
         f"({', '.join(f'{k} {v:.1f} s' for k, v in r['stage_seconds'].items())}).",
     ]
     if r.get("family"):
-        lines += ["", "## Student family (float accuracy, trained alone)", "",
-                  "| student | params | MACs | weight bytes | arena estimate | accuracy | epochs | fits |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for m in r["family"]:
-            mark = " (chosen)" if m["chosen"] else ""
-            lines.append(f"| {m['student']}{mark} | {m['params']:,} | {m['macs']:,} | {m['weight_bytes']:,} | "
-                         f"{m['arena_bytes']:,} | {_pct(m['float_accuracy'])} | {m['epochs']} | "
-                         f"{'yes' if m['fits_board'] else 'no'} |")
+        lines += ["", *_family_table(r)]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def _family_table(r: dict[str, Any]) -> list[str]:
+    e = r["engine"]
+    lines = ["## Student family sweep", "",
+             f"Selection: {r.get('selection', '')}. Flash and arena are computed before training from an "
+             f"untrained instance compiled for {e['target']} (`--optimize {e['optimize']}`, every fast-path array "
+             f"counted); the trained model's figures "
+             f"{'equal them' if e.get('figures_match') else ('are within them' if e.get('figures_within') else 'EXCEED them')}. Latency is estimated: MACs x "
+             f"{e['instructions_per_mac']} instructions per MAC ({e.get('instructions_per_mac_source', '')}) at one "
+             "instruction per cycle on the board's clock. "
+             "Accuracy: each fitting student trained alone for a few epochs (validation: what the choice uses; "
+             "test: reported only).", "",
+             "| student | params | MACs | est. latency | flash (constants) | arena | board flash / RAM needed | "
+             "val acc | test acc | epochs | budgets |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for m in r["family"]:
+        mark = " **(chosen)**" if m["chosen"] else ""
+        verdict = "fits" if m["fits"] else "over: " + "; ".join(m["over"])
+        lines.append(f"| {m['student']}{mark} | {m['params']:,} | {m['macs']:,} | {m['latency_ms']:.3f} ms | "
+                     f"{m['constants_bytes']:,} B | {m['arena_bytes']:,} B | {m['flash_needed']:,} / "
+                     f"{m['ram_needed']:,} B | {_pct(m.get('val_accuracy'))} | {_pct(m.get('float_accuracy'))} | "
+                     f"{m.get('epochs') or '-'} | {verdict} |")
+    return lines
+
+
+def plot_family_sweep(report: dict[str, Any], path: Path) -> tuple[Path, list]:
+    """Validation accuracy of the swept students against model flash and against MACs, with the budget lines."""
+    family = report["family"]
+    budgets = report.get("budgets", {})
+    trained = [m for m in family if m.get("val_accuracy") is not None]
+    untrained = [m for m in family if m.get("val_accuracy") is None]
+    flash_lines = {f"{report['board']} flash for the model": report["board_flash_budget"]}
+    if budgets.get("max_flash_bytes"):
+        flash_lines["--max-flash"] = budgets["max_flash_bytes"]
+    mac_lines: dict[str, float] = {}
+    if budgets.get("max_macs"):
+        mac_lines["--max-macs"] = budgets["max_macs"]
+    if budgets.get("max_latency_ms") and report.get("board_clock_hz"):
+        mac_lines[f"--max-latency-ms {budgets['max_latency_ms']:g}"] = (
+            budgets["max_latency_ms"] / 1e3 * report["board_clock_hz"] / report["engine"]["instructions_per_mac"])
+    ylabel = "validation accuracy (sweep)"
+    panels = [
+        {"xlabel": f"model flash: compiled constants, bytes ({report['engine']['optimize']})", "ylabel": ylabel,
+         "points": [(m["constants_bytes"], m["val_accuracy"], m["student"]) for m in trained],
+         "off_budget": [(m["constants_bytes"], m["student"]) for m in untrained], "budgets": flash_lines},
+        {"xlabel": "MACs per inference", "ylabel": ylabel,
+         "points": [(m["macs"], m["val_accuracy"], m["student"]) for m in trained],
+         "off_budget": [(m["macs"], m["student"]) for m in untrained], "budgets": mac_lines},
+    ]
+    chosen = next((m["student"] for m in family if m["chosen"]), None)
+    return plot_sweep(panels, path, f"student family on {report['board']} (red: chosen; x: over a budget, "
+                      "not trained)", highlight=chosen)
 
 
 def write_prepare_report(
@@ -72,11 +122,8 @@ def write_prepare_report(
     if curves:
         plot_curves(curves, directory / "training_curves.png", "validation accuracy per epoch", "epoch", "accuracy")
         plots.append("training_curves.png")
-    if report.get("family"):
-        points = [(m["weight_bytes"], m["float_accuracy"], m["student"]) for m in report["family"]]
-        chosen = next((m["student"] for m in report["family"] if m["chosen"]), None)
-        plot_scatter(points, directory / "accuracy_vs_size.png", "student family: accuracy against int8 weight bytes",
-                     "int8 weight bytes", "float test accuracy", highlight=chosen, xlog=True)
+    if any(m.get("val_accuracy") is not None for m in report.get("family", [])):
+        plot_family_sweep(report, directory / "accuracy_vs_size.png")
         plots.append("accuracy_vs_size.png")
     report = {**report, "confusion_matrix": matrix.tolist(), "plots": plots}
     (directory / "report.json").write_text(json.dumps(report, indent=2) + "\n")

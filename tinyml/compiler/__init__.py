@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .compile import CompileResult, LayerInfo, compile_tflite
+from .compile import CompiledSize, CompileResult, LayerInfo, compile_tflite, compiled_size
 from .layers import TARGETS, support_summary, supported_ops
 
-__all__ = ["CompileResult", "LayerInfo", "TARGETS", "compile_tflite", "support_summary", "supported_ops"]
+__all__ = ["CompiledSize", "CompileResult", "LayerInfo", "TARGETS", "compile_tflite", "compiled_size",
+           "support_summary", "supported_ops"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ..tflite_graph import Graph, load_tflite
 from .cwriter import model_header, model_source
 from .layers import TARGETS, Layer, lower_graph
 from .planner import MemoryPlan, plan_memory
+from .quant import sizing_all_fast_paths
 from .plot import plot_memory_plan
 
 
@@ -64,6 +66,33 @@ def _plan_json(graph: Graph, plan: MemoryPlan) -> list[dict]:
          "overlaps": b.overlaps, "lag": b.lag}
         for b in plan.buffers
     ]
+
+
+@dataclass(frozen=True)
+class CompiledSize:
+    """What a compiled model adds to a firmware image, without writing any file."""
+
+    constants_bytes: int                # every const array model.c holds (flash)
+    arena_bytes: int                    # the static arena the memory plan needs (RAM)
+    macs: int
+
+
+def compiled_size(model: str | Path | bytes, target: str = "generic", optimize: str = "speed",
+                  all_fast_paths: bool = False) -> CompiledSize:
+    """The flash and arena `compile_tflite` would emit for MODEL, from the same lowering
+    and memory plan (the budget checks of `tinyml prepare` and `tinyml flash` use it).
+
+    all_fast_paths: size the model as if every layer took its fast requantization path
+    (quant.sizing_all_fast_paths): the most constants any weights of this architecture
+    can need, for budgets computed before training."""
+    if target not in TARGETS:
+        raise TinymlError(f"unknown target '{target}' (choose from {', '.join(TARGETS)})")
+    graph = load_tflite(model)
+    with sizing_all_fast_paths() if all_fast_paths else nullcontext():
+        layers = lower_graph(graph, target, optimize)
+    plan = plan_memory(graph, layers)
+    infos = _layer_infos(graph, layers)
+    return CompiledSize(sum(info.weight_bytes for info in infos), plan.arena_bytes, sum(info.macs for info in infos))
 
 
 def compile_tflite(model: str | Path, out_dir: Path, target: str = "generic", profile: bool = False,

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..tflite_graph import Operator
 from .layers import Arg, ConstArray, Layer, LoweringContext, c_name, lowering
-from .quant import activation_range, per_channel_multipliers, quantize_multiplier, requant_records
+from .quant import (activation_range, per_channel_multipliers, quantize_multiplier, requant_records,
+                    sizing_all_fast_paths_active)
 
 
 def _padding(op: Operator, padding: str, size: int, filter_size: int, stride: int, dilation: int,
@@ -212,7 +213,9 @@ def packed_records(records: np.ndarray | None, acc_bound: np.ndarray | int) -> n
     if records is None:
         return None
     rec = np.asarray(records, np.int64).reshape(-1, 3)
-    if np.any(rec[:, 0] == 0) or np.any(np.asarray(acc_bound, np.int64) + np.abs(2 * rec[:, 1]) >= (1 << 31) - 2):
+    if sizing_all_fast_paths_active():
+        rec = np.stack([np.full(len(rec), 1 << 30), np.zeros(len(rec), np.int64), rec[:, 2]], axis=1)
+    elif np.any(rec[:, 0] == 0) or np.any(np.asarray(acc_bound, np.int64) + np.abs(2 * rec[:, 1]) >= (1 << 31) - 2):
         return None
     multiplier2 = ((2 * rec[:, 0]) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
     return np.stack([multiplier2, (2 * rec[:, 1]).astype(np.int32), (rec[:, 2] + 1).astype(np.int32)], axis=1)

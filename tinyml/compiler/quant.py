@@ -10,6 +10,9 @@ TFLite's convention: real = multiplier * 2^(shift - 31), shift > 0 shifts left
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import math
 from dataclasses import dataclass
 
@@ -323,6 +326,28 @@ REQUANT_MIN_SHIFT = 2
 REQUANT_MAX_SHIFT = 23
 
 
+_SIZING_ALL_FAST_PATHS = False
+
+
+@contextmanager
+def sizing_all_fast_paths() -> Iterator[None]:
+    """For sizing only (never for code): every requantization takes its one-multiply records, as
+    if each channel's multiplier and shift allowed them. Whether they do depends on the weight
+    and activation scales, so an untrained model may lack records (and with them the folded
+    bias, the widened DSP layouts and their scratch) that the trained one gets; lowered in this
+    mode, a model has every such array, the most constants its architecture can need."""
+    global _SIZING_ALL_FAST_PATHS
+    previous, _SIZING_ALL_FAST_PATHS = _SIZING_ALL_FAST_PATHS, True
+    try:
+        yield
+    finally:
+        _SIZING_ALL_FAST_PATHS = previous
+
+
+def sizing_all_fast_paths_active() -> bool:
+    return _SIZING_ALL_FAST_PATHS
+
+
 def requant_records(multipliers: np.ndarray, shifts: np.ndarray, output_zero_point: int,
                     any_multiplier: bool = False) -> np.ndarray | None:
     """Per channel (multiplier, round_hi, shift - 1) of tm_requant_t, or None when a channel's
@@ -337,6 +362,9 @@ def requant_records(multipliers: np.ndarray, shifts: np.ndarray, output_zero_poi
     if m.size != e.size or m.size == 0:
         return None
     low = 0 if any_multiplier else 1 << 30
+    if _SIZING_ALL_FAST_PATHS:   # placeholder values of the right shape (see sizing_all_fast_paths)
+        m = np.full_like(m, 1 << 30)
+        e = np.clip(e, REQUANT_MIN_SHIFT, REQUANT_MAX_SHIFT)
     normalised = (m == 0) | ((m >= low) & (m < 1 << 31))
     if not (normalised.all() and (e >= REQUANT_MIN_SHIFT).all() and (e <= REQUANT_MAX_SHIFT).all()):
         return None
