@@ -27,7 +27,7 @@ from tinyml.boards import Board, load_board
 from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
 
-from .build import FirmwareImage, build_firmware
+from .build import FirmwareImage, TflmSource, build_firmware
 from .emulator import EmulatedBoard, start_emulator
 from .link import BoardLink
 from .protocol import BoardInfo
@@ -363,7 +363,7 @@ def verify_board(port: str, baud: int, expected_sha256: str | None, boot_wait_s:
 def flash_board(board: Board | str, port: str | None = None, image: Path | None = None,
                 model_dir: Path | None = None, backend: str = "engine", address: int | None = None,
                 expected_sha256: str | None = None, verify: bool = True, build_dir: Path | None = None,
-                log: Path | None = None, profile: bool = False) -> FlashResult:
+                log: Path | None = None, profile: bool = False, tflm: TflmSource | None = None) -> FlashResult:
     """Builds (PlatformIO) or takes a prebuilt image, uploads it, then checks with
     HELLO that the board runs the expected model.
 
@@ -377,7 +377,8 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
     log = log or work / "flash.log"
 
     if board.flasher.get("tool") == "qemu":
-        return _flash_emulated(board, image, model_dir, backend, expected_sha256, verify, build_dir or work, profile)
+        return _flash_emulated(board, image, model_dir, backend, expected_sha256, verify, build_dir or work, profile,
+                               tflm)
 
     selected = select_port(board, port)
     check_port_free(selected.device)
@@ -390,6 +391,8 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
         if model_dir is None:
             raise TinymlError("nothing to flash: give a model directory (tinyml compile/emit output) or --image")
         commands = [plan_platformio_upload(board, selected.device, Path(model_dir), backend, profile)]
+        if backend == "tflm" and tflm is not None:
+            commands[0].env["TINYML_TFLM_DIR"] = str(tflm.tree)
         tool = "platformio"
     for command in commands:
         run_tool(command, log)
@@ -399,11 +402,12 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
 
 
 def _flash_emulated(board: Board, image: Path | None, model_dir: Path | None, backend: str,
-                    expected_sha256: str | None, verify: bool, build_dir: Path, profile: bool = False) -> FlashResult:
+                    expected_sha256: str | None, verify: bool, build_dir: Path, profile: bool = False,
+                    tflm: TflmSource | None = None) -> FlashResult:
     if image is None:
         if model_dir is None:
             raise TinymlError(f"nothing to boot on the emulated {board.name}: give a compiled model directory or --image")
-        firmware = build_firmware(board, Path(model_dir), build_dir, backend=backend, profile=profile)
+        firmware = build_firmware(board, Path(model_dir), build_dir, backend=backend, profile=profile, tflm=tflm)
     else:
         path = Path(image)
         if not path.is_file():

@@ -10,10 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .boards import Board, load_board
 from .errors import TinymlError
+
+if TYPE_CHECKING:
+    from .host.build import TflmSource
 
 
 @dataclass
@@ -49,7 +52,8 @@ def ensure_compiled(model_dir: Path, board: Board, profile: bool = False, optimi
 
 
 def run_demo(out_dir: Path, board_name: str = "stm32f405", epochs: int | None = None, samples: int | None = None,
-             progress: bool = True, optimize: str = "speed") -> DemoResult:
+             progress: bool = True, optimize: str = "speed", tflm: "TflmSource | None" = None) -> DemoResult:
+    """tflm given: the firmware runs the emitted model on TFLite-Micro instead of the compiled C."""
     from .host.build import build_firmware
     from .host.emulator import start_emulator
     from .host.harness import run_bench
@@ -69,8 +73,10 @@ def run_demo(out_dir: Path, board_name: str = "stm32f405", epochs: int | None = 
     stages["prepare"] = round(time.perf_counter() - t, 2)
 
     t = time.perf_counter()
-    compiled = ensure_compiled(model_dir, board, optimize=optimize)
-    image = build_firmware(board, compiled, out_dir / "build")
+    if tflm is None:
+        image = build_firmware(board, ensure_compiled(model_dir, board, optimize=optimize), out_dir / "build")
+    else:
+        image = build_firmware(board, model_dir, out_dir / "build", backend="tflm", tflm=tflm)
     stages["compile_build"] = round(time.perf_counter() - t, 2)
     if progress:
         print(f"[demo] firmware {image.path.name}: flash {image.flash_bytes:,} B, RAM {image.ram_bytes:,} B", flush=True)
