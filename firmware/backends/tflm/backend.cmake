@@ -10,12 +10,20 @@
 #                    empty: the tree's sources are compiled here, which needs an
 #                    exported tree (create_tflm_tree.py: one target, no tests)
 #
-# The library must be built with the same TINYML_TFLM_DEFINES (they change struct
-# layouts and which kernel variants exist). With CMSIS-NN in the tree the build
+# The library must be built with the same TINYML_TFLM_DEFINES (default
+# $ENV{TINYML_TFLM_DEFINES}, else TF_LITE_STATIC_MEMORY; they change struct
+# layouts and which functions exist). With CMSIS-NN in the tree the build
 # defines CMSIS_NN, so model_ops.h's Register_*_INT8() name CMSIS-NN's kernels.
 set(TINYML_TFLM_DIR "$ENV{TINYML_TFLM_DIR}" CACHE PATH "TFLite-Micro tree (tflm backend)")
 set(TINYML_TFLM_LIB "$ENV{TINYML_TFLM_LIB}" CACHE FILEPATH "prebuilt TFLite-Micro static library (empty: compile the tree)")
-set(TINYML_TFLM_DEFINES "TF_LITE_STATIC_MEMORY" CACHE STRING "defines TFLite-Micro was (or is) built with")
+# TFLM's make adds TF_LITE_STRIP_ERROR_STRINGS and NDEBUG to BUILD_TYPE=release
+# (then MicroPrintf is not in the library): name them here, or in the environment.
+if(DEFINED ENV{TINYML_TFLM_DEFINES})
+  set(tinyml_tflm_default_defines "$ENV{TINYML_TFLM_DEFINES}")
+else()
+  set(tinyml_tflm_default_defines "TF_LITE_STATIC_MEMORY")
+endif()
+set(TINYML_TFLM_DEFINES "${tinyml_tflm_default_defines}" CACHE STRING "defines TFLite-Micro was (or is) built with")
 
 foreach(name model_data.cc model_data.h model_ops.h model_io.h)
   if(NOT EXISTS "${TINYML_MODEL_DIR}/${name}")
