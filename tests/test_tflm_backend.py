@@ -120,14 +120,20 @@ def emitted_dir(tmp_path) -> Path:
     return directory
 
 
-def _configure(tmp_path: Path, model_dir: Path, *defines: str) -> subprocess.CompletedProcess:
+def _env_without_tflm() -> dict[str, str]:
+    """The environment minus a user's TINYML_TFLM_* (the tests name their own tree)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TINYML_TFLM_")}
+
+
+def _configure(tmp_path: Path, model_dir: Path, *defines: str, env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess:
     if shutil.which("cmake") is None:
         pytest.skip("needs cmake")
     build = tmp_path / "cmake"
     return subprocess.run(["cmake", "-S", str(firmware_dir()), "-B", str(build), "-DTINYML_PORT=host",
                            "-DTINYML_BACKEND=tflm", f"-DTINYML_MODEL_DIR={model_dir}",
                            "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", *defines],
-                          capture_output=True, text=True, env={**os.environ, "TINYML_TFLM_DIR": ""})
+                          capture_output=True, text=True, env={**_env_without_tflm(), **(env or {})})
 
 
 def _compiled_files(tmp_path: Path) -> dict[str, str]:
@@ -172,6 +178,15 @@ def test_cmake_links_a_prebuilt_library_instead_of_the_sources(tmp_path, fake_tr
     assert str(library) in link
 
 
+def test_cmake_takes_the_library_build_defines_from_the_environment(tmp_path, fake_tree, emitted_dir):
+    """A BUILD_TYPE=release library has no MicroPrintf: the backend must see TF_LITE_STRIP_ERROR_STRINGS too."""
+    release = "TF_LITE_STATIC_MEMORY;TF_LITE_STRIP_ERROR_STRINGS;NDEBUG"
+    done = _configure(tmp_path, emitted_dir, f"-DTINYML_TFLM_DIR={fake_tree}", env={"TINYML_TFLM_DEFINES": release})
+    assert done.returncode == 0, done.stderr
+    backend = next(command for f, command in _compiled_files(tmp_path).items() if f.endswith("tm_model_tflm.cc"))
+    assert all(f"-D{define}" in backend for define in release.split(";"))
+
+
 @pytest.mark.parametrize("problem, message", [
     ("no-tree", "is not a TFLite-Micro tree"),
     ("no-emit", "holds no model_data.cc for the tflm backend (run tinyml emit)"),
@@ -198,8 +213,8 @@ def test_engine_files_are_not_asked_of_the_tflm_backend(tmp_path, emitted_dir, f
 
 
 def test_tflm_tree_comes_from_the_option_or_the_environment(fake_tree, monkeypatch, tmp_path):
-    monkeypatch.delenv("TINYML_TFLM_DIR", raising=False)
-    monkeypatch.delenv("TINYML_TFLM_LIB", raising=False)
+    for name in ("TINYML_TFLM_DIR", "TINYML_TFLM_LIB", "TINYML_TFLM_DEFINES"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(TinymlError, match="give --tflm-dir DIR or set TINYML_TFLM_DIR"):
         TflmSource.resolve()
     assert TflmSource.resolve(fake_tree).tree == fake_tree.resolve()
@@ -212,7 +227,7 @@ def test_tflm_tree_comes_from_the_option_or_the_environment(fake_tree, monkeypat
 
 
 def test_flash_with_tflm_and_no_tree_is_one_line_error(tmp_path, emitted_dir, state_dir):
-    env = {**os.environ, "TINYML_TFLM_DIR": "", "TINYML_STATE_DIR": str(state_dir)}
+    env = {**_env_without_tflm(), "TINYML_STATE_DIR": str(state_dir)}
     done = subprocess.run([sys.executable, "-m", "tinyml.cli", "flash", "--board", "stm32f405", "--model-dir",
                            str(emitted_dir), "--backend", "tflm"], capture_output=True, text=True, env=env)
     assert done.returncode != 0
