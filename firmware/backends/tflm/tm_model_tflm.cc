@@ -79,13 +79,20 @@ class LayerProfiler : public tflite::MicroProfilerInterface {
     uint64_t time(uint32_t i) const { return time_[i]; }
 
   private:
+    // Never deleted (constructed in place): without this, the virtual
+    // destructor's deleting variant links operator delete, free and sbrk.
+    void operator delete(void *) {}
+
     uint32_t count_ = 0;
     const char *names_[TINYML_TFLM_MAX_LAYERS] = {};
     uint64_t start_[TINYML_TFLM_MAX_LAYERS] = {};
     uint64_t time_[TINYML_TFLM_MAX_LAYERS] = {};
 };
-LayerProfiler profiler;
-#define TINYML_PROFILER_ARG &profiler
+// Constructed in place in tm_model_init like the resolver: a static object
+// would need a constructor and an atexit-registered destructor.
+alignas(LayerProfiler) uint8_t profiler_storage[sizeof(LayerProfiler)];
+LayerProfiler *profiler = nullptr;
+#define TINYML_PROFILER_ARG profiler
 #else
 #define TINYML_PROFILER_ARG nullptr
 #endif
@@ -132,6 +139,9 @@ extern "C" int tm_model_init(void) {
         return kInitSchemaVersion;
     }
     tinyml::ModelOpResolver *resolver = new (resolver_storage) tinyml::ModelOpResolver();
+#ifdef TINYML_PROFILE
+    profiler = new (profiler_storage) LayerProfiler();
+#endif
     if (tinyml::RegisterModelOps(*resolver) != kTfLiteOk) {
         return kInitOpResolver;
     }
@@ -166,7 +176,7 @@ extern "C" int tm_model_invoke(const int8_t *input, int8_t *output) {
         memcpy(input_tensor, input, TINYML_INPUT_BYTES);
     }
 #ifdef TINYML_PROFILE
-    profiler.Reset();
+    profiler->Reset();
 #endif
     if (interpreter->Invoke() != kTfLiteOk) {
         return -2;
@@ -177,8 +187,8 @@ extern "C" int tm_model_invoke(const int8_t *input, int8_t *output) {
 
 extern "C" const char *tm_model_layer_name(uint32_t layer) {
 #ifdef TINYML_PROFILE
-    if (layer < profiler.count() && profiler.name(layer) != nullptr) {
-        return profiler.name(layer);
+    if (profiler != nullptr && layer < profiler->count() && profiler->name(layer) != nullptr) {
+        return profiler->name(layer);
     }
 #endif
     (void)layer;
@@ -187,7 +197,7 @@ extern "C" const char *tm_model_layer_name(uint32_t layer) {
 
 extern "C" uint64_t tm_model_layer_time(uint32_t layer) {
 #ifdef TINYML_PROFILE
-    return layer < profiler.count() ? profiler.time(layer) : 0u;
+    return profiler != nullptr && layer < profiler->count() ? profiler->time(layer) : 0u;
 #else
     (void)layer;
     return 0u;
