@@ -233,3 +233,47 @@ def test_flash_with_tflm_and_no_tree_is_one_line_error(tmp_path, emitted_dir, st
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
         "error: the tflm backend needs a TFLite-Micro tree: give --tflm-dir DIR or set TINYML_TFLM_DIR"]
+
+
+def test_core_forgets_a_load_the_inference_overwrote(tmp_path, state_dir):
+    """The tflm backend loads into the input tensor, which an inference may reuse:
+    a backend that says so (invoke_clobbers_load) gets each loaded sample right,
+    and a repeated INFER_LOADED is refused (`load`) instead of running garbage."""
+    import time
+
+    import numpy as np
+
+    from firmware_fixtures import fixture_outputs, write_fixture_firmware_dir
+    from firmware_fixtures.boards import board_link, running_board
+    from tinyml.host import protocol as p
+
+    model = write_fixture_firmware_dir(tmp_path / "model", input_bytes=6084)  # 78 x 78: more than one frame
+    image = build_port_firmware("host", "host", model, tmp_path / "build",
+                                backend=str(FIXTURE_DIR / "clobber_backend"), engine_dir=None)
+    inputs = np.random.default_rng(3).integers(-128, 128, (5, 6084), dtype=np.int8)
+    expected = fixture_outputs(inputs)
+
+    def request(link, msg_type: int, payload: bytes) -> p.Frame:
+        seq = link._next_seq()
+        link.transport.write(p.encode_frame(msg_type, seq, payload))
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            for frame in link._events():
+                if frame.seq == seq:
+                    return frame
+        raise AssertionError("no answer")
+
+    with running_board(image) as board, board_link(board) as link:
+        assert link.info.backend == "clobber" and link.info.features & 1
+        results = list(link.infer((i, inputs[i].tobytes()) for i in range(len(inputs))))
+        assert sorted(r.index for r in results) == list(range(len(inputs)))
+        assert all(r.output == expected[r.index].tobytes() for r in results)
+        data = inputs[0].tobytes()
+        for offset in range(0, len(data), 3000):
+            request(link, p.MSG_LOAD, p.load_payload(41, offset, data[offset:offset + 3000]))
+        first = request(link, p.MSG_INFER_LOADED, p.infer_loaded_payload(41, 0))
+        assert p.parse_result(first.payload, 10).outputs[0] == expected[0].tobytes()
+        again = request(link, p.MSG_INFER_LOADED, p.infer_loaded_payload(41, 0))
+        assert again.type == p.MSG_ERROR
+        error = p.parse_error(again.payload)
+        assert (error.code, error.detail) == (p.ERR_LOAD, 0)
