@@ -135,6 +135,7 @@ if backend == "tflm":
     sources = ["+<tensorflow/**/*.cc>", "+<tensorflow/**/*.c>", "+<signal/**/*.cc>",
                "-<tensorflow/**/*_test.cc>", "-<**/examples/**>", "-<**/benchmarks/**>"]
     sources += vendor_kernel_excludes(tree)
+    sources += config.get("tinyml", "tflm_tree_excludes", "").split()
     if os.path.isdir(os.path.join(third_party, "cmsis_nn")):
         defines.append("CMSIS_NN")
         sources.append("+<third_party/cmsis_nn/Source/**/*.c>")

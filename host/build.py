@@ -141,20 +141,68 @@ def image_of(path: Path, board: Board, backend: str = "engine") -> FirmwareImage
                          text, data, bss)
 
 
+# What each backend builds from the model directory, and the stage that writes it.
+BACKEND_MODEL_FILES = {
+    "engine": (("model.c", "model.h"), "compiled model", "tinyml compile"),
+    "tflm": (("model_data.cc", "model_data.h", "model_ops.h", "model_io.h"), "emitted model", "tinyml emit"),
+}
+
+
+@dataclass(frozen=True)
+class TflmSource:
+    """Where the TFLite-Micro backend takes TFLite-Micro from: a tree (headers, and
+    the sources when no library is given) and optionally a prebuilt static library."""
+
+    tree: Path
+    library: Path | None = None
+
+    @classmethod
+    def resolve(cls, tree: Path | str | None = None, library: Path | str | None = None) -> "TflmSource":
+        """The given paths, else TINYML_TFLM_DIR / TINYML_TFLM_LIB from the environment."""
+        tree = tree or os.environ.get("TINYML_TFLM_DIR") or None
+        library = library or os.environ.get("TINYML_TFLM_LIB") or None
+        if tree is None:
+            raise TinymlError("the tflm backend needs a TFLite-Micro tree: give --tflm-dir DIR or set TINYML_TFLM_DIR")
+        tree_path = Path(tree).expanduser().resolve()
+        if not (tree_path / "tensorflow" / "lite" / "micro" / "micro_interpreter.h").is_file():
+            raise TinymlError(f"{tree_path} is not a TFLite-Micro tree (no tensorflow/lite/micro/micro_interpreter.h)")
+        lib_path = Path(library).expanduser().resolve() if library else None
+        if lib_path is not None and not lib_path.is_file():
+            raise TinymlError(f"TFLite-Micro library {lib_path} does not exist")
+        return cls(tree_path, lib_path)
+
+    def cmake_args(self) -> list[str]:
+        return [f"-DTINYML_TFLM_DIR={self.tree}", f"-DTINYML_TFLM_LIB={self.library or ''}"]
+
+
+def check_model_dir(model_dir: Path, backend: str) -> None:
+    if backend not in BACKEND_MODEL_FILES:
+        raise TinymlError(f"unknown backend '{backend}': {' or '.join(BACKEND_MODEL_FILES)}")
+    names, what, stage = BACKEND_MODEL_FILES[backend]
+    missing = [name for name in names if not (model_dir / name).is_file()]
+    if missing:
+        raise TinymlError(f"{model_dir} holds no {what} ({', '.join(missing)} missing) for the {backend} backend: "
+                          f"run `{stage}` first")
+
+
 def build_port_firmware(port: str, board_name: str, compiled_dir: Path, build_dir: Path, backend: str = "engine",
                         profile: bool = False, baud: int = 115200, engine_dir: Path | None = None,
-                        protocol: str = "binary", extra: list[str] | None = None) -> FirmwareImage:
-    """CMake configure + build of firmware/ for one port directory (firmware/ports/PORT)."""
+                        protocol: str = "binary", extra: list[str] | None = None,
+                        tflm: TflmSource | None = None) -> FirmwareImage:
+    """CMake configure + build of firmware/ for one port directory (firmware/ports/PORT).
+    compiled_dir: `tinyml compile` output (engine) or `tinyml emit` output (tflm, with `tflm`)."""
     compiled_dir = Path(compiled_dir).resolve()
-    if not (compiled_dir / "model.c").is_file() or not (compiled_dir / "model.h").is_file():
-        raise TinymlError(f"{compiled_dir} holds no compiled model (model.c, model.h): run `tinyml compile` first")
+    if not Path(backend).is_absolute():  # else a backend directory of a test fixture, which checks its own files
+        check_model_dir(compiled_dir, backend)
+    if backend == "tflm" and tflm is None:
+        tflm = TflmSource.resolve()
     if shutil.which("cmake") is None:
         raise TinymlError("cmake is not installed")
     source = firmware_dir()
     if not (source / "ports" / port / "port.cmake").is_file():
         raise TinymlError(f"no firmware port '{port}' in {source / 'ports'}")
     build_dir = Path(build_dir).resolve()
-    cmake_dir = build_dir / f"cmake-{port}-{backend}-{protocol}"
+    cmake_dir = build_dir / f"cmake-{port}-{Path(backend).name}-{protocol}"
     cmake_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / "build.log"
     log.write_text("")
@@ -163,7 +211,7 @@ def build_port_firmware(port: str, board_name: str, compiled_dir: Path, build_di
                  f"-DTINYML_BOARD={board_name}", f"-DTINYML_BACKEND={backend}",
                  f"-DTINYML_MODEL_DIR={compiled_dir}", f"-DTINYML_ENGINE_DIR={engine}",
                  f"-DTINYML_UART_BAUD={baud}", f"-DTINYML_PROFILE={'ON' if profile else 'OFF'}",
-                 f"-DTINYML_PROTOCOL={protocol}",
+                 f"-DTINYML_PROTOCOL={protocol}", *(tflm.cmake_args() if backend == "tflm" and tflm else []),
                  "-DCMAKE_BUILD_TYPE=Release", *(extra or [])]
     _run(configure, log, f"configuring the firmware for {board_name}")
     needs = model_needs(compiled_dir, backend)
@@ -184,7 +232,7 @@ def default_engine_dir() -> Path:
 
 def build_firmware(board: Board, compiled_dir: Path, build_dir: Path, backend: str = "engine",
                    profile: bool = False, engine_dir: Path | None = None, protocol: str = "binary",
-                   extra: list[str] | None = None) -> FirmwareImage:
+                   extra: list[str] | None = None, tflm: TflmSource | None = None) -> FirmwareImage:
     """Builds the image for a board with this project's CMake: [build] port for CMake
     boards, [build] cmake_port for PlatformIO boards that also have a CMake port."""
     port = board.build.get("port") if board.build.get("system") == "cmake" else board.build.get("cmake_port")
@@ -195,7 +243,8 @@ def build_firmware(board: Board, compiled_dir: Path, build_dir: Path, backend: s
     say("build", f"building the {backend} firmware for {board.name} ({board.build.get('toolchain', 'cmake')}, "
                  f"about 10-30 s)")
     image = build_port_firmware(port, board.name, compiled_dir, build_dir, backend, profile, board.baud,
-                                engine_dir if engine_dir is not None else default_engine_dir(), protocol, extra)
+                                engine_dir if engine_dir is not None else default_engine_dir(), protocol, extra,
+                                tflm)
     if image.flash_bytes and image.flash_bytes > board.flash_bytes:
         raise TinymlError(f"firmware for {board.name} needs {image.flash_bytes} bytes of flash, the board has "
                           f"{board.flash_bytes}")

@@ -26,7 +26,8 @@ from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
 from tinyml.progress import say
 
-from .build import FirmwareImage, build_firmware, check_model_fits_board, ensure_compiled, model_needs, overflow_message
+from .build import (FirmwareImage, TflmSource, build_firmware, check_model_fits_board, ensure_compiled, model_needs,
+                    overflow_message)
 from .emulator import EmulatedBoard, keep_dir, record_key, state_dir
 from .protocol import BoardInfo
 from .session import BoardSession
@@ -361,7 +362,7 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
                 model_dir: Path | None = None, backend: str = "engine", address: int | None = None,
                 expected_sha256: str | None = None, verify: bool = True, build_dir: Path | None = None,
                 log: Path | None = None, profile: bool = False, optimize: str = "speed",
-                progress: bool = False) -> FlashResult:
+                progress: bool = False, tflm: TflmSource | None = None) -> FlashResult:
     """Builds (PlatformIO) or takes a prebuilt image, uploads it, then checks with
     HELLO that the board runs the expected model.
 
@@ -382,7 +383,7 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
                           "build and run it with tinyml.host.selfcheck (see docs/boards/esp32.md)")
     if board.flasher.get("tool") == "qemu":
         return _flash_emulated(board, image, model_dir, source, backend, expected_sha256, verify, build_dir,
-                               profile, progress)
+                               profile, progress, tflm)
 
     log = log or flash_log_path(board)
     selected = select_port(board, port)
@@ -397,6 +398,8 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
             raise TinymlError("nothing to flash: give a model directory (tinyml compile/emit output) or --image")
         check_model_fits_board(board, Path(source), backend)
         commands = [plan_platformio_upload(board, selected.device, Path(source), backend, profile)]
+        if backend == "tflm" and tflm is not None:
+            commands[0].env["TINYML_TFLM_DIR"] = str(tflm.tree)
         tool = "platformio"
     for command in commands:
         say("flash", f"uploading to {selected.device}: {command.shell()}")
@@ -416,7 +419,7 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
 
 def _flash_emulated(board: Board, image: Path | None, model_dir: Path | None, source: Path | None, backend: str,
                     expected_sha256: str | None, verify: bool, build_dir: Path | None, profile: bool,
-                    progress: bool) -> FlashResult:
+                    progress: bool, tflm: TflmSource | None = None) -> FlashResult:
     """Boots the emulator and leaves it running, recorded under the board and model_dir;
     a firmware built here goes into the emulator's own folder, removed when it stops."""
     work = keep_dir(record_key(board.name, model_dir))
@@ -424,7 +427,8 @@ def _flash_emulated(board: Board, image: Path | None, model_dir: Path | None, so
         if source is None:
             raise TinymlError(f"nothing to boot on the emulated {board.name}: give a compiled model directory "
                               "or --image")
-        firmware = build_firmware(board, Path(source), build_dir or work / "build", backend=backend, profile=profile)
+        firmware = build_firmware(board, Path(source), build_dir or work / "build", backend=backend, profile=profile,
+                                  tflm=tflm)
     else:
         path = Path(image)
         if not path.is_file():

@@ -24,7 +24,7 @@ from tinyml.boards import Board
 from tinyml.errors import TinymlError
 from tinyml.progress import say
 
-from .build import FirmwareImage, build_firmware, ensure_compiled, image_of
+from .build import FirmwareImage, TflmSource, build_firmware, ensure_compiled, image_of
 from .emulator import EmulatedBoard, find_running_emulator, resolve_port, start_emulator, start_host_board
 from .link import BoardLink
 from .protocol import BoardInfo
@@ -103,15 +103,20 @@ class BoardSession:
     @classmethod
     def build_and_boot(cls, board: Board, model_dir: Path, build_dir: Path, profile: bool = False,
                        optimize: str = "speed", backend: str = "engine", keep_running: bool = False,
-                       work_dir: Path | None = None, progress: bool = False) -> BoardSession:
-        """Compiles model_dir for the board's target if it is a prepare/emit output,
-        builds the firmware into build_dir and boots it; the expected hash is model_dir's."""
+                       work_dir: Path | None = None, progress: bool = False,
+                       tflm: TflmSource | None = None) -> BoardSession:
+        """Compiles model_dir for the board's target if it is a prepare/emit output
+        (engine backend; the tflm backend builds the emitted model with `tflm`'s
+        TFLite-Micro), builds the firmware into build_dir and boots it; the expected
+        hash is model_dir's."""
         from .flash import model_sha256_of
 
         session = cls(board, None, board.baud, model_sha256_of(model_dir), expected_from=str(model_dir),
                       keep_running=keep_running, model_dir=model_dir, work_dir=work_dir, progress=progress)
 
         def make_image() -> FirmwareImage:
+            if backend == "tflm":
+                return build_firmware(board, model_dir, build_dir, backend=backend, profile=profile, tflm=tflm)
             compiled = ensure_compiled(model_dir, board, profile=profile, optimize=optimize)
             return build_firmware(board, compiled, build_dir, backend=backend, profile=profile)
 

@@ -5,7 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from tinyml.emit import TFLM_RESOLVER_METHODS, emit_artifacts, model_ops_header, read_test_vectors
+from tinyml.emit import (TFLM_INT8_REGISTRATIONS, TFLM_RESOLVER_METHODS, emit_artifacts, model_ops_header,
+                         read_test_vectors)
 from tinyml.errors import TinymlError
 from tinyml.verify import io_quantization, quantize_input, run_tflm
 
@@ -37,10 +38,16 @@ def test_resolver_registers_exactly_the_models_ops(emitted):
     result, _, _ = emitted
     header = (result.out_dir / "model_ops.h").read_text()
     assert "MicroMutableOpResolver<kModelOpCount>" in header
-    registered = re.findall(r"resolver\.(Add\w+)\(\)", header)
+    registered = re.findall(r"resolver\.(Add\w+)\(([^)]*\)?)\)", header)
     ops = result.manifest["ops"]
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"} <= set(ops)
-    assert registered == [TFLM_RESOLVER_METHODS[op] for op in ops]
+    assert [method for method, _ in registered] == [TFLM_RESOLVER_METHODS[op] for op in ops]
+    # The all-int8 model: int8-only kernels where TFLM has one (smaller runtime),
+    # the generic call elsewhere (MEAN has no int8 variant).
+    for op, (_, registration) in zip(ops, registered):
+        expected = f"tflite::Register_{op}_INT8()" if op in TFLM_INT8_REGISTRATIONS else ""
+        assert registration == expected, op
+    assert '#include "tensorflow/lite/micro/kernels/conv.h"' in header
     assert f"kModelOpCount = {len(ops)};" in header
 
 
@@ -55,7 +62,10 @@ def test_io_header_and_manifest_agree_with_the_model(emitted, tiny_models):
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert manifest["input"]["scale"] == pytest.approx(inp.scale) and manifest["output"]["zero_point"] == out.zero_point
     assert manifest["flash_bytes"] == tiny_models["int8"].stat().st_size
-    assert manifest["arena_bytes"] > 0 and f"#define TINYML_ARENA_BYTES {manifest['arena_bytes']}" in header
+    assert manifest["arena_bytes"] > 0 and f"#define TINYML_ARENA_BYTES {manifest['arena_bytes']}\n" in header
+    # The 32-bit figure: smaller than the 64-bit host's, by the pointer-holding structs only.
+    assert 0.8 * manifest["arena_bytes"] < manifest["arena_bytes_32bit"] < manifest["arena_bytes"]
+    assert f"#define TINYML_ARENA_BYTES_32BIT {manifest['arena_bytes_32bit']}\n" in header
     assert len(manifest["model_sha256"]) == 64 and manifest["model_sha256"] in header
 
 
@@ -98,3 +108,12 @@ def test_corrupt_model_is_refused_and_nothing_is_written(tiny_models, tmp_path, 
 def test_op_without_tflm_kernel_is_named():
     with pytest.raises(TinymlError, match="op CUSTOM:Foo has no TFLite-Micro kernel"):
         model_ops_header(["CONV_2D", "CUSTOM:Foo"])
+
+
+def test_mixed_type_op_keeps_the_generic_kernel():
+    """An op that also sees int16 tensors somewhere in the model cannot use the int8-only kernel."""
+    header = model_ops_header(["CONV_2D", "ADD", "SOFTMAX"], int8_ops=["CONV_2D", "SOFTMAX"])
+    assert "resolver.AddConv2D(tflite::Register_CONV_2D_INT8())" in header
+    assert "resolver.AddAdd()" in header
+    assert "resolver.AddSoftmax(tflite::Register_SOFTMAX_INT8())" in header
+    assert '#include "tensorflow/lite/micro/kernels/add.h"' not in header

@@ -276,6 +276,17 @@ def _model_dir_option(help_text: str):
                         help=help_text)
 
 
+def _tflm_options(command):
+    """--tflm-dir / --tflm-lib: where the tflm backend takes TFLite-Micro from."""
+    command = click.option("--tflm-lib", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                           envvar="TINYML_TFLM_LIB",
+                           help="tflm: a TFLite-Micro static library built for the board's core [env TINYML_TFLM_LIB]; "
+                                "default: compile the tree's sources.")(command)
+    return click.option("--tflm-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+                        envvar="TINYML_TFLM_DIR",
+                        help="tflm: the TFLite-Micro tree [env TINYML_TFLM_DIR].")(command)
+
+
 @cli.command("flash")
 @click.option("--board", "board_name", required=True, help="Board profile (see `tinyml boards`).")
 @_model_dir_option("A `tinyml prepare`/`emit` output (compiled here for the board's target) or a `tinyml compile` "
@@ -294,9 +305,10 @@ def _model_dir_option(help_text: str):
 @click.option("--input-uint8", is_flag=True, help="mlperf-tiny: the image takes the runner's raw uint8 bytes.")
 @_optimize_option
 @_quiet_option
+@_tflm_options
 def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
               address: int | None, profile: bool, protocol: str, mlperf_model: str | None, input_uint8: bool,
-              optimize: str) -> None:
+              optimize: str, tflm_dir: Path | None, tflm_lib: Path | None) -> None:
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
     QEMU and leaves it running (`tinyml bench --board stm32f405 --model-dir DIR`
@@ -322,8 +334,14 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
         return
     elif mlperf_model or input_uint8:
         raise TinymlError("--mlperf-model and --input-uint8 go with --protocol mlperf-tiny")
+    tflm = None
+    if image is None and backend == "tflm":
+        from .host.build import TflmSource, check_model_dir
+
+        check_model_dir(Path(model_dir).resolve(), "tflm")
+        tflm = TflmSource.resolve(tflm_dir, tflm_lib)
     result = flash_board(board, port=port, image=image, model_dir=model_dir, backend=backend,
-                         address=address, profile=profile, optimize=optimize, progress=True)
+                         address=address, profile=profile, optimize=optimize, progress=True, tflm=tflm)
     click.echo(f"{result.board}: flashed with {result.tool}, serial port {result.port}")
     if result.info is not None:
         click.echo(f"board runs model {result.info.model_sha256[:16]}… on the {result.info.backend} backend")
@@ -452,10 +470,15 @@ def _bench_summary(r: dict) -> str:
 @click.option("--samples", type=int, default=None, help="Bench only the first N test samples [default: all].")
 @click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 @_optimize_option
-def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool, optimize: str) -> None:
+@click.option("--backend", type=click.Choice(["engine", "tflm"]), default="engine", show_default=True,
+              help="engine: the compiled C; tflm: TFLite-Micro over --tflm-dir.")
+@_tflm_options
+def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool, optimize: str, backend: str,
+             tflm_dir: Path | None, tflm_lib: Path | None) -> None:
     """The whole chain on the emulated STM32F405: prepare the digits student,
-    compile it to C, build the firmware, boot QEMU, bench the whole test split
-    over the serial link and write the reports."""
+    compile it to C (or, with --backend tflm, run it on TFLite-Micro), build the
+    firmware, boot QEMU, bench the whole test split over the serial link and
+    write the reports."""
     from . import preflight
 
     set_quiet(quiet)
@@ -464,7 +487,12 @@ def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool
     preflight.positive(epochs, "--epochs")
     from .demo import run_demo
 
-    result = run_demo(out_dir, epochs=epochs, samples=samples, progress=not quiet, optimize=optimize)
+    tflm = None
+    if backend == "tflm":
+        from .host.build import TflmSource
+
+        tflm = TflmSource.resolve(tflm_dir, tflm_lib)
+    result = run_demo(out_dir, epochs=epochs, samples=samples, progress=not quiet, optimize=optimize, tflm=tflm)
     p, b = result.prepare, result.bench
     click.echo("")
     click.echo(f"digits student {p['student']}: teacher {p['teacher_accuracy']:.2%}, alone "

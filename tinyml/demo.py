@@ -10,12 +10,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .boards import load_board
 from .errors import TinymlError
 from .progress import say
 from .host.build import compiled_dir_for, ensure_compiled  # noqa: F401  (their owner is the board link)
+
+if TYPE_CHECKING:
+    from .host.build import TflmSource
 
 
 @dataclass
@@ -29,7 +32,8 @@ class DemoResult:
 
 
 def run_demo(out_dir: Path, board_name: str = "stm32f405", epochs: int | None = None, samples: int | None = None,
-             progress: bool = True, optimize: str = "speed") -> DemoResult:
+             progress: bool = True, optimize: str = "speed", tflm: "TflmSource | None" = None) -> DemoResult:
+    """tflm given: the firmware runs the emitted model on TFLite-Micro instead of the compiled C."""
     from .host.session import BoardSession
     from .prepare import PrepareOptions, prepare
 
@@ -49,6 +53,7 @@ def run_demo(out_dir: Path, board_name: str = "stm32f405", epochs: int | None = 
     # One board session: compile, build, boot QEMU, check the model hash, bench, always stop.
     t = time.perf_counter()
     with BoardSession.build_and_boot(board, model_dir, out_dir / "build", optimize=optimize,
+                                     backend="tflm" if tflm else "engine", tflm=tflm,
                                      progress=progress) as session:
         bench = session.bench(model_dir, out_dir / "bench", samples=samples, fresh=True, progress=progress)
         image = session.image

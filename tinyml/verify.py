@@ -95,13 +95,10 @@ def run_tflm(model: bytes, inputs: np.ndarray) -> np.ndarray:
     return outputs
 
 
-def measure_arena(model: bytes) -> int:
-    """Arena bytes TFLite-Micro really allocates for the model (head + tail).
-
-    Read from TFLM's RecordingMicroAllocator after one invoke; it prints to the
-    C stderr, so fd 2 is redirected to a file for the call. Note the host build
-    is 64-bit: pointer-holding structs are larger than on a 32-bit MCU.
-    """
+def allocation_report(model: bytes) -> str:
+    """TFLM's RecordingMicroAllocator report after one invoke (arena head, tail
+    and what the tail holds). It prints to the C stderr, so fd 2 is redirected
+    to a file for the call."""
     it = _interpreter(model)
     in_q = _quant(it.get_input_details(0))
     it.set_input(np.zeros(in_q.shape, dtype=np.dtype(in_q.dtype)), 0)
@@ -115,8 +112,16 @@ def measure_arena(model: bytes) -> int:
             os.dup2(saved, 2)
             os.close(saved)
         capture.seek(0)
-        text = capture.read().decode(errors="replace")
-    match = _ARENA_TOTAL.search(text)
+        return capture.read().decode(errors="replace")
+
+
+def measure_arena(model: bytes) -> int:
+    """Arena bytes TFLite-Micro really allocates for the model (head + tail).
+
+    Note the host build is 64-bit: pointer-holding structs are larger than on a
+    32-bit MCU (tinyml.tflm_arena gives the 32-bit figure).
+    """
+    match = _ARENA_TOTAL.search(allocation_report(model))
     if not match:
         raise TinymlError("TFLite-Micro did not report its arena allocation")
     return int(match.group(1))

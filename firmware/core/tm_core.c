@@ -29,6 +29,16 @@ static int model_ready_status;
 static uint32_t loaded_id;
 static uint32_t loaded_bytes;
 
+/* After an inference: a backend whose invoke may overwrite the load buffer
+ * no longer holds the loaded input, so a repeated INFER_LOADED gets a load
+ * error (the host then sends the sample again) instead of a wrong answer. */
+static void forget_clobbered_load(const tm_model_info_t *model)
+{
+    if (model->invoke_clobbers_load) {
+        loaded_bytes = 0u;
+    }
+}
+
 static void put_u16(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
@@ -179,6 +189,7 @@ static void handle_infer(const tm_frame_t *frame)
         put_u32(record, elapsed > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)elapsed);
         record += 4u + model->output_bytes;
     }
+    forget_clobbered_load(model);
     send_frame((uint8_t)(TM_MSG_INFER | TM_MSG_REPLY), frame->seq, tx_payload,
                (size_t)(record - tx_payload));
 }
@@ -271,6 +282,7 @@ static void handle_infer_loaded(const tm_frame_t *frame)
     }
     answer_one(frame, (uint8_t)(TM_MSG_INFER_LOADED | TM_MSG_REPLY), get_u32(frame->payload + 4),
                model->load_buffer);
+    forget_clobbered_load(model);
 }
 
 static void handle_profile(const tm_frame_t *frame)

@@ -31,6 +31,10 @@ typedef struct {
      * one frame, or NULL (then inputs must fit one INFER frame). Last, so a
      * backend that does not set it leaves it NULL. */
     int8_t *load_buffer;
+    /* Nonzero when an inference may overwrite load_buffer (it is the model's
+     * input tensor in an arena whose memory later layers reuse): the core then
+     * forgets a load once any inference ran. */
+    uint8_t invoke_clobbers_load;
 } tm_model_info_t;
 
 /* Prepares the backend; returns 0 on success. Called once at boot. */

@@ -1,5 +1,9 @@
 # The interpreter-free engine: the compiled model.c and the kernels it calls
 # (TINYML_ENGINE_DIR empty: a model that calls no kernels, e.g. a test fixture).
+if(NOT EXISTS "${TINYML_MODEL_DIR}/model.h" OR NOT EXISTS "${TINYML_MODEL_DIR}/model.c")
+  message(FATAL_ERROR "TINYML_MODEL_DIR='${TINYML_MODEL_DIR}' holds no model.c and model.h (run tinyml compile)")
+endif()
+
 function(tinyml_backend_setup target)
   set(engine_sources "")
   if(TINYML_ENGINE_DIR)

@@ -34,6 +34,7 @@ static const tm_model_info_t engine_info = {
     TINYML_MODEL_ARENA_BYTES,
     ENGINE_NUM_LAYERS,
     load_buffer,
+    0u, /* invoke_clobbers_load: the buffer is the backend's own */
 };
 
 #ifdef TINYML_PROFILE

@@ -12,9 +12,17 @@
  * "event" per operator in execution order, which is the layer order the host
  * reports (operators of the subgraph 0, the only one our models have).
  *
- * Arena: TINYML_ARENA_BYTES was measured by host TFLite-Micro on a 64-bit host
- * (pointers twice as large), an upper bound on 32-bit MCUs; TINYML_ARENA_SLACK
- * adds room for alignment. The backend reports the arena it really used.
+ * Arena: TINYML_ARENA_BYTES_32BIT is host TFLite-Micro's figure with the
+ * pointer-holding structs at their 32-bit size (tinyml/tflm_arena.py; the 64-bit
+ * host's own figure overstates a 32-bit core's need). TINYML_ARENA_SLACK adds
+ * room for vendor kernels' scratch buffers, which the host's reference kernels
+ * do not ask for. The backend reports the arena it really used.
+ *
+ * No static constructors: the resolver and the interpreter are constructed in
+ * place in tm_model_init, so the image boots the same whether or not a port's
+ * startup runs .init_array (they all do). LOAD frames write straight into the
+ * input tensor (no second input-sized buffer); an inference may reuse that
+ * memory, which invoke_clobbers_load tells the core.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -35,7 +43,10 @@ extern "C" {
 #include "tensorflow/lite/schema/schema_generated.h"
 
 #ifndef TINYML_ARENA_SLACK
-#define TINYML_ARENA_SLACK 1024
+#define TINYML_ARENA_SLACK 512
+#endif
+#ifndef TINYML_ARENA_BYTES_32BIT /* model_io.h of an older `tinyml emit` */
+#define TINYML_ARENA_BYTES_32BIT TINYML_ARENA_BYTES
 #endif
 #ifndef TINYML_TFLM_MAX_LAYERS
 #define TINYML_TFLM_MAX_LAYERS 64
@@ -43,7 +54,7 @@ extern "C" {
 
 namespace {
 
-constexpr size_t kArenaBytes = ((TINYML_ARENA_BYTES + TINYML_ARENA_SLACK + 15) / 16) * 16;
+constexpr size_t kArenaBytes = ((TINYML_ARENA_BYTES_32BIT + TINYML_ARENA_SLACK + 15) / 16) * 16;
 alignas(16) uint8_t tensor_arena[kArenaBytes];
 
 #ifdef TINYML_PROFILE
@@ -68,24 +79,29 @@ class LayerProfiler : public tflite::MicroProfilerInterface {
     uint64_t time(uint32_t i) const { return time_[i]; }
 
   private:
+    // Never deleted (constructed in place): without this, the virtual
+    // destructor's deleting variant links operator delete, free and sbrk.
+    void operator delete(void *) {}
+
     uint32_t count_ = 0;
     const char *names_[TINYML_TFLM_MAX_LAYERS] = {};
     uint64_t start_[TINYML_TFLM_MAX_LAYERS] = {};
     uint64_t time_[TINYML_TFLM_MAX_LAYERS] = {};
 };
-LayerProfiler profiler;
-#define TINYML_PROFILER_ARG &profiler
+// Constructed in place in tm_model_init like the resolver: a static object
+// would need a constructor and an atexit-registered destructor.
+alignas(LayerProfiler) uint8_t profiler_storage[sizeof(LayerProfiler)];
+LayerProfiler *profiler = nullptr;
+#define TINYML_PROFILER_ARG profiler
 #else
 #define TINYML_PROFILER_ARG nullptr
 #endif
 
-tinyml::ModelOpResolver resolver;
-tflite::MicroInterpreter *interpreter = nullptr;
-// Storage for the interpreter: constructed in place at init, no heap.
+// Storage for the resolver and the interpreter: constructed in place at init
+// (no heap, and no static constructor to depend on).
+alignas(tinyml::ModelOpResolver) uint8_t resolver_storage[sizeof(tinyml::ModelOpResolver)];
 alignas(tflite::MicroInterpreter) uint8_t interpreter_storage[sizeof(tflite::MicroInterpreter)];
-
-// Where LOAD frames assemble an input larger than one frame (static, like the arena).
-int8_t load_buffer[TINYML_INPUT_BYTES];
+tflite::MicroInterpreter *interpreter = nullptr;
 
 tm_model_info_t info = {
     "tflm",
@@ -102,7 +118,8 @@ tm_model_info_t info = {
     TINYML_OUTPUT_ZERO_POINT,
     static_cast<uint32_t>(kArenaBytes),
     0u,
-    load_buffer,
+    nullptr, /* load_buffer: the input tensor, once allocated */
+    1u,      /* invoke_clobbers_load */
 };
 
 // Status codes of tm_model_init, so a HELLO tells what failed.
@@ -121,11 +138,15 @@ extern "C" int tm_model_init(void) {
     if (model->version() != TFLITE_SCHEMA_VERSION) {
         return kInitSchemaVersion;
     }
-    if (tinyml::RegisterModelOps(resolver) != kTfLiteOk) {
+    tinyml::ModelOpResolver *resolver = new (resolver_storage) tinyml::ModelOpResolver();
+#ifdef TINYML_PROFILE
+    profiler = new (profiler_storage) LayerProfiler();
+#endif
+    if (tinyml::RegisterModelOps(*resolver) != kTfLiteOk) {
         return kInitOpResolver;
     }
     interpreter = new (interpreter_storage)
-        tflite::MicroInterpreter(model, resolver, tensor_arena, kArenaBytes, nullptr, TINYML_PROFILER_ARG);
+        tflite::MicroInterpreter(model, *resolver, tensor_arena, kArenaBytes, nullptr, TINYML_PROFILER_ARG);
     if (interpreter->AllocateTensors() != kTfLiteOk) {
         interpreter = nullptr;
         return kInitAllocate;
@@ -138,6 +159,7 @@ extern "C" int tm_model_init(void) {
         return kInitTensorMismatch;
     }
     info.arena_bytes = static_cast<uint32_t>(interpreter->arena_used_bytes());
+    info.load_buffer = input->data.int8;
     const tflite::SubGraph *graph = model->subgraphs()->Get(0);
     info.num_layers = graph->operators()->size();
     return kInitOk;
@@ -149,9 +171,12 @@ extern "C" int tm_model_invoke(const int8_t *input, int8_t *output) {
     if (interpreter == nullptr) {
         return -1;
     }
-    memcpy(interpreter->input(0)->data.int8, input, TINYML_INPUT_BYTES);
+    int8_t *input_tensor = interpreter->input(0)->data.int8;
+    if (input != input_tensor) { /* LOAD frames already wrote it in place */
+        memcpy(input_tensor, input, TINYML_INPUT_BYTES);
+    }
 #ifdef TINYML_PROFILE
-    profiler.Reset();
+    profiler->Reset();
 #endif
     if (interpreter->Invoke() != kTfLiteOk) {
         return -2;
@@ -162,8 +187,8 @@ extern "C" int tm_model_invoke(const int8_t *input, int8_t *output) {
 
 extern "C" const char *tm_model_layer_name(uint32_t layer) {
 #ifdef TINYML_PROFILE
-    if (layer < profiler.count() && profiler.name(layer) != nullptr) {
-        return profiler.name(layer);
+    if (profiler != nullptr && layer < profiler->count() && profiler->name(layer) != nullptr) {
+        return profiler->name(layer);
     }
 #endif
     (void)layer;
@@ -172,7 +197,7 @@ extern "C" const char *tm_model_layer_name(uint32_t layer) {
 
 extern "C" uint64_t tm_model_layer_time(uint32_t layer) {
 #ifdef TINYML_PROFILE
-    return layer < profiler.count() ? profiler.time(layer) : 0u;
+    return profiler != nullptr && layer < profiler->count() ? profiler->time(layer) : 0u;
 #else
     (void)layer;
     return 0u;

@@ -1,12 +1,15 @@
 /*
  * startup_stm32f405.c - vector table and reset handler: copy .data from
  * flash, zero .bss, enable the FPU (the image is built -mfloat-abi=hard),
- * call main.
+ * run the static constructors (C++: the TFLite-Micro backend), call main.
  */
 #include <stdint.h>
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 extern int main(void);
+/* Static constructors, in link order (stm32f405.ld keeps them). */
+extern void (*__init_array_start[])(void);
+extern void (*__init_array_end[])(void);
 
 void Reset_Handler(void);
 void Default_Handler(void);
@@ -31,6 +34,9 @@ void Reset_Handler(void)
     }
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CPACR: CP10, CP11 full access */
     __asm volatile("dsb\n\tisb");
+    for (void (**ctor)(void) = __init_array_start; ctor < __init_array_end; ctor++) {
+        (*ctor)();
+    }
     (void)main();
     for (;;) {
     }

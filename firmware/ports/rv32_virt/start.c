@@ -6,11 +6,25 @@
  * is already initialised; only .bss (and .tbss) need clearing. Harts other
  * than 0 park in wfi: the machine runs one hart, but `-smp N` must not corrupt
  * RAM. Written as a naked C function so the build needs no assembler language.
+ * Static constructors (C++) run in tm_rv32_boot, before main.
  */
 #include <stdint.h>
 
 int main(void);
 void _start(void);
+void tm_rv32_boot(void);
+
+/* Static constructors, in link order (rv32_virt.ld keeps them). */
+extern void (*__init_array_start[])(void);
+extern void (*__init_array_end[])(void);
+
+/* C part of the boot, once .bss is clear: constructors, then main. */
+void tm_rv32_boot(void) {
+    for (void (**ctor)(void) = __init_array_start; ctor < __init_array_end; ctor++) {
+        (*ctor)();
+    }
+    (void)main();
+}
 
 __attribute__((naked, section(".text.start"))) void _start(void) {
     __asm__ volatile(
@@ -28,7 +42,7 @@ __attribute__((naked, section(".text.start"))) void _start(void) {
         "sw zero, 0(t0)\n"
         "addi t0, t0, 4\n"
         "j 1b\n"
-        "2: call main\n"
+        "2: call tm_rv32_boot\n"
         /* main returned: power off through the SiFive test device. */
         "li t0, 0x100000\n"
         "li t1, 0x5555\n"
