@@ -141,6 +141,9 @@ def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize
     result = compile_tflite(model, out_dir, target=target, profile=profile, optimize=optimize)
     click.echo(f"compiled {len(result.layers)} layers for {result.target}: {result.macs:,} MACs, weights "
                f"{result.weight_bytes:,} B, arena {result.arena_bytes:,} B -> {result.out_dir}")
+    for layer in result.layers:
+        if layer.fallback:
+            click.echo(f"  layer {layer.index} {layer.op}: generic path ({layer.fallback})")
 
 
 @cli.command("inspect")

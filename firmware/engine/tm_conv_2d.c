@@ -335,7 +335,7 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
     "add r12, " ACC ", r10\n\t"                                                    \
     "smmlar r12, " ACC ", r9, r12\n\t"                                             \
     "add r12, r12, " ACC ", asr #31\n\t"                                           \
-    "asr r12, r12, r11\n\t"                                                        \
+    "asr r12, r12, r11\n\t" TM_BLOCK_POST                                          \
     "ssat r12, #8, r12\n\t" CLAMP
 #define TM_BLOCK_CLAMP                                                             \
     "ldr r8, [sp, #56]\n\t"                                                        \
@@ -413,8 +413,15 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
     {                                                                                                       \
         __asm__ volatile(TM_BLOCK_ASM(CLAMP));                                                              \
     }
+#define TM_BLOCK_POST ""
 TM_BLOCK(dot16_pairs, "")
 TM_BLOCK(dot16_pairs_clamp, TM_BLOCK_CLAMP)
+#undef TM_BLOCK_POST
+/* filter16_post records: the zero point in r11's bits 8 and up, added after the shift (ASR
+   by r11 reads its low byte: e). */
+#define TM_BLOCK_POST "add r12, r12, r11, asr #8\n\t"
+TM_BLOCK(dot16_pairs_post, TM_BLOCK_CLAMP)
+#undef TM_BLOCK_POST
 #undef TM_BLOCK
 #undef TM_BLOCK_ASM
 #undef TM_BLOCK_CLAMP
@@ -442,6 +449,7 @@ TM_HOT static void dot16_pairs(const int32_t *ab, const int32_t *w, const int32_
     }
 }
 #define dot16_pairs_clamp dot16_pairs
+#define dot16_pairs_post dot16_pairs
 #endif
 
 /*
@@ -449,12 +457,14 @@ TM_HOT static void dot16_pairs(const int32_t *ab, const int32_t *w, const int32_
  * outputs at out0 / out1 (the same pointer when there is only pixel a: then b = a in ab).
  */
 static void dot16_rows_2x2(const int32_t *ab, const int32_t *w, int32_t kp, int32_t channels, int8_t *out0,
-                           int8_t *out1, int32_t act_min, int32_t act_max)
+                           int8_t *out1, int32_t act_min, int32_t act_max, int32_t post)
 {
     const int32_t stride = kp / 2 + 4; /* words per channel */
     const int32_t pairs = channels / 2;
     if (pairs > 0) {
-        if (act_min == TM_INT8_MIN && act_max == TM_INT8_MAX) {
+        if (post) {
+            dot16_pairs_post(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
+        } else if (act_min == TM_INT8_MIN && act_max == TM_INT8_MAX) {
             dot16_pairs(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
         } else {
             dot16_pairs_clamp(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
@@ -640,7 +650,8 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
                     x[r] = buf;
                 }
             }
-            if (kp <= 8 && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX) { /* the row kernels: SSAT only */
+            if (kp <= 8 && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX && !p->filter16_post) {
+                /* the row kernels: SSAT only, the zero point folded into the records */
                 /* Word j of a patch: row j / (rw / 4), bytes 4 * (j % (rw / 4)) on. */
                 const int8_t *const p0 = x[0];
                 const int8_t *const p1 = kp == 4 ? p0 : (rw == 4 ? x[1] : p0 + 4);
@@ -657,7 +668,7 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
                 widen_rows_s8(x, kh, ox * step, rw, wide);
                 widen_rows_s8(x, kh, (ox + two) * step, rw, wide + 4); /* pixel b, or a again */
                 dot16_rows_2x2((const int32_t *)(const void *)wide, p->filter16, kp, oc_n, output,
-                               two ? output + oc_n : output, p->act_min, p->act_max);
+                               two ? output + oc_n : output, p->act_min, p->act_max, p->filter16_post);
             }
             output -= (ox - out_w) * oc_n; /* an odd row wrote one pixel, not two */
         }
@@ -669,17 +680,14 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
 void tm_conv_2d_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
 #if TM_DSP_AVAILABLE
-    if (p->bias_folded != NULL && p->requant != NULL && p->filter_c == p->input_c &&
-        (scratch != NULL || TM_CONV_2D_SCRATCH_BYTES(p) == 0)) {
-        if (p->filter16 != NULL) {
-            if (scratch != NULL && p->dilation_h == 1 && p->dilation_w == 1 && TM_CONV_2D_KP(p) <= TM_CONV_2D_K16_MAX &&
-                p->filter_h <= TM_CONV_2D_K16_MAX_ROWS) {
-                conv_k16(p, input, output, scratch);
-                return;
-            }
-            conv_generic(p, input, output);
+    if (p->filter16 != NULL) {
+        if (scratch != NULL && p->filter_c == p->input_c && p->dilation_h == 1 && p->dilation_w == 1 &&
+            TM_CONV_2D_KP(p) <= TM_CONV_2D_K16_MAX && p->filter_h <= TM_CONV_2D_K16_MAX_ROWS) {
+            conv_k16(p, input, output, scratch);
             return;
         }
+    } else if (p->bias_folded != NULL && p->requant != NULL && p->filter_c == p->input_c &&
+               (scratch != NULL || TM_CONV_2D_SCRATCH_BYTES(p) == 0)) {
         conv_dsp(p, input, output, scratch);
         return;
     }

@@ -30,6 +30,8 @@ class LayerInfo:
     params: int
     weight_bytes: int                   # const bytes emitted for this layer
     scratch_bytes: int
+    path: str = ""                      # the kernel algorithm the target runs ("generic", "widened patch", ...)
+    fallback: str | None = None         # why a DSP target runs this layer on the generic path
 
 
 @dataclass
@@ -52,6 +54,7 @@ def _layer_infos(graph: Graph, layers: list[Layer]) -> list[LayerInfo]:
             output_shape=list(graph.tensors[layer.outputs[0]].shape),
             macs=int(layer.macs), params=int(layer.params),
             weight_bytes=sum(a.nbytes for a in layer.consts), scratch_bytes=int(layer.scratch_bytes),
+            path=str(layer.extra.get("path", "")), fallback=layer.extra.get("fallback"),
         )
         for i, layer in enumerate(layers)
     ]
