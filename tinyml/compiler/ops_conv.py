@@ -484,11 +484,27 @@ def lower_fully_connected(context: LoweringContext, op: Operator, index: int) ->
         fields["bias"] = c_name(index, "bias")
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
     path, note = "generic", None
-    if context.dsp and filter_offset == 0 and requant:
+    packed = None
+    if context.dsp and filter_offset == 0 and context.widen:
+        # The row path: int16-widened weights in the 1x1 widened-patch conv layout, records for every shift.
+        folded = _folded_bias(bias, weights, -in_zp)
+        rows = weights.astype(np.int64)
+        base = np.zeros(out_c, np.int64) if bias is None else bias.astype(np.int64)
+        bound = np.abs(base - in_zp * rows.sum(axis=1)) + 128 * np.abs(rows).sum(axis=1)
+        channel_m = np.broadcast_to(multipliers, (out_c,))
+        packed = conv_packed_records(channel_m, np.broadcast_to(shifts, (out_c,)), out_zp, bound)
+        if packed.records is not None:
+            live = channel_m != 0
+            filter16 = conv_filter16(weights.reshape(out_c, 1, 1, depth) * live[:, None, None, None], folded * live,
+                                     packed.records)
+            consts.append(ConstArray(c_name(index, "filter16"), "int32_t", filter16))
+            fields["filter16"] = c_name(index, "filter16")
+            path = "row16" + (" (zero point after the shift)" if packed.post else "")
+    if path == "generic" and context.dsp and filter_offset == 0 and requant:
         consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", _folded_bias(bias, weights, -in_zp)))
         fields["bias_folded"] = c_name(index, "bias_folded")
         path = "DSP"
-    elif context.dsp:
+    elif path == "generic" and context.dsp:
         note = (f"filter zero point {-filter_offset}" if filter_offset
                 else f"folded requantization: {requant_unfit_reason(multipliers, shifts)}")
     return Layer(
