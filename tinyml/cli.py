@@ -126,8 +126,9 @@ _optimize_option = click.option(
 @cli.command("compile")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
-@click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32"]), default="generic",
-              show_default=True, help="Kernel path: portable C, or the Cortex-M DSP (SMLAD) path.")
+@click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32", "cortex-m0"]),
+              default="generic", show_default=True,
+              help="Kernel path: portable C, the Cortex-M DSP (SMLAD) path, or the no-SIMD path (rv32, cortex-m0).")
 @click.option("--profile", is_flag=True, help="Record that per-layer timing is wanted (build with -DTINYML_PROFILE).")
 @_optimize_option
 def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str) -> None:

@@ -186,6 +186,96 @@ void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *fi
     }
 }
 
+#else /* no DSP extension: RV32IMC, Cortex-M0 (armv6-m) */
+
+/*
+ * Dot products of one or two patches (row0, row1) with `channels` filter rows of length k,
+ * for cores without SIMD multiply-accumulate: 2 patches x 2 channels per pass, four taps
+ * unrolled, so each loaded byte serves two multiplies (8 loads, 16 MUL + ADD per 16 MACs on
+ * RV32IM: about 3 instructions a MAC). The same int32 sums as the DSP path.
+ */
+static inline void dot_rows_scalar_pair(const int8_t *a, const int8_t *b, const int8_t *w0, const int8_t *w1,
+                                        int32_t k, int32_t *acc)
+{
+    int32_t c00 = acc[0], c01 = acc[1], c10 = acc[2], c11 = acc[3];
+    const int8_t *const a_end = a + (k & ~3);
+    for (; a != a_end; a += 4, b += 4, w0 += 4, w1 += 4) {
+        int32_t x = a[0], y = b[0], u = w0[0], v = w1[0];
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+        x = a[1]; y = b[1]; u = w0[1]; v = w1[1];
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+        x = a[2]; y = b[2]; u = w0[2]; v = w1[2];
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+        x = a[3]; y = b[3]; u = w0[3]; v = w1[3];
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+    }
+    for (k &= 3; k > 0; --k, ++a, ++b, ++w0, ++w1) {
+        const int32_t x = *a, y = *b, u = *w0, v = *w1;
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+    }
+    acc[0] = c00;
+    acc[1] = c01;
+    acc[2] = c10;
+    acc[3] = c11;
+}
+
+/* One patch against two filter rows (a batch-1 FULLY_CONNECTED, the last odd pixel). */
+static inline void dot_row_scalar_pair(const int8_t *a, const int8_t *w0, const int8_t *w1, int32_t k, int32_t *acc)
+{
+    int32_t c0 = acc[0], c1 = acc[1];
+    const int8_t *const a_end = a + (k & ~3);
+    for (; a != a_end; a += 4, w0 += 4, w1 += 4) {
+        int32_t x = a[0];
+        c0 += x * w0[0]; c1 += x * w1[0];
+        x = a[1];
+        c0 += x * w0[1]; c1 += x * w1[1];
+        x = a[2];
+        c0 += x * w0[2]; c1 += x * w1[2];
+        x = a[3];
+        c0 += x * w0[3]; c1 += x * w1[3];
+    }
+    for (k &= 3; k > 0; --k, ++a, ++w0, ++w1) {
+        c0 += (int32_t)*a * *w0;
+        c1 += (int32_t)*a * *w1;
+    }
+    acc[0] = c0;
+    acc[1] = c1;
+}
+
+void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *filter, int32_t k,
+                        int32_t channels, const int32_t *bias_folded, const tm_requant_t *requant,
+                        int32_t per_channel, int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1)
+{
+    int32_t oc = 0;
+    for (; oc < channels; oc += 2) {
+        const int32_t two = oc + 1 < channels;
+        const int8_t *w0 = filter + (size_t)oc * k;
+        const int8_t *w1 = two ? w0 + k : w0; /* an odd last channel: its row twice, one result kept */
+        const tm_requant_t *q0 = &requant[per_channel ? oc : 0];
+        const tm_requant_t *q1 = &requant[per_channel && two ? oc + 1 : 0];
+        int32_t acc[4];
+        acc[0] = acc[2] = bias_folded[oc];
+        acc[1] = acc[3] = bias_folded[two ? oc + 1 : oc];
+        if (row1 != NULL) {
+            dot_rows_scalar_pair(row0, row1, w0, w1, k, acc);
+        } else {
+            dot_row_scalar_pair(row0, w0, w1, k, acc);
+        }
+        out0[oc] = tm_requant_s8(acc[0], q0, act_min, act_max);
+        if (two) {
+            out0[oc + 1] = tm_requant_s8(acc[1], q1, act_min, act_max);
+        }
+        if (row1 != NULL) {
+            out1[oc] = tm_requant_s8(acc[2], q0, act_min, act_max);
+            if (two) {
+                out1[oc + 1] = tm_requant_s8(acc[3], q1, act_min, act_max);
+            }
+        }
+    }
+}
+
+#endif /* TM_DSP_AVAILABLE */
+
 /* n int8 from src to dst, four at a time (no library call for the few bytes of a filter row). */
 static void copy_s8(int8_t *dst, const int8_t *src, int32_t n)
 {
@@ -245,7 +335,7 @@ static void im2col(const tm_conv_2d_params_t *p, const int8_t *in_n, int32_t oy,
     }
 }
 
-static void conv_dsp(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+static void conv_im2col(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     const int32_t k = p->filter_h * p->filter_w * p->input_c;
     const int32_t pixels = p->output_h * p->output_w;
@@ -289,6 +379,8 @@ static void conv_dsp(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
         }
     }
 }
+
+#if TM_DSP_AVAILABLE
 
 /* rows x rw int8 (rw % 4 == 0) at x[r] + offset, widened to int16 in the filter16 order. */
 /*
@@ -686,12 +778,14 @@ void tm_conv_2d_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *ou
             conv_k16(p, input, output, scratch);
             return;
         }
-    } else if (p->bias_folded != NULL && p->requant != NULL && p->filter_c == p->input_c &&
-               (scratch != NULL || TM_CONV_2D_SCRATCH_BYTES(p) == 0)) {
-        conv_dsp(p, input, output, scratch);
+        conv_generic(p, input, output);
         return;
     }
 #endif
-    (void)scratch;
+    if (p->bias_folded != NULL && p->requant != NULL && p->filter_c == p->input_c &&
+        (scratch != NULL || TM_CONV_2D_SCRATCH_BYTES(p) == 0)) {
+        conv_im2col(p, input, output, scratch); /* DSP: SMLAD; other cores: the scalar 2x2 block */
+        return;
+    }
     conv_generic(p, input, output);
 }

@@ -98,7 +98,6 @@ static inline int32_t tm_smmlar_emulated(int32_t a, int32_t b, int32_t c)
 #define TM_DSP_AVAILABLE 0
 #endif
 
-#if TM_DSP_AVAILABLE
 /* Four int8 from any address (the compiler emits one LDR where unaligned loads are legal). */
 static inline int32_t tm_read_s8x4(const int8_t *p)
 {
@@ -106,6 +105,8 @@ static inline int32_t tm_read_s8x4(const int8_t *p)
     memcpy(&v, p, sizeof v);
     return v;
 }
+
+#if TM_DSP_AVAILABLE
 
 /* Two int16 from any address (one LDR where unaligned loads are legal). */
 static inline int32_t tm_read_s16x2(const int16_t *p)

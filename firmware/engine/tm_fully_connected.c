@@ -40,7 +40,9 @@ void tm_fully_connected_s8(const tm_fully_connected_params_t *p, const int8_t *i
         }
         return;
     }
+#endif
     if (p->bias_folded != NULL && p->requant != NULL && p->filter_offset == 0) {
+        /* DSP: SXTB16 + SMLAD; other cores (RV32IMC, Cortex-M0): the scalar 2x2 block */
         int32_t b;
         for (b = 0; b < p->batches; b += 2) {
             const int32_t two = b + 1 < p->batches;
@@ -52,6 +54,5 @@ void tm_fully_connected_s8(const tm_fully_connected_params_t *p, const int8_t *i
         }
         return;
     }
-#endif
     fully_connected_generic(p, input, output);
 }

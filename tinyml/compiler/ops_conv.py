@@ -164,6 +164,14 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
     scratch = 0
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
     path, note = "generic", None
+    if context.folded and not context.dsp and groups == 1 and requant:
+        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", _folded_bias(bias, weights, -in_zp)))
+        fields["bias_folded"] = c_name(index, "bias_folded")
+        scratch = conv_dsp_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w)
+        path = "im2col scalar" if scratch else "1x1 scalar"
+    elif context.folded and not context.dsp:
+        note = (f"grouped convolution ({in_c // filter_c} groups)" if groups != 1
+                else f"folded requantization: {requant_unfit_reason(multipliers, shifts)}")
     if context.dsp and groups == 1:
         folded = _folded_bias(bias, weights, -in_zp)
         k16 = conv_k16_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w, stride_w, out.shape[2], dil_h, dil_w)
@@ -400,6 +408,10 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         fields["bias"] = c_name(index, "bias")
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
     scratch = 0
+    if context.folded and not context.dsp and requant and multiplier == 1:
+        folded = _folded_bias(bias, weights.reshape(-1, out_c).T, -in_zp)
+        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
+        fields["bias_folded"] = c_name(index, "bias_folded")
     if context.dsp and requant:
         # Per channel: the taps of channel c are weights[0, :, :, c].
         folded = _folded_bias(bias, weights.reshape(-1, out_c).T, -in_zp)
@@ -417,9 +429,9 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
     path, note = "generic", None
     if scratch:
         path = "3x3 DSP"
-    elif context.dsp and requant and multiplier == 1:
-        path = "depthwise DSP"
-    elif context.dsp:
+    elif context.folded and requant and multiplier == 1:
+        path = "depthwise DSP" if context.dsp else "depthwise scalar"
+    elif context.folded:
         note = (f"folded requantization: {requant_unfit_reason(multipliers, shifts)}" if not requant
                 else f"depth multiplier {multiplier}")
     macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w
@@ -500,11 +512,11 @@ def lower_fully_connected(context: LoweringContext, op: Operator, index: int) ->
             consts.append(ConstArray(c_name(index, "filter16"), "int32_t", filter16))
             fields["filter16"] = c_name(index, "filter16")
             path = "row16" + (" (zero point after the shift)" if packed.post else "")
-    if path == "generic" and context.dsp and filter_offset == 0 and requant:
+    if path == "generic" and context.folded and filter_offset == 0 and requant:
         consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", _folded_bias(bias, weights, -in_zp)))
         fields["bias_folded"] = c_name(index, "bias_folded")
-        path = "DSP"
-    elif path == "generic" and context.dsp:
+        path = "DSP" if context.dsp else "scalar"
+    elif path == "generic" and context.folded:
         note = (f"filter zero point {-filter_offset}" if filter_offset
                 else f"folded requantization: {requant_unfit_reason(multipliers, shifts)}")
     return Layer(
