@@ -395,7 +395,9 @@ extern void _start(void);
 volatile uint32_t tm_bench_wraps;
 static void reset(void)
 {
+#if !defined(__ARM_ARCH_6M__)
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CPACR: FPU on before newlib runs */
+#endif
     _start();
     for (;;) {
     }
@@ -442,7 +444,11 @@ void tinyml_profile_layer_begin(int layer) { (void)layer; layer_start = now(); }
 void tinyml_profile_layer_end(int layer) { layer_ticks[layer] = now() - layer_start; }
 
 /* 2 instructions per iteration: calibrates SysTick ticks against instructions. */
+#if defined(__ARM_ARCH_6M__) /* gcc writes Thumb-1 in divided syntax: SUB Rd, #imm sets the flags */
+static void spin(uint32_t n) { __asm__ volatile("1: sub %0, #1\n bne 1b" : "+l"(n) : : "cc"); }
+#else
 static void spin(uint32_t n) { __asm__ volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n) : : "cc"); }
+#endif
 
 int main(void)
 {
@@ -477,9 +483,16 @@ int main(void)
 """
 
 
+# Semihost machines per target: (QEMU machine, core flags). Cortex-M0 code (armv6-m Thumb-1) runs on
+# mps2-an385's Cortex-M3, which executes it instruction for instruction (-icount counts the same).
+SEMIHOST_MACHINES = {"cortex-m0": ("mps2-an385", ["-mcpu=cortex-m0", "-mthumb"])}
+
+
 def run_semihost(compiled: Path, inputs: np.ndarray, expected: np.ndarray, work: Path,
-                 engine_dir: Path) -> tuple[list[float], float, list[list[float]]]:
-    """Instructions per inference (and per layer) and agreement on QEMU mps2-an386 (Cortex-M4)."""
+                 engine_dir: Path, target: str = "cortex-m4") -> tuple[list[float], float, list[list[float]]]:
+    """Instructions per inference (and per layer) and agreement on QEMU mps2-an386 (Cortex-M4), or the
+    target's SEMIHOST_MACHINES entry."""
+    machine, core = SEMIHOST_MACHINES.get(target, ("mps2-an386", M4_FLAGS))
     work.mkdir(parents=True, exist_ok=True)
     rows = ",\n".join("{" + ", ".join(str(int(v)) for v in x.reshape(-1)) + "}" for x in inputs)
     (work / "main.c").write_text(_MAIN.replace("COUNT", str(len(inputs))).replace("INPUTS", rows))
@@ -488,10 +501,10 @@ def run_semihost(compiled: Path, inputs: np.ndarray, expected: np.ndarray, work:
     elf = work / "bench.elf"
     sources = [work / "main.c", work / "vectors.c", compiled / "model.c", *(engine_dir / s for s in info["engine_sources"])]
     # No --gc-sections: the default linker script does not KEEP the vector table.
-    subprocess.run(["arm-none-eabi-gcc", *M4_FLAGS, *FIRMWARE_CFLAGS, "-DTINYML_PROFILE", "--specs=rdimon.specs",
+    subprocess.run(["arm-none-eabi-gcc", *core, *FIRMWARE_CFLAGS, "-DTINYML_PROFILE", "--specs=rdimon.specs",
                     f"-I{engine_dir}", f"-I{compiled}", *map(str, sources), "-Wl,--section-start=.vectors=0x0",
                     "-o", str(elf)], check=True, capture_output=True, text=True)
-    run = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-icount", "shift=0", "-nographic", "-monitor", "none",
+    run = subprocess.run(["qemu-system-arm", "-M", machine, "-icount", "shift=0", "-nographic", "-monitor", "none",
                           "-serial", "none", "-semihosting", "-kernel", str(elf)],
                          capture_output=True, text=True, timeout=1800)
     lines = run.stdout.splitlines()
@@ -533,6 +546,8 @@ def measure(name: str, tflite: Path, target: str, runner: str, work: Path, sampl
     layers: list[list[float]] = []
     if target in FIRMWARE_BOARDS:
         runner = "firmware"
+    if target in SEMIHOST_MACHINES:
+        runner = "semihost"
     if runner == "firmware":
         latencies, agreement = run_firmware(compiled, model_dir, work / f"{name}-{target}", samples, engine_dir,
                                             FIRMWARE_BOARDS.get(target, "stm32f405"))
@@ -540,7 +555,7 @@ def measure(name: str, tflite: Path, target: str, runner: str, work: Path, sampl
         inputs = vectors["inputs"][:samples]
         expected = run_tflm(tflite.read_bytes(), inputs) if "outputs" not in vectors else vectors["outputs"][:samples]
         latencies, agreement, layers = run_semihost(compiled, inputs, expected, work / f"{name}-{target}" / "semi",
-                                                    engine_dir)
+                                                    engine_dir, target)
     if profile and runner == "firmware" and target not in FIRMWARE_BOARDS:
         inputs = vectors["inputs"][:1]
         _, _, layers = run_semihost(compiled, inputs, vectors["outputs"][:1], work / f"{name}-{target}" / "semi",

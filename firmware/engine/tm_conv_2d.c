@@ -194,6 +194,74 @@ void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *fi
  * unrolled, so each loaded byte serves two multiplies (8 loads, 16 MUL + ADD per 16 MACs on
  * RV32IM: about 3 instructions a MAC). The same int32 sums as the DSP path.
  */
+#if defined(__ARM_ARCH_6M__) && defined(__GNUC__) && defined(__OPTIMIZE__)
+/*
+ * Thumb-1 (armv6-m: LDRSB only with a register offset, MULS only on r0-r7): one tap index i for
+ * the four rows, the accumulators in r8-r11 (ADD reaches the high registers), per tap 4 LDRSB,
+ * 1 MOV, 4 MULS + 4 ADD and the index step: 15 instructions per 4 MACs with CMP + BNE.
+ * Arguments: r0 a, r1 b, r2 w0, r3 w1; stack: k (> 0), acc[4] (in and out).
+ */
+#define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
+__attribute__((naked, noinline)) static void dot_rows_scalar_pair(TM_ARG const int8_t *a, TM_ARG const int8_t *b,
+                                                                  TM_ARG const int8_t *w0, TM_ARG const int8_t *w1,
+                                                                  TM_ARG int32_t k, TM_ARG int32_t *acc)
+{
+    __asm__ volatile(
+        ".syntax unified\n\t"
+        "push {r4-r7, lr}\n\t"
+        "mov r4, r8\n\t"
+        "mov r5, r9\n\t"
+        "mov r6, r10\n\t"
+        "mov r7, r11\n\t"
+        "push {r4-r7}\n\t"
+        "ldr r4, [sp, #40]\n\t"       /* acc: 36 bytes pushed, then k, acc */
+        "ldr r5, [r4, #0]\n\t"
+        "mov r8, r5\n\t"
+        "ldr r5, [r4, #4]\n\t"
+        "mov r9, r5\n\t"
+        "ldr r5, [r4, #8]\n\t"
+        "mov r10, r5\n\t"
+        "ldr r5, [r4, #12]\n\t"
+        "mov r11, r5\n\t"
+        "ldr r4, [sp, #36]\n\t"       /* k */
+        "mov r12, r4\n\t"
+        "movs r4, #0\n\t"             /* i */
+        "1:\n\t"
+        "ldrsb r5, [r0, r4]\n\t"      /* a[i] */
+        "ldrsb r6, [r2, r4]\n\t"      /* w0[i] */
+        "mov r7, r5\n\t"
+        "muls r7, r6\n\t"
+        "add r8, r7\n\t"              /* acc00 += a * w0 */
+        "ldrsb r7, [r1, r4]\n\t"      /* b[i] */
+        "muls r6, r7\n\t"
+        "add r10, r6\n\t"             /* acc10 += b * w0 */
+        "ldrsb r6, [r3, r4]\n\t"      /* w1[i] */
+        "muls r7, r6\n\t"
+        "add r11, r7\n\t"             /* acc11 += b * w1 */
+        "muls r5, r6\n\t"
+        "add r9, r5\n\t"              /* acc01 += a * w1 */
+        "adds r4, #1\n\t"
+        "cmp r4, r12\n\t"
+        "bne 1b\n\t"
+        "ldr r4, [sp, #40]\n\t"
+        "mov r5, r8\n\t"
+        "str r5, [r4, #0]\n\t"
+        "mov r5, r9\n\t"
+        "str r5, [r4, #4]\n\t"
+        "mov r5, r10\n\t"
+        "str r5, [r4, #8]\n\t"
+        "mov r5, r11\n\t"
+        "str r5, [r4, #12]\n\t"
+        "pop {r4-r7}\n\t"
+        "mov r8, r4\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r6\n\t"
+        "mov r11, r7\n\t"
+        "pop {r4-r7, pc}\n\t"
+        ".syntax divided\n\t");
+}
+#undef TM_ARG
+#else
 static inline void dot_rows_scalar_pair(const int8_t *a, const int8_t *b, const int8_t *w0, const int8_t *w1,
                                         int32_t k, int32_t *acc)
 {
@@ -218,6 +286,7 @@ static inline void dot_rows_scalar_pair(const int8_t *a, const int8_t *b, const 
     acc[2] = c10;
     acc[3] = c11;
 }
+#endif
 
 /* One patch against two filter rows (a batch-1 FULLY_CONNECTED, the last odd pixel). */
 static inline void dot_row_scalar_pair(const int8_t *a, const int8_t *w0, const int8_t *w1, int32_t k, int32_t *acc)

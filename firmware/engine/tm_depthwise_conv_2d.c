@@ -433,12 +433,23 @@ static void depthwise_scalar(const tm_depthwise_conv_2d_params_t *p, const int8_
                     int32_t a0 = p->bias_folded[c], a1 = p->bias_folded[c + 1];
                     int32_t a2 = p->bias_folded[c + 2], a3 = p->bias_folded[c + 3];
                     const int8_t *row = corner + c;
-                    for (ky = 0; ky < p->filter_h; ++ky, row += tap_dy) {
+                    if (inside) { /* no checks per tap */
+                        for (ky = 0; ky < p->filter_h; ++ky, row += tap_dy) {
+                            const int8_t *x = row;
+                            for (kx = 0; kx < p->filter_w; ++kx, x += tap_dx, w += channels) {
+                                a0 += (int32_t)x[0] * w[0];
+                                a1 += (int32_t)x[1] * w[1];
+                                a2 += (int32_t)x[2] * w[2];
+                                a3 += (int32_t)x[3] * w[3];
+                            }
+                        }
+                    }
+                    for (ky = 0; !inside && ky < p->filter_h; ++ky, row += tap_dy) {
                         const int32_t iy = iy0 + ky * p->dilation_h;
                         const int8_t *x = row;
                         for (kx = 0; kx < p->filter_w; ++kx, x += tap_dx, w += channels) {
-                            if (inside || (iy >= 0 && iy < p->input_h && ix0 + kx * p->dilation_w >= 0 &&
-                                           ix0 + kx * p->dilation_w < p->input_w)) {
+                            if (iy >= 0 && iy < p->input_h && ix0 + kx * p->dilation_w >= 0 &&
+                                ix0 + kx * p->dilation_w < p->input_w) {
                                 a0 += (int32_t)x[0] * w[0];
                                 a1 += (int32_t)x[1] * w[1];
                                 a2 += (int32_t)x[2] * w[2];

@@ -38,13 +38,15 @@ void requant_many(const int32_t *acc, const int32_t *m, const int32_t *s, int32_
 """
 
 
-@pytest.fixture(scope="module")
-def shim():
+@pytest.fixture(scope="module", params=["mul64", "mul16"])
+def shim(request):
+    """The requantization as most cores build it (one 64-bit product) and as armv6-m does (TM_REQUANT_MUL16)."""
     source = work_dir() / "requant_shim.c"
     source.write_text(_SHIM)
-    library = work_dir() / "requant_shim.so"
-    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC", f"-I{ENGINE_DIR}",
-                    str(source), "-o", str(library)], check=True, capture_output=True, text=True)
+    library = work_dir() / f"requant_shim_{request.param}.so"
+    defines = ["-DTM_REQUANT_MUL16"] if request.param == "mul16" else []
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC", *defines,
+                    f"-I{ENGINE_DIR}", str(source), "-o", str(library)], check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(library))
 
 
