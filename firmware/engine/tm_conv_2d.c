@@ -617,19 +617,28 @@ TM_HOT static void dot16_pairs(const int32_t *ab, const int32_t *w, const int32_
  * The interleaved pair buffer ab (kp taps of pixels a and b) times every filter16 channel,
  * outputs at out0 / out1 (the same pointer when there is only pixel a: then b = a in ab).
  */
-static void dot16_rows_2x2(const int32_t *ab, const int32_t *w, int32_t kp, int32_t channels, int8_t *out0,
-                           int8_t *out1, int32_t act_min, int32_t act_max, int32_t post)
+typedef void tm_dot16_pairs_fn(const int32_t *ab, const int32_t *w, const int32_t *ab_end, int32_t pairs,
+                               int8_t *out0, int8_t *out1, int32_t stride, int32_t act_min, int32_t act_max);
+
+/* The pair kernel of a layer: the zero point after the shift, a clamp narrower than int8, or neither. */
+static tm_dot16_pairs_fn *dot16_pairs_for(const tm_conv_2d_params_t *p)
+{
+    if (p->filter16_post) {
+        return dot16_pairs_post;
+    }
+    return p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX ? dot16_pairs : dot16_pairs_clamp;
+}
+
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* one call site: the per-pair choice of kernel and its arguments fold away */
+#endif
+static inline void dot16_rows_2x2(const int32_t *ab, const int32_t *w, int32_t kp, int32_t channels, int8_t *out0,
+                                  int8_t *out1, int32_t act_min, int32_t act_max, tm_dot16_pairs_fn *pairs_fn)
 {
     const int32_t stride = kp / 2 + 4; /* words per channel */
     const int32_t pairs = channels / 2;
     if (pairs > 0) {
-        if (post) {
-            dot16_pairs_post(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
-        } else if (act_min == TM_INT8_MIN && act_max == TM_INT8_MAX) {
-            dot16_pairs(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
-        } else {
-            dot16_pairs_clamp(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
-        }
+        pairs_fn(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
     }
     if (channels & 1) {
         const int32_t *x;
@@ -770,6 +779,8 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
     int8_t *ring = scratch + 4 * kp;
     /* A direct 1x1 with stride 1 reads the input pixels in output order: all rows as one. */
     const int32_t flat = direct && p->stride_h == 1 && p->stride_w == 1;
+    tm_dot16_pairs_fn *const pairs_fn = dot16_pairs_for(p);
+    const int32_t row_kernels = kp <= 8 && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX && !p->filter16_post;
     const int32_t out_h = flat ? 1 : p->output_h, out_w = flat ? p->output_h * p->output_w : p->output_w;
     int32_t n, oy, ox, r, i;
     for (n = 0; n < p->batches; ++n) {
@@ -811,7 +822,7 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
                     x[r] = buf;
                 }
             }
-            if (kp <= 8 && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX && !p->filter16_post) {
+            if (row_kernels) {
                 /* the row kernels: SSAT only, the zero point folded into the records */
                 /* Word j of a patch: row j / (rw / 4), bytes 4 * (j % (rw / 4)) on. */
                 const int8_t *const p0 = x[0];
@@ -829,7 +840,7 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
                 widen_rows_s8(x, kh, ox * step, rw, wide);
                 widen_rows_s8(x, kh, (ox + two) * step, rw, wide + 4); /* pixel b, or a again */
                 dot16_rows_2x2((const int32_t *)(const void *)wide, p->filter16, kp, oc_n, output,
-                               two ? output + oc_n : output, p->act_min, p->act_max, p->filter16_post);
+                               two ? output + oc_n : output, p->act_min, p->act_max, pairs_fn);
             }
             output -= (ox - out_w) * oc_n; /* an odd row wrote one pixel, not two */
         }
