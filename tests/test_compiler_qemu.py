@@ -33,7 +33,9 @@ _VECTORS = r"""
 extern void _start(void);
 static void reset(void)
 {
+#if !defined(__ARM_ARCH_6M__)
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CPACR: enable the FPU before newlib runs */
+#endif
     _start();
     for (;;) {
     }
@@ -131,7 +133,12 @@ int main(void)
 """
 
 
+# Cortex-M0 (armv6-m Thumb-1) code runs on mps2-an385's Cortex-M3, instruction for instruction.
+M0_FLAGS = ["-mcpu=cortex-m0", "-mthumb", *FLAGS[4:]]
+
+
 def _run_on_m4(model, target: str, inputs: np.ndarray, work, optimize: str = "speed") -> np.ndarray:
+    flags, machine = (M0_FLAGS, "mps2-an385") if target == "cortex-m0" else (FLAGS, "mps2-an386")
     out = work / f"{target}-{optimize}"
     result = compile_tflite(model, out, target=target, optimize=optimize)
     output_bytes = int(np.prod(tflm_outputs(model, inputs[:1]).shape[1:]))
@@ -139,17 +146,17 @@ def _run_on_m4(model, target: str, inputs: np.ndarray, work, optimize: str = "sp
     (out / "vectors.c").write_text(_VECTORS)
     elf = out / "test.elf"
     sources = [out / "main.c", out / "vectors.c", out / "model.c", *(ENGINE / s for s in result.engine_sources)]
-    subprocess.run(["arm-none-eabi-gcc", *FLAGS, "--specs=rdimon.specs", f"-I{ENGINE}", f"-I{out}",
+    subprocess.run(["arm-none-eabi-gcc", *flags, "--specs=rdimon.specs", f"-I{ENGINE}", f"-I{out}",
                     *map(str, sources), "-Wl,--section-start=.vectors=0x0", "-o", str(elf)],
                    check=True, capture_output=True, text=True)
-    run = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
+    run = subprocess.run(["qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none", "-serial", "none",
                           "-semihosting", "-kernel", str(elf)], capture_output=True, text=True, timeout=120)
     lines = [line.split()[1:] for line in run.stdout.splitlines() if line.startswith("out")]
     assert len(lines) == len(inputs), run.stdout + run.stderr
     return np.array(lines, dtype=np.int64).astype(np.int8)
 
 
-@pytest.mark.parametrize("target", ["cortex-m4", "generic"])
+@pytest.mark.parametrize("target", ["cortex-m4", "generic", "cortex-m0"])
 def test_engine_on_cortex_m4_matches_tflm(target, tmp_path):
     model = convert_keras(_odd_shapes_model, (9, 9, 5), seed=7, low=-1.0, high=2.0, key="qemu_odd_shapes")
     inputs = np.random.default_rng(0).integers(-128, 128, size=(6, 1, 9, 9, 5), dtype=np.int8)
@@ -158,7 +165,7 @@ def test_engine_on_cortex_m4_matches_tflm(target, tmp_path):
     assert np.array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("target", ["cortex-m4", "generic"])
+@pytest.mark.parametrize("target", ["cortex-m4", "generic", "cortex-m0"])
 def test_depthwise_and_mean_on_cortex_m4_match_tflm(target, tmp_path):
     model = convert_keras(_depthwise_model, (7, 6, 7), seed=11, low=-1.5, high=1.0, key="qemu_depthwise")
     inputs = np.random.default_rng(1).integers(-128, 128, size=(6, 1, 7, 6, 7), dtype=np.int8)

@@ -176,8 +176,9 @@ class _CompileCommand(click.Command):
 @cli.command("compile", cls=_CompileCommand)
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
-@click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32"]), default="generic",
-              show_default=True, help="Kernel path: portable C, or the Cortex-M DSP (SMLAD) path.")
+@click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32", "cortex-m0"]),
+              default="generic", show_default=True,
+              help="Kernel path: portable C, the Cortex-M DSP (SMLAD) path, or the no-SIMD path (rv32, cortex-m0).")
 @click.option("--profile", is_flag=True, help="Record that per-layer timing is wanted (build with -DTINYML_PROFILE).")
 @_optimize_option
 @_quiet_option
@@ -196,6 +197,9 @@ def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize
     result = compile_tflite(model, out_dir, target=target, profile=profile, optimize=optimize)
     click.echo(f"compiled {len(result.layers)} layers for {result.target}: {result.macs:,} MACs, weights "
                f"{result.weight_bytes:,} B, arena {result.arena_bytes:,} B -> {result.out_dir}")
+    for layer in result.layers:
+        if layer.fallback:
+            click.echo(f"  layer {layer.index} {layer.op}: generic path ({layer.fallback})")
 
 
 @cli.command("inspect")

@@ -151,6 +151,37 @@ typedef struct {
     int32_t shift;      /* e - 1 */
 } tm_requant_t;
 
+/*
+ * armv6-m (Cortex-M0/M0+) has no 32x32->64 multiply: a 64-bit product is a library call
+ * (__aeabi_lmul). There (or with TM_REQUANT_MUL16, for tests) the high word of
+ * high:low + acc * M is built from four 16x16 products, M >= 0:
+ *   acc = ah * 2^16 + al (al unsigned), M = mh * 2^16 + ml
+ *   acc * M = ah*mh * 2^32 + (al*mh + ah*ml) * 2^16 + al*ml
+ * with the carries out of the low word added by hand (each product fits 32 bits:
+ * |ah|, mh < 2^16; al, ml < 2^16).
+ */
+#if defined(__ARM_ARCH_6M__) || defined(TM_REQUANT_MUL16)
+static inline int32_t tm_requant_parts(int32_t acc, int32_t multiplier, int32_t round_hi, int32_t shift)
+{
+    const uint32_t al = (uint32_t)acc & 0xffffu, ml = (uint32_t)multiplier & 0xffffu;
+    const int32_t ah = acc >> 16, mh = (int32_t)((uint32_t)multiplier >> 16);
+    const uint32_t ll = al * ml;                       /* < 2^32 */
+    const uint32_t lh = al * (uint32_t)mh;             /* < 2^31 */
+    const int32_t hl = ah * (int32_t)ml;               /* |.| < 2^31 */
+    uint32_t lo = ((uint32_t)acc & 0x80000000u) | 0x40000000u;
+    uint32_t hi = (uint32_t)(round_hi + (acc >> 31)) + (uint32_t)(ah * mh);
+    uint32_t t;
+    t = lo + ll;
+    hi += t < lo;
+    lo = t;
+    t = lo + (lh << 16);
+    hi += (t < lo) + (lh >> 16);
+    lo = t;
+    t = lo + ((uint32_t)hl << 16);
+    hi += (uint32_t)(t < lo) + (uint32_t)(hl >> 16);
+    return (int32_t)hi >> shift;
+}
+#else
 /* MBQM(acc) + output zero point, per the record above, from its three fields. */
 static inline int32_t tm_requant_parts(int32_t acc, int32_t multiplier, int32_t round_hi, int32_t shift)
 {
@@ -159,6 +190,7 @@ static inline int32_t tm_requant_parts(int32_t acc, int32_t multiplier, int32_t 
     const int64_t sum = (int64_t)(((uint64_t)(uint32_t)high << 32) | low) + (int64_t)acc * multiplier;
     return (int32_t)(sum >> 32) >> shift;
 }
+#endif
 
 static inline int32_t tm_requant(int32_t acc, const tm_requant_t *q)
 {

@@ -186,6 +186,165 @@ void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *fi
     }
 }
 
+#else /* no DSP extension: RV32IMC, Cortex-M0 (armv6-m) */
+
+/*
+ * Dot products of one or two patches (row0, row1) with `channels` filter rows of length k,
+ * for cores without SIMD multiply-accumulate: 2 patches x 2 channels per pass, four taps
+ * unrolled, so each loaded byte serves two multiplies (8 loads, 16 MUL + ADD per 16 MACs on
+ * RV32IM: about 3 instructions a MAC). The same int32 sums as the DSP path.
+ */
+#if defined(__ARM_ARCH_6M__) && defined(__GNUC__) && defined(__OPTIMIZE__)
+/*
+ * Thumb-1 (armv6-m: LDRSB only with a register offset, MULS only on r0-r7): one tap index i for
+ * the four rows, the accumulators in r8-r11 (ADD reaches the high registers), per tap 4 LDRSB,
+ * 1 MOV, 4 MULS + 4 ADD and the index step: 15 instructions per 4 MACs with CMP + BNE.
+ * Arguments: r0 a, r1 b, r2 w0, r3 w1; stack: k (> 0), acc[4] (in and out).
+ */
+#define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
+__attribute__((naked, noinline)) static void dot_rows_scalar_pair(TM_ARG const int8_t *a, TM_ARG const int8_t *b,
+                                                                  TM_ARG const int8_t *w0, TM_ARG const int8_t *w1,
+                                                                  TM_ARG int32_t k, TM_ARG int32_t *acc)
+{
+    __asm__ volatile(
+        ".syntax unified\n\t"
+        "push {r4-r7, lr}\n\t"
+        "mov r4, r8\n\t"
+        "mov r5, r9\n\t"
+        "mov r6, r10\n\t"
+        "mov r7, r11\n\t"
+        "push {r4-r7}\n\t"
+        "ldr r4, [sp, #40]\n\t"       /* acc: 36 bytes pushed, then k, acc */
+        "ldr r5, [r4, #0]\n\t"
+        "mov r8, r5\n\t"
+        "ldr r5, [r4, #4]\n\t"
+        "mov r9, r5\n\t"
+        "ldr r5, [r4, #8]\n\t"
+        "mov r10, r5\n\t"
+        "ldr r5, [r4, #12]\n\t"
+        "mov r11, r5\n\t"
+        "ldr r4, [sp, #36]\n\t"       /* k */
+        "mov r12, r4\n\t"
+        "movs r4, #0\n\t"             /* i */
+        "1:\n\t"
+        "ldrsb r5, [r0, r4]\n\t"      /* a[i] */
+        "ldrsb r6, [r2, r4]\n\t"      /* w0[i] */
+        "mov r7, r5\n\t"
+        "muls r7, r6\n\t"
+        "add r8, r7\n\t"              /* acc00 += a * w0 */
+        "ldrsb r7, [r1, r4]\n\t"      /* b[i] */
+        "muls r6, r7\n\t"
+        "add r10, r6\n\t"             /* acc10 += b * w0 */
+        "ldrsb r6, [r3, r4]\n\t"      /* w1[i] */
+        "muls r7, r6\n\t"
+        "add r11, r7\n\t"             /* acc11 += b * w1 */
+        "muls r5, r6\n\t"
+        "add r9, r5\n\t"              /* acc01 += a * w1 */
+        "adds r4, #1\n\t"
+        "cmp r4, r12\n\t"
+        "bne 1b\n\t"
+        "ldr r4, [sp, #40]\n\t"
+        "mov r5, r8\n\t"
+        "str r5, [r4, #0]\n\t"
+        "mov r5, r9\n\t"
+        "str r5, [r4, #4]\n\t"
+        "mov r5, r10\n\t"
+        "str r5, [r4, #8]\n\t"
+        "mov r5, r11\n\t"
+        "str r5, [r4, #12]\n\t"
+        "pop {r4-r7}\n\t"
+        "mov r8, r4\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r6\n\t"
+        "mov r11, r7\n\t"
+        "pop {r4-r7, pc}\n\t"
+        ".syntax divided\n\t");
+}
+#undef TM_ARG
+#else
+static inline void dot_rows_scalar_pair(const int8_t *a, const int8_t *b, const int8_t *w0, const int8_t *w1,
+                                        int32_t k, int32_t *acc)
+{
+    int32_t c00 = acc[0], c01 = acc[1], c10 = acc[2], c11 = acc[3];
+    const int8_t *const a_end = a + (k & ~3);
+    for (; a != a_end; a += 4, b += 4, w0 += 4, w1 += 4) {
+        int32_t x = a[0], y = b[0], u = w0[0], v = w1[0];
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+        x = a[1]; y = b[1]; u = w0[1]; v = w1[1];
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+        x = a[2]; y = b[2]; u = w0[2]; v = w1[2];
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+        x = a[3]; y = b[3]; u = w0[3]; v = w1[3];
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+    }
+    for (k &= 3; k > 0; --k, ++a, ++b, ++w0, ++w1) {
+        const int32_t x = *a, y = *b, u = *w0, v = *w1;
+        c00 += x * u; c01 += x * v; c10 += y * u; c11 += y * v;
+    }
+    acc[0] = c00;
+    acc[1] = c01;
+    acc[2] = c10;
+    acc[3] = c11;
+}
+#endif
+
+/* One patch against two filter rows (a batch-1 FULLY_CONNECTED, the last odd pixel). */
+static inline void dot_row_scalar_pair(const int8_t *a, const int8_t *w0, const int8_t *w1, int32_t k, int32_t *acc)
+{
+    int32_t c0 = acc[0], c1 = acc[1];
+    const int8_t *const a_end = a + (k & ~3);
+    for (; a != a_end; a += 4, w0 += 4, w1 += 4) {
+        int32_t x = a[0];
+        c0 += x * w0[0]; c1 += x * w1[0];
+        x = a[1];
+        c0 += x * w0[1]; c1 += x * w1[1];
+        x = a[2];
+        c0 += x * w0[2]; c1 += x * w1[2];
+        x = a[3];
+        c0 += x * w0[3]; c1 += x * w1[3];
+    }
+    for (k &= 3; k > 0; --k, ++a, ++w0, ++w1) {
+        c0 += (int32_t)*a * *w0;
+        c1 += (int32_t)*a * *w1;
+    }
+    acc[0] = c0;
+    acc[1] = c1;
+}
+
+void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *filter, int32_t k,
+                        int32_t channels, const int32_t *bias_folded, const tm_requant_t *requant,
+                        int32_t per_channel, int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1)
+{
+    int32_t oc = 0;
+    for (; oc < channels; oc += 2) {
+        const int32_t two = oc + 1 < channels;
+        const int8_t *w0 = filter + (size_t)oc * k;
+        const int8_t *w1 = two ? w0 + k : w0; /* an odd last channel: its row twice, one result kept */
+        const tm_requant_t *q0 = &requant[per_channel ? oc : 0];
+        const tm_requant_t *q1 = &requant[per_channel && two ? oc + 1 : 0];
+        int32_t acc[4];
+        acc[0] = acc[2] = bias_folded[oc];
+        acc[1] = acc[3] = bias_folded[two ? oc + 1 : oc];
+        if (row1 != NULL) {
+            dot_rows_scalar_pair(row0, row1, w0, w1, k, acc);
+        } else {
+            dot_row_scalar_pair(row0, w0, w1, k, acc);
+        }
+        out0[oc] = tm_requant_s8(acc[0], q0, act_min, act_max);
+        if (two) {
+            out0[oc + 1] = tm_requant_s8(acc[1], q1, act_min, act_max);
+        }
+        if (row1 != NULL) {
+            out1[oc] = tm_requant_s8(acc[2], q0, act_min, act_max);
+            if (two) {
+                out1[oc + 1] = tm_requant_s8(acc[3], q1, act_min, act_max);
+            }
+        }
+    }
+}
+
+#endif /* TM_DSP_AVAILABLE */
+
 /* n int8 from src to dst, four at a time (no library call for the few bytes of a filter row). */
 static void copy_s8(int8_t *dst, const int8_t *src, int32_t n)
 {
@@ -245,7 +404,7 @@ static void im2col(const tm_conv_2d_params_t *p, const int8_t *in_n, int32_t oy,
     }
 }
 
-static void conv_dsp(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+static void conv_im2col(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     const int32_t k = p->filter_h * p->filter_w * p->input_c;
     const int32_t pixels = p->output_h * p->output_w;
@@ -289,6 +448,8 @@ static void conv_dsp(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
         }
     }
 }
+
+#if TM_DSP_AVAILABLE
 
 /* rows x rw int8 (rw % 4 == 0) at x[r] + offset, widened to int16 in the filter16 order. */
 /*
@@ -335,7 +496,7 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
     "add r12, " ACC ", r10\n\t"                                                    \
     "smmlar r12, " ACC ", r9, r12\n\t"                                             \
     "add r12, r12, " ACC ", asr #31\n\t"                                           \
-    "asr r12, r12, r11\n\t"                                                        \
+    "asr r12, r12, r11\n\t" TM_BLOCK_POST                                          \
     "ssat r12, #8, r12\n\t" CLAMP
 #define TM_BLOCK_CLAMP                                                             \
     "ldr r8, [sp, #56]\n\t"                                                        \
@@ -413,8 +574,15 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
     {                                                                                                       \
         __asm__ volatile(TM_BLOCK_ASM(CLAMP));                                                              \
     }
+#define TM_BLOCK_POST ""
 TM_BLOCK(dot16_pairs, "")
 TM_BLOCK(dot16_pairs_clamp, TM_BLOCK_CLAMP)
+#undef TM_BLOCK_POST
+/* filter16_post records: the zero point in r11's bits 8 and up, added after the shift (ASR
+   by r11 reads its low byte: e). */
+#define TM_BLOCK_POST "add r12, r12, r11, asr #8\n\t"
+TM_BLOCK(dot16_pairs_post, TM_BLOCK_CLAMP)
+#undef TM_BLOCK_POST
 #undef TM_BLOCK
 #undef TM_BLOCK_ASM
 #undef TM_BLOCK_CLAMP
@@ -442,23 +610,35 @@ TM_HOT static void dot16_pairs(const int32_t *ab, const int32_t *w, const int32_
     }
 }
 #define dot16_pairs_clamp dot16_pairs
+#define dot16_pairs_post dot16_pairs
 #endif
 
 /*
  * The interleaved pair buffer ab (kp taps of pixels a and b) times every filter16 channel,
  * outputs at out0 / out1 (the same pointer when there is only pixel a: then b = a in ab).
  */
-static void dot16_rows_2x2(const int32_t *ab, const int32_t *w, int32_t kp, int32_t channels, int8_t *out0,
-                           int8_t *out1, int32_t act_min, int32_t act_max)
+typedef void tm_dot16_pairs_fn(const int32_t *ab, const int32_t *w, const int32_t *ab_end, int32_t pairs,
+                               int8_t *out0, int8_t *out1, int32_t stride, int32_t act_min, int32_t act_max);
+
+/* The pair kernel of a layer: the zero point after the shift, a clamp narrower than int8, or neither. */
+static tm_dot16_pairs_fn *dot16_pairs_for(const tm_conv_2d_params_t *p)
+{
+    if (p->filter16_post) {
+        return dot16_pairs_post;
+    }
+    return p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX ? dot16_pairs : dot16_pairs_clamp;
+}
+
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* one call site: the per-pair choice of kernel and its arguments fold away */
+#endif
+static inline void dot16_rows_2x2(const int32_t *ab, const int32_t *w, int32_t kp, int32_t channels, int8_t *out0,
+                                  int8_t *out1, int32_t act_min, int32_t act_max, tm_dot16_pairs_fn *pairs_fn)
 {
     const int32_t stride = kp / 2 + 4; /* words per channel */
     const int32_t pairs = channels / 2;
     if (pairs > 0) {
-        if (act_min == TM_INT8_MIN && act_max == TM_INT8_MAX) {
-            dot16_pairs(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
-        } else {
-            dot16_pairs_clamp(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
-        }
+        pairs_fn(ab, w, ab + kp, pairs, out0, out1, 4 * stride, act_min, act_max);
     }
     if (channels & 1) {
         const int32_t *x;
@@ -599,6 +779,8 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
     int8_t *ring = scratch + 4 * kp;
     /* A direct 1x1 with stride 1 reads the input pixels in output order: all rows as one. */
     const int32_t flat = direct && p->stride_h == 1 && p->stride_w == 1;
+    tm_dot16_pairs_fn *const pairs_fn = dot16_pairs_for(p);
+    const int32_t row_kernels = kp <= 8 && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX && !p->filter16_post;
     const int32_t out_h = flat ? 1 : p->output_h, out_w = flat ? p->output_h * p->output_w : p->output_w;
     int32_t n, oy, ox, r, i;
     for (n = 0; n < p->batches; ++n) {
@@ -640,7 +822,8 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
                     x[r] = buf;
                 }
             }
-            if (kp <= 8 && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX) { /* the row kernels: SSAT only */
+            if (row_kernels) {
+                /* the row kernels: SSAT only, the zero point folded into the records */
                 /* Word j of a patch: row j / (rw / 4), bytes 4 * (j % (rw / 4)) on. */
                 const int8_t *const p0 = x[0];
                 const int8_t *const p1 = kp == 4 ? p0 : (rw == 4 ? x[1] : p0 + 4);
@@ -657,7 +840,7 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
                 widen_rows_s8(x, kh, ox * step, rw, wide);
                 widen_rows_s8(x, kh, (ox + two) * step, rw, wide + 4); /* pixel b, or a again */
                 dot16_rows_2x2((const int32_t *)(const void *)wide, p->filter16, kp, oc_n, output,
-                               two ? output + oc_n : output, p->act_min, p->act_max);
+                               two ? output + oc_n : output, p->act_min, p->act_max, pairs_fn);
             }
             output -= (ox - out_w) * oc_n; /* an odd row wrote one pixel, not two */
         }
@@ -669,21 +852,20 @@ static void conv_k16(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
 void tm_conv_2d_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
 #if TM_DSP_AVAILABLE
-    if (p->bias_folded != NULL && p->requant != NULL && p->filter_c == p->input_c &&
-        (scratch != NULL || TM_CONV_2D_SCRATCH_BYTES(p) == 0)) {
-        if (p->filter16 != NULL) {
-            if (scratch != NULL && p->dilation_h == 1 && p->dilation_w == 1 && TM_CONV_2D_KP(p) <= TM_CONV_2D_K16_MAX &&
-                p->filter_h <= TM_CONV_2D_K16_MAX_ROWS) {
-                conv_k16(p, input, output, scratch);
-                return;
-            }
-            conv_generic(p, input, output);
+    if (p->filter16 != NULL) {
+        if (scratch != NULL && p->filter_c == p->input_c && p->dilation_h == 1 && p->dilation_w == 1 &&
+            TM_CONV_2D_KP(p) <= TM_CONV_2D_K16_MAX && p->filter_h <= TM_CONV_2D_K16_MAX_ROWS) {
+            conv_k16(p, input, output, scratch);
             return;
         }
-        conv_dsp(p, input, output, scratch);
+        conv_generic(p, input, output);
         return;
     }
 #endif
-    (void)scratch;
+    if (p->bias_folded != NULL && p->requant != NULL && p->filter_c == p->input_c &&
+        (scratch != NULL || TM_CONV_2D_SCRATCH_BYTES(p) == 0)) {
+        conv_im2col(p, input, output, scratch); /* DSP: SMLAD; other cores: the scalar 2x2 block */
+        return;
+    }
     conv_generic(p, input, output);
 }

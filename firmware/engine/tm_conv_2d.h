@@ -44,6 +44,9 @@
  * followed by four words: bias_folded[oc] and the packed requantization (multiplier2,
  * round, e) of tm_requant_rec (tm_dsp.h; the same result as tm_requant, saturated to
  * int8, for the accumulator bound the compiler checks): kp/2 + 4 words per channel.
+ * Every right shift 1..31 has such a record: above 23 (filter16_post = 1) the zero point is
+ * added after the shift (tm_dsp.h). This path needs neither bias_folded nor requant, so a
+ * layer whose shifts the tm_requant_t records cannot hold still runs here.
  * The input rows a pixel needs are kept padded with the zero point in a ring of filter_h
  * rows (TM_CONV_2D_ROW_BYTES each; a 1x1 filter without padding with filter_c % 4 == 0
  * reads the input in place), each pixel's patch is read from them four bytes at a time
@@ -79,6 +82,7 @@ typedef struct {
     const int32_t *bias_folded;           /* [output_c] for the DSP path, or NULL */
     const tm_requant_t *requant;          /* [output_c] folded requantization, or NULL */
     const int32_t *filter16;              /* DSP widened-patch path: [output_c][kp / 2 + 4], or NULL */
+    int32_t filter16_post;                /* 1: filter16's records add the zero point after the shift */
 } tm_conv_2d_params_t;
 
 /* Widened-patch path (filter16): padded filter row rw, patch kp (two int16 patches of

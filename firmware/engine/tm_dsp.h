@@ -98,7 +98,6 @@ static inline int32_t tm_smmlar_emulated(int32_t a, int32_t b, int32_t c)
 #define TM_DSP_AVAILABLE 0
 #endif
 
-#if TM_DSP_AVAILABLE
 /* Four int8 from any address (the compiler emits one LDR where unaligned loads are legal). */
 static inline int32_t tm_read_s8x4(const int8_t *p)
 {
@@ -106,6 +105,8 @@ static inline int32_t tm_read_s8x4(const int8_t *p)
     memcpy(&v, p, sizeof v);
     return v;
 }
+
+#if TM_DSP_AVAILABLE
 
 /* Two int16 from any address (one LDR where unaligned loads are legal). */
 static inline int32_t tm_read_s16x2(const int16_t *p)
@@ -127,11 +128,18 @@ static inline int32_t tm_read_s16x2(const int16_t *p)
  * (neg = x < 0 may be taken as acc < 0, as in tm_common.h; x + round stays inside int32 for
  * e <= 23, so the wrapping sums are exact).
  */
-static inline int32_t tm_requant_rec(int32_t acc, int32_t multiplier2, int32_t round, int32_t e)
+/*
+ * Shifts above 23 (trained layers have channels up to 31): the zero point no longer fits in
+ * round, so the widened-patch conv records (e_post) carry it in bits 8 and up: round = 2^(e-1),
+ * e_post = e + zp * 2^8, and the zero point is added after the shift (Arm's register-shift ASR
+ * reads only the low byte, so the assembly shifts by e_post itself). Folded records have
+ * e_post = e. Either way 1 <= e <= 31 and |acc| + |round| < 2^31 - 2 (ops_conv.conv_packed_records).
+ */
+static inline int32_t tm_requant_rec(int32_t acc, int32_t multiplier2, int32_t round, int32_t e_post)
 {
     const int32_t ra = (int32_t)((uint32_t)acc + (uint32_t)round);
     const int32_t v = (int32_t)((uint32_t)TM_SMMLAR(acc, multiplier2, ra) + (uint32_t)(acc >> 31));
-    return TM_SSAT8(v >> e);
+    return TM_SSAT8((v >> (e_post & 0xff)) + (e_post >> 8));
 }
 
 /* tm_requant (tm_common.h) saturated to int8: a fused activation whose range is all of int8. */

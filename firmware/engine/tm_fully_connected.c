@@ -5,6 +5,7 @@
 
 #include "tm_common.h"
 #include "tm_conv_2d.h"
+#include "tm_fully_connected_row16.h"
 
 static void fully_connected_generic(const tm_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
@@ -30,7 +31,18 @@ static void fully_connected_generic(const tm_fully_connected_params_t *p, const 
 void tm_fully_connected_s8(const tm_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
 #if TM_DSP_AVAILABLE
+    if (p->filter16 != NULL) {
+        int32_t b;
+        for (b = 0; b < p->batches; ++b) {
+            tm_fully_connected_row16_s8(input + (size_t)b * p->input_depth, p->filter16, p->input_depth,
+                                        p->output_depth, p->act_min, p->act_max,
+                                        output + (size_t)b * p->output_depth);
+        }
+        return;
+    }
+#endif
     if (p->bias_folded != NULL && p->requant != NULL && p->filter_offset == 0) {
+        /* DSP: SXTB16 + SMLAD; other cores (RV32IMC, Cortex-M0): the scalar 2x2 block */
         int32_t b;
         for (b = 0; b < p->batches; b += 2) {
             const int32_t two = b + 1 < p->batches;
@@ -42,6 +54,5 @@ void tm_fully_connected_s8(const tm_fully_connected_params_t *p, const int8_t *i
         }
         return;
     }
-#endif
     fully_connected_generic(p, input, output);
 }

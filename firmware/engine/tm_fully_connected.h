@@ -24,6 +24,10 @@
  *   bias_folded[oc] = bias[oc] + input_offset * sum_i filter[oc][i]   (compile time)
  * computed two batches x two channels at a time with SXTB16 + SMLAD (the core
  * shared with tm_conv_2d.c).
+ *
+ * Given filter16 (the compiler's speed trade on DSP targets; it needs neither bias_folded nor
+ * requant, and covers every shift TFLite produces), each row runs tm_fully_connected_row16_s8:
+ * int16-widened weights, four output channels per pass.
  */
 #ifndef TM_FULLY_CONNECTED_H
 #define TM_FULLY_CONNECTED_H
@@ -47,6 +51,7 @@ typedef struct {
     const int32_t *shift;       /* > 0 left */
     const int32_t *bias_folded; /* [output_depth] for the DSP path, or NULL */
     const tm_requant_t *requant; /* folded requantization (as multiplier), or NULL */
+    const int32_t *filter16;    /* DSP row path (tm_fully_connected_row16.h), or NULL */
 } tm_fully_connected_params_t;
 
 void tm_fully_connected_s8(const tm_fully_connected_params_t *p, const int8_t *input, int8_t *output);

@@ -1,6 +1,7 @@
 """CONV_2D: one-op Keras models with random shapes, strides, paddings, dilations,
 groups, per-channel scales and fused activations, compiled with tinyml and
-compared byte for byte with tflite-micro (generic C and the DSP path in C emulation)."""
+compared byte for byte with tflite-micro (generic C, the DSP path in C emulation and the
+no-SIMD scalar path of rv32/cortex-m0)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def test_conv_2d_matches_tflm(seed):
     layers = engine.compile_info["layers"]
     assert [layer["op"] for layer in layers] == ["CONV_2D"], case
     assert_engine_matches_tflm(path, count=8, seed=seed, target="cortex-m4", defines=["TM_DSP_EMULATE"])
+    # No DSP (RV32IMC, Cortex-M0): the folded-bias scalar path, as the host builds it.
+    assert_engine_matches_tflm(path, count=8, seed=seed, target="rv32")
 
 
 # Few input channels (the im2col row copies), 1x1 with odd depths, strides and dilation.

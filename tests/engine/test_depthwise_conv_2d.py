@@ -54,6 +54,8 @@ def test_depthwise_conv_2d_matches_tflm(seed):
     engine = assert_engine_matches_tflm(path, count=8, seed=seed)
     assert [layer["op"] for layer in engine.compile_info["layers"]] == ["DEPTHWISE_CONV_2D"], case
     assert_engine_matches_tflm(path, count=8, seed=seed, target="cortex-m4", defines=["TM_DSP_EMULATE"])
+    # No DSP (RV32IMC, Cortex-M0): the folded-bias scalar path, as the host builds it.
+    assert_engine_matches_tflm(path, count=8, seed=seed, target="rv32")
 
 
 # (input shape, kernel, strides, dilation, padding, depth multiplier); even indexes run without

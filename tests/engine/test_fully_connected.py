@@ -67,5 +67,7 @@ def test_fully_connected_matches_tflm(seed):
     engine = assert_engine_matches_tflm(path, count=8, seed=seed)
     assert "FULLY_CONNECTED" in [layer["op"] for layer in engine.compile_info["layers"]]
     assert_engine_matches_tflm(path, count=8, seed=seed, target="cortex-m4", defines=["TM_DSP_EMULATE"])
+    # No DSP (RV32IMC, Cortex-M0): the folded-bias scalar path, as the host builds it.
+    assert_engine_matches_tflm(path, count=8, seed=seed, target="rv32")
     if case["per_channel"]:
         assert scales == case["units"] or case["units"] == 1

@@ -38,13 +38,15 @@ void requant_many(const int32_t *acc, const int32_t *m, const int32_t *s, int32_
 """
 
 
-@pytest.fixture(scope="module")
-def shim():
+@pytest.fixture(scope="module", params=["mul64", "mul16"])
+def shim(request):
+    """The requantization as most cores build it (one 64-bit product) and as armv6-m does (TM_REQUANT_MUL16)."""
     source = work_dir() / "requant_shim.c"
     source.write_text(_SHIM)
-    library = work_dir() / "requant_shim.so"
-    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC", f"-I{ENGINE_DIR}",
-                    str(source), "-o", str(library)], check=True, capture_output=True, text=True)
+    library = work_dir() / f"requant_shim_{request.param}.so"
+    defines = ["-DTM_REQUANT_MUL16"] if request.param == "mul16" else []
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC", *defines,
+                    f"-I{ENGINE_DIR}", str(source), "-o", str(library)], check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(library))
 
 
@@ -185,3 +187,60 @@ def test_packed_record_matches_mbqm(rec_shim, zero_point):
                            f"{slow[bad[0]]} vs {fast[bad[0]]}")
     assert packed_records(requant_records(np.array([0, 1 << 30]), np.array([-5, -5]), 0), 0) is None
     assert packed_records(requant_records(np.array([1 << 30]), np.array([-23]), -128), (1 << 30) + (1 << 23)) is None
+
+
+@pytest.mark.parametrize("zero_point", [-128, -3, 0, 101, 127])
+@pytest.mark.parametrize("max_shift", [23, 31])
+def test_conv_records_cover_every_shift(rec_shim, zero_point, max_shift):
+    """conv_packed_records (the widened-patch conv's records) for every right shift 1..max_shift and
+    accumulators up to the bound it accepts: with a shift above 23 the zero point goes after the shift
+    (trained models' near-dead channels: shifts up to 31 with |bias| near 2^30); multipliers of 0 give
+    the zero point from an accumulator of 0. Emulated tm_requant_rec against clamp(MBQM + zero point)."""
+    from tinyml.compiler.ops_conv import conv_packed_records
+
+    rng = np.random.default_rng(zero_point + 7 * max_shift)
+    n = 40000
+    shifts = -rng.integers(1, max_shift + 1, n)
+    shifts[:max_shift] = -np.arange(1, max_shift + 1)
+    multipliers = rng.integers(1 << 30, 1 << 31, n)
+    multipliers[::97] = 1 << 30
+    multipliers[::89] = (1 << 31) - 1
+    acc = (rng.integers(-(1 << 31), 1 << 31, n) >> rng.integers(0, 31, n)).astype(np.int64)
+    acc[::11] = -1
+    ties = np.arange(0, n, 13)
+    acc[ties] = ((rng.integers(-400, 400, ties.size) * 2 + 1) << (-shifts[ties] - 1)) * 2
+    multipliers[ties] = 1 << 30
+    dead = np.arange(5, n, 31)
+    multipliers[dead] = 0
+    shifts[dead] = 0
+    # Clip each accumulator to what the records allow: |SRDHM(acc, M)| + |round| < 2^31 - 2.
+    e = np.maximum(-shifts, 1)
+    round_ = (1 << (e - 1)) + (0 if max_shift > 23 else zero_point * (1 << e))
+    limit = (((1 << 31) - 4 - np.abs(round_)) << 31) // np.maximum(multipliers, 1 << 30)
+    acc = np.clip(acc, -limit, limit)
+    acc[::23] = limit[::23]
+    acc[::29] = -limit[::29]
+    acc = np.clip(acc, -(1 << 31) + 1, (1 << 31) - 1)
+    acc[dead] = 0
+    packed = conv_packed_records(multipliers, shifts, zero_point, np.abs(acc))
+    assert packed.records is not None, packed.reason
+    assert packed.post == (max_shift > 23)
+    rec = np.ascontiguousarray(packed.records, dtype=np.int32)
+    a, m, s = (np.ascontiguousarray(v, dtype=np.int32) for v in (acc, multipliers, shifts))
+    slow, fast = np.zeros(n, np.int32), np.zeros(n, np.int32)
+    rec_shim.requant_rec_many(_ptr(a), _ptr(m), _ptr(s), ctypes.c_int32(zero_point), _ptr(rec), _ptr(slow),
+                              _ptr(fast), ctypes.c_int32(n))
+    bad = np.flatnonzero(slow != fast)
+    assert bad.size == 0, (f"{bad.size} differ, first acc {a[bad[0]]} M {m[bad[0]]} shift {s[bad[0]]}: "
+                           f"{slow[bad[0]]} vs {fast[bad[0]]}")
+
+
+def test_conv_records_say_why_not():
+    from tinyml.compiler.ops_conv import conv_packed_records
+
+    assert "without a right shift" in conv_packed_records(np.array([1 << 30]), np.array([0]), 0, 10).reason
+    assert "without a right shift" in conv_packed_records(np.array([1 << 30]), np.array([2]), 0, 10).reason
+    assert "multiplier" in conv_packed_records(np.array([12345]), np.array([-5]), 0, 10).reason
+    assert "bound" in conv_packed_records(np.array([(1 << 31) - 1]), np.array([-31]), 0, 1 << 31).reason
+    assert conv_packed_records(np.array([(1 << 31) - 1]), np.array([-31]), 0, (1 << 30) + 5).records is None
+    assert conv_packed_records(np.array([1 << 30]), np.array([-31]), 0, (1 << 30) + 5).records is not None

@@ -18,7 +18,7 @@ from .plot import plot_memory_plan
 
 
 # Kernel sources that call into another kernel's source (the shared DSP dot-product core).
-_SOURCE_DEPENDENCIES = {"tm_fully_connected.c": ("tm_conv_2d.c",)}
+_SOURCE_DEPENDENCIES = {"tm_fully_connected.c": ("tm_conv_2d.c", "tm_fully_connected_row16.c")}
 
 
 @dataclass
@@ -32,6 +32,8 @@ class LayerInfo:
     params: int
     weight_bytes: int                   # const bytes emitted for this layer
     scratch_bytes: int
+    path: str = ""                      # the kernel algorithm the target runs ("generic", "widened patch", ...)
+    fallback: str | None = None         # why a DSP target runs this layer on the generic path
 
 
 @dataclass
@@ -54,6 +56,7 @@ def _layer_infos(graph: Graph, layers: list[Layer]) -> list[LayerInfo]:
             output_shape=list(graph.tensors[layer.outputs[0]].shape),
             macs=int(layer.macs), params=int(layer.params),
             weight_bytes=sum(a.nbytes for a in layer.consts), scratch_bytes=int(layer.scratch_bytes),
+            path=str(layer.extra.get("path", "")), fallback=layer.extra.get("fallback"),
         )
         for i, layer in enumerate(layers)
     ]

@@ -20,6 +20,7 @@ _TARGET_MACROS = {
     "cortex-m4": ["TINYML_MODEL_TARGET_CORTEX_M 1"],
     "cortex-m7": ["TINYML_MODEL_TARGET_CORTEX_M 1"],
     "rv32": [],
+    "cortex-m0": [],
 }
 
 

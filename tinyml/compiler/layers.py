@@ -16,8 +16,12 @@ from ..errors import TinymlError
 from ..tflite_graph import Graph, Operator, Tensor
 from .fold import fold_static_shapes
 
-TARGETS = ("generic", "cortex-m4", "cortex-m7", "rv32")
+TARGETS = ("generic", "cortex-m4", "cortex-m7", "rv32", "cortex-m0")
 DSP_TARGETS = ("cortex-m4", "cortex-m7")
+# Cores without SIMD multiply-accumulate whose convolutions and fully connected layers take the
+# folded bias and requantization records (the scalar 2x2 block of tm_conv_2d.c); "generic" keeps
+# TFLite's reference arithmetic.
+SCALAR_TARGETS = ("rv32", "cortex-m0")
 OPTIMIZE = ("speed", "size")
 FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -76,6 +80,7 @@ class LoweringContext:
         self.graph = graph
         self.target = target
         self.dsp = target in DSP_TARGETS
+        self.folded = target in DSP_TARGETS or target in SCALAR_TARGETS
         # "size" leaves out the layouts that trade flash for speed (int16-widened
         # weights of widened-patch convolutions and packed 3x3 depthwise taps).
         self.widen = optimize == "speed"

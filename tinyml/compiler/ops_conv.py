@@ -8,11 +8,14 @@ fully connected layer, activation ranges, and SAME/VALID padding offsets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..tflite_graph import Operator
 from .layers import Arg, ConstArray, Layer, LoweringContext, c_name, lowering
-from .quant import (activation_range, per_channel_multipliers, quantize_multiplier, requant_records,
+from .quant import (REQUANT_MAX_SHIFT, REQUANT_MIN_SHIFT, REQUANT_POST_MAX_SHIFT, activation_range,
+                    per_channel_multipliers, quantize_multiplier, requant_records, requant_unfit_reason,
                     sizing_all_fast_paths_active)
 
 
@@ -161,24 +164,55 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
         fields["bias"] = c_name(index, "bias")
     scratch = 0
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
-    if context.dsp and groups == 1 and requant:
-        folded = _folded_bias(bias, weights, -in_zp)
-        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
+    path, note = "generic", None
+    if context.folded and not context.dsp and groups == 1 and requant:
+        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", _folded_bias(bias, weights, -in_zp)))
         fields["bias_folded"] = c_name(index, "bias_folded")
         scratch = conv_dsp_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w)
+        path = "im2col scalar" if scratch else "1x1 scalar"
+    elif context.folded and not context.dsp:
+        note = (f"grouped convolution ({in_c // filter_c} groups)" if groups != 1
+                else f"folded requantization: {requant_unfit_reason(multipliers, shifts)}")
+    if context.dsp and groups == 1:
+        folded = _folded_bias(bias, weights, -in_zp)
         k16 = conv_k16_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w, stride_w, out.shape[2], dil_h, dil_w)
-        bound = np.abs(folded.astype(np.int64)) + 128 * 128 * k_h * k_w * filter_c
-        records = packed_records(requant_records(multipliers, shifts, out_zp), bound)
-        if k16 and records is not None and context.widen:
-            consts.append(ConstArray(c_name(index, "filter16"), "int32_t", conv_filter16(weights, folded, records)))
+        packed = None
+        if not k16:
+            note = f"widened patch: patch {k_h}x{k_w}x{filter_c} or dilation {dil_h}x{dil_w} outside its bounds"
+        elif context.widen:
+            # |acc| <= |bias + input_offset * sum(w)| + 128 * sum|w| (inputs in [-128, 127]), in int64.
+            rows = weights.reshape(out_c, -1).astype(np.int64)
+            base = np.zeros(out_c, np.int64) if bias is None else bias.astype(np.int64)
+            bound = np.abs(base - in_zp * rows.sum(axis=1)) + 128 * np.abs(rows).sum(axis=1)
+            packed = conv_packed_records(multipliers, shifts, out_zp, bound)
+            note = None if packed.records is not None else f"widened patch: {packed.reason}"
+        if packed is not None and packed.records is not None:
+            # Channels whose multiplier is 0 always give the zero point (TFLite's (0, 0) pair):
+            # zero weights and bias make their accumulator 0, which any record maps to it.
+            live = (np.asarray(multipliers) != 0)
+            filter16 = conv_filter16(weights * live[:, None, None, None], folded * live, packed.records)
+            consts.append(ConstArray(c_name(index, "filter16"), "int32_t", filter16))
             fields["filter16"] = c_name(index, "filter16")
+            fields["filter16_post"] = int(packed.post)
             scratch = k16
+            path = "widened patch" + (" (zero point after the shift)" if packed.post else "")
+        elif requant:
+            consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
+            fields["bias_folded"] = c_name(index, "bias_folded")
+            scratch = conv_dsp_scratch_bytes(k_h, k_w, filter_c, pad_h, pad_w)
+            path = "im2col DSP" if scratch else "1x1 DSP"
+        else:
+            path = "generic"
+            note = f"folded requantization: {requant_unfit_reason(multipliers, shifts)}" + (f"; {note}" if note else "")
+    elif context.dsp:
+        note = f"grouped convolution ({in_c // filter_c} groups)"
     macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w * filter_c
     return Layer(
         op.index, op.opcode, "tm_conv_2d_s8", "tm_conv_2d_params_t", "tm_conv_2d.h", "tm_conv_2d.c",
         fields, consts, [inp.index], [out.index],
         [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch" if scratch else "null")],
         scratch_bytes=scratch, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
+        extra={"path": path, "fallback": note if path == "generic" else None},
     )
 
 
@@ -219,6 +253,56 @@ def packed_records(records: np.ndarray | None, acc_bound: np.ndarray | int) -> n
         return None
     multiplier2 = ((2 * rec[:, 0]) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
     return np.stack([multiplier2, (2 * rec[:, 1]).astype(np.int32), (rec[:, 2] + 1).astype(np.int32)], axis=1)
+
+
+@dataclass(frozen=True)
+class PackedRequant:
+    """Per channel (multiplier2, round, e | post << 8) of tm_requant_rec (tm_dsp.h), or None and why not.
+
+    post: the records add the output zero point after the shift (a channel's shift is above
+    REQUANT_MAX_SHIFT, or the folded round would take the sum out of int32); else round holds it."""
+
+    records: np.ndarray | None
+    post: bool = False
+    reason: str | None = None
+
+
+def conv_packed_records(multipliers: np.ndarray, shifts: np.ndarray, output_zero_point: int,
+                        acc_bound: np.ndarray | int) -> PackedRequant:
+    """The widened-patch records for every right shift TFLite produces (1..31) and multiplier
+    (0 or in [2^30, 2^31)), given |acc| <= acc_bound per channel. A channel whose multiplier is
+    0 gets (2^30, e = 2) and must see an accumulator of 0 (the caller zeroes its weights and bias).
+    Folded: round = 2^(e-1) + zp * 2^e (e <= 23); post: round = 2^(e-1), zp added after the shift.
+    Both need |x| + |round| < 2^31 - 2 for x = SRDHM(acc, M), |x| <= (acc_bound * M + 2^30) / 2^31:
+    x + round + (acc >> 31) inside int32 (the sums before it wrap harmlessly)."""
+    m = np.asarray(multipliers, np.int64).reshape(-1)
+    if sizing_all_fast_paths_active():   # sizing only: the records' shape, as if every channel fit
+        return PackedRequant(np.zeros((m.size, 3), np.int32))
+    shifts = np.asarray(shifts, np.int64).reshape(-1)
+    dead = m == 0
+    e = np.where(dead, REQUANT_MIN_SHIFT, -shifts)
+    if ((e < 1) & ~dead).any():
+        return PackedRequant(None, reason=f"{int(((e < 1) & ~dead).sum())} channel(s) without a right shift "
+                                          f"(scale ratio >= 0.5)")
+    reason = requant_unfit_reason(np.where(dead, 1 << 30, m), -np.maximum(e, REQUANT_MIN_SHIFT),
+                                  max_shift=REQUANT_POST_MAX_SHIFT)
+    if reason is not None:
+        return PackedRequant(None, reason=reason)
+    m = np.where(dead, 1 << 30, m)
+    bound = np.where(dead, 0, np.broadcast_to(np.asarray(acc_bound, np.int64), m.shape))
+    if (bound >= 1 << 31).any():
+        return PackedRequant(None, reason="an accumulator bound at or above 2^31")
+    x_bound = (bound * m + (1 << 30)) >> 31
+    limit = (1 << 31) - 2
+    half = np.int64(1) << (e - 1)
+    folded_round = half + int(output_zero_point) * (np.int64(1) << e)
+    post = not (bool((e <= REQUANT_MAX_SHIFT).all()) and bool((x_bound + np.abs(folded_round) < limit).all()))
+    round_ = half if post else folded_round
+    if (x_bound + round_ >= limit).any():
+        return PackedRequant(None, reason="an accumulator bound too close to 2^31")
+    multiplier2 = ((2 * m) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+    word3 = e + (int(output_zero_point) * 256 if post else 0)
+    return PackedRequant(np.stack([multiplier2, round_.astype(np.int32), word3.astype(np.int32)], axis=1), post)
 
 
 def conv_filter16(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
@@ -329,6 +413,10 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         fields["bias"] = c_name(index, "bias")
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
     scratch = 0
+    if context.folded and not context.dsp and requant and multiplier == 1:
+        folded = _folded_bias(bias, weights.reshape(-1, out_c).T, -in_zp)
+        consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
+        fields["bias_folded"] = c_name(index, "bias_folded")
     if context.dsp and requant:
         # Per channel: the taps of channel c are weights[0, :, :, c].
         folded = _folded_bias(bias, weights.reshape(-1, out_c).T, -in_zp)
@@ -343,6 +431,14 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         if scratch:
             consts.append(ConstArray(c_name(index, "packed"), "int32_t", depthwise_packed(weights, folded, records)))
             fields["packed"] = c_name(index, "packed")
+    path, note = "generic", None
+    if scratch:
+        path = "3x3 DSP"
+    elif context.folded and requant and multiplier == 1:
+        path = "depthwise DSP" if context.dsp else "depthwise scalar"
+    elif context.folded:
+        note = (f"folded requantization: {requant_unfit_reason(multipliers, shifts)}" if not requant
+                else f"depth multiplier {multiplier}")
     macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w
     return Layer(
         op.index, op.opcode, "tm_depthwise_conv_2d_s8", "tm_depthwise_conv_2d_params_t",
@@ -350,6 +446,7 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         fields, consts, [inp.index], [out.index],
         [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch" if scratch else "null")],
         scratch_bytes=scratch, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
+        extra={"path": path, "fallback": note},
     )
 
 
@@ -403,13 +500,35 @@ def lower_fully_connected(context: LoweringContext, op: Operator, index: int) ->
         consts.append(ConstArray(c_name(index, "bias"), "int32_t", bias))
         fields["bias"] = c_name(index, "bias")
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
-    if context.dsp and filter_offset == 0 and requant:
+    path, note = "generic", None
+    packed = None
+    if context.dsp and filter_offset == 0 and context.widen:
+        # The row path: int16-widened weights in the 1x1 widened-patch conv layout, records for every shift.
+        folded = _folded_bias(bias, weights, -in_zp)
+        rows = weights.astype(np.int64)
+        base = np.zeros(out_c, np.int64) if bias is None else bias.astype(np.int64)
+        bound = np.abs(base - in_zp * rows.sum(axis=1)) + 128 * np.abs(rows).sum(axis=1)
+        channel_m = np.broadcast_to(multipliers, (out_c,))
+        packed = conv_packed_records(channel_m, np.broadcast_to(shifts, (out_c,)), out_zp, bound)
+        if packed.records is not None:
+            live = channel_m != 0
+            filter16 = conv_filter16(weights.reshape(out_c, 1, 1, depth) * live[:, None, None, None], folded * live,
+                                     packed.records)
+            consts.append(ConstArray(c_name(index, "filter16"), "int32_t", filter16))
+            fields["filter16"] = c_name(index, "filter16")
+            path = "row16" + (" (zero point after the shift)" if packed.post else "")
+    if path == "generic" and context.folded and filter_offset == 0 and requant:
         consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", _folded_bias(bias, weights, -in_zp)))
         fields["bias_folded"] = c_name(index, "bias_folded")
+        path = "DSP" if context.dsp else "scalar"
+    elif path == "generic" and context.folded:
+        note = (f"filter zero point {-filter_offset}" if filter_offset
+                else f"folded requantization: {requant_unfit_reason(multipliers, shifts)}")
     return Layer(
         op.index, op.opcode, "tm_fully_connected_s8", "tm_fully_connected_params_t",
         "tm_fully_connected.h", "tm_fully_connected.c",
         fields, consts, [inp.index], [out.index],
         [Arg("tensor", inp.index, const=True), Arg("tensor", out.index)],
         macs=batches * out_c * depth, params=int(weights.size + (0 if bias is None else bias.size)),
+        extra={"path": path, "fallback": note},
     )

@@ -324,6 +324,8 @@ def concatenation_layout(shapes: list[tuple[int, ...]] | list[list[int]], axis: 
 # Right shifts the folded requantization covers (firmware/engine/tm_common.h tm_requant_t).
 REQUANT_MIN_SHIFT = 2
 REQUANT_MAX_SHIFT = 23
+# Right shifts the conv records with the zero point added after the shift cover (ops_conv.conv_packed_records).
+REQUANT_POST_MAX_SHIFT = 31
 
 
 _SIZING_ALL_FAST_PATHS = False
@@ -358,15 +360,43 @@ def requant_records(multipliers: np.ndarray, shifts: np.ndarray, output_zero_poi
     need the normalised ones): round_hi = 2^(e-2) + output_zero_point * 2^(e-1) (see tm_common.h
     for the derivation)."""
     m = np.asarray(multipliers, dtype=np.int64).reshape(-1)
-    e = -np.asarray(shifts, dtype=np.int64).reshape(-1)
-    if m.size != e.size or m.size == 0:
+    if m.size != np.asarray(shifts).size or m.size == 0:
         return None
-    low = 0 if any_multiplier else 1 << 30
+    if not _SIZING_ALL_FAST_PATHS and requant_unfit_reason(multipliers, shifts, any_multiplier) is not None:
+        return None
     if _SIZING_ALL_FAST_PATHS:   # placeholder values of the right shape (see sizing_all_fast_paths)
         m = np.full_like(m, 1 << 30)
-        e = np.clip(e, REQUANT_MIN_SHIFT, REQUANT_MAX_SHIFT)
-    normalised = (m == 0) | ((m >= low) & (m < 1 << 31))
-    if not (normalised.all() and (e >= REQUANT_MIN_SHIFT).all() and (e <= REQUANT_MAX_SHIFT).all()):
-        return None
+        e = np.clip(-np.asarray(shifts, dtype=np.int64).reshape(-1), REQUANT_MIN_SHIFT, REQUANT_MAX_SHIFT)
+    else:
+        e = _record_shifts(m, shifts)
     round_hi = (np.int64(1) << (e - 2)) + int(output_zero_point) * (np.int64(1) << (e - 1))
     return np.stack([m, round_hi, e - 1], axis=1).astype(np.int32)
+
+
+def _record_shifts(m: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Right shifts e = -shift per channel, REQUANT_MIN_SHIFT where the multiplier is 0: such a
+    channel's output is the zero point whatever the shift (TFLite gives (0, 0) for multipliers
+    below 2^-31), and the records need e >= 2."""
+    e = -np.asarray(shifts, dtype=np.int64).reshape(-1)
+    return np.where(m == 0, REQUANT_MIN_SHIFT, e)
+
+
+def requant_unfit_reason(multipliers: np.ndarray, shifts: np.ndarray, any_multiplier: bool = False,
+                         max_shift: int = REQUANT_MAX_SHIFT) -> str | None:
+    """Why requant_records (max_shift 23: the zero point folded into the record) or the conv
+    records with the zero point added after the shift (max_shift 31) cannot hold these
+    multiplier/shift pairs, or None when they can."""
+    m = np.asarray(multipliers, dtype=np.int64).reshape(-1)
+    if m.size != np.asarray(shifts).size or m.size == 0:
+        return "no multipliers"
+    e = _record_shifts(m, shifts)
+    low = 0 if any_multiplier else 1 << 30
+    bad_m = ~((m == 0) | ((m >= low) & (m < 1 << 31)))
+    if bad_m.any():
+        return f"{int(bad_m.sum())} channel(s) with a multiplier outside [2^30, 2^31)"
+    if (e < REQUANT_MIN_SHIFT).any():
+        return (f"{int((e < REQUANT_MIN_SHIFT).sum())} channel(s) with a right shift below {REQUANT_MIN_SHIFT} "
+                f"(scale ratio >= 0.25; min {int(e.min())})")
+    if (e > max_shift).any():
+        return f"{int((e > max_shift).sum())} channel(s) with a right shift above {max_shift} (max {int(e.max())})"
+    return None
