@@ -17,7 +17,16 @@ MODEL = one_op_model("MEAN", [TensorSpec(X.shape, 0.5, 0), TensorSpec((2,), dtyp
                      [TensorSpec((1, 1, 1, 2), 0.5, 0)], options("Reducer", keepDims=True))
 MEAN = GoldenCase("mean_hw", MODEL, X, np.array([3, -3], dtype=np.int8).reshape(1, 1, 1, 2))
 
-CASES = [MEAN]
+# The same input, output requantized to (0.375, 1): out = round(mean_q * 0.5 / 0.375) + 1
+#   ch0: 3 * 0.5 = 1.5, / 0.375 = 4, + 1 = 5
+#   ch1: -2.75 * 0.5 = -1.375, / 0.375 = -3.67 -> -4, + 1 = -3
+RESCALED = GoldenCase(
+    "mean_hw_rescaled",
+    one_op_model("MEAN", [TensorSpec(X.shape, 0.5, 0), TensorSpec((2,), dtype="INT32", data=np.array([1, 2], dtype=np.int32))],
+                 [TensorSpec((1, 1, 1, 2), 0.375, 1)], options("Reducer", keepDims=True)),
+    X, np.array([5, -3], dtype=np.int8).reshape(1, 1, 1, 2))
+
+CASES = [MEAN, RESCALED]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

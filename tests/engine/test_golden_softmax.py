@@ -18,7 +18,18 @@ MODEL = one_op_model("SOFTMAX", [TensorSpec(X.shape, 0.5, 0)], [TensorSpec(X.sha
                      options("Softmax", beta=1.0))
 SOFTMAX = GoldenCase("softmax_two_rows", MODEL, X, np.array([[0, 0, -128], [127, -128, -128]], dtype=np.int8))
 
-CASES = [SOFTMAX]
+# Input scale ln 2, so exp(q * s) = 2^q: the probabilities are ratios of powers of two.
+#   [3, 1, 0, -2] -> 8 : 2 : 1 : 0.25, sum 11.25; q = round(256 * p) - 128:
+#   256 * 8 / 11.25 = 182.04 -> 182 -> 54;    256 * 2 / 11.25 = 45.51 -> 46 -> -82
+#   256 * 1 / 11.25 = 22.76 -> 23 -> -105;    256 * 0.25 / 11.25 = 5.69 -> 6 -> -122
+LN2 = float(np.float32(np.log(2.0)))
+XP = np.array([[3, 1, 0, -2]], dtype=np.int8)
+POWERS = GoldenCase("softmax_powers_of_two",
+                    one_op_model("SOFTMAX", [TensorSpec(XP.shape, LN2, 0)], [TensorSpec(XP.shape, 1.0 / 256.0, -128)],
+                                 options("Softmax", beta=1.0)),
+                    XP, np.array([[54, -82, -105, -122]], dtype=np.int8))
+
+CASES = [SOFTMAX, POWERS]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
