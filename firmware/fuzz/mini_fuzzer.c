@@ -8,7 +8,10 @@
  * byte sets, inserts, deletes, splices, delimiters, valid-frame inserts).
  * Sanitizers (ASan, UBSan) turn memory errors into aborts.
  *
- *   mini_fuzzer [-seconds S] [-runs N] [-seed X] [-corpus DIR]
+ *   mini_fuzzer [-seconds S] [-runs N] [-seed X]
+ *
+ * Stops at whichever budget is reached first (-runs 0: time only). The last
+ * line says "N runs, E edges, corpus C, no crash"; a crash aborts instead.
  *
  * This file itself is compiled without coverage instrumentation.
  */
@@ -34,12 +37,21 @@ void __sanitizer_cov_trace_pc(void);
 static uint8_t edge_map[MAP_SIZE];
 static uint8_t seen_map[MAP_SIZE];
 static uintptr_t prev_block;
+/* The edges lit by the current run, so run_one clears and scans only those
+ * instead of the whole 64 KiB map twice per execution (most of an
+ * execution's time otherwise: an input lights a few hundred edges). */
+static uint32_t lit_edges[MAP_SIZE];
+static size_t lit_count;
 
 void __sanitizer_cov_trace_pc(void)
 {
     uintptr_t pc = (uintptr_t)__builtin_return_address(0);
     uintptr_t block = (pc >> 1) * 0x9E3779B97F4A7C15ull;
-    edge_map[(block ^ prev_block) >> (8 * sizeof(uintptr_t) - MAP_BITS)] = 1;
+    uint32_t edge = (uint32_t)((block ^ prev_block) >> (8 * sizeof(uintptr_t) - MAP_BITS));
+    if (!edge_map[edge]) {
+        edge_map[edge] = 1;
+        lit_edges[lit_count++] = edge;
+    }
     prev_block = block >> 1;
 }
 
@@ -64,12 +76,14 @@ static uint32_t rnd(uint32_t n)
 static size_t run_one(const uint8_t *data, size_t size)
 {
     size_t i, fresh = 0;
-    memset(edge_map, 0, sizeof edge_map);
     prev_block = 0;
+    lit_count = 0;
     LLVMFuzzerTestOneInput(data, size);
-    for (i = 0; i < MAP_SIZE; i++) {
-        if (edge_map[i] && !seen_map[i]) {
-            seen_map[i] = 1;
+    for (i = 0; i < lit_count; i++) {
+        uint32_t edge = lit_edges[i];
+        edge_map[edge] = 0;
+        if (!seen_map[edge]) {
+            seen_map[edge] = 1;
             fresh++;
         }
     }
