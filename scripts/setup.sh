@@ -11,6 +11,7 @@ APT_PACKAGES=(
     gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
     qemu-system-arm
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
+    nodejs npm
 )
 
 missing=()
@@ -33,8 +34,12 @@ fi
 echo "setup: installing tinyml and its dependencies"
 $PIP install -q -e ".[dev]"
 
+# MicroPython (WebAssembly) for the MicroPython runtime's tests: the pinned npm package.
+echo "setup: installing the MicroPython wasm bridge (npm ci)"
+(cd firmware/micropython/wasm_bridge && npm ci --no-audit --no-fund --silent)
+
 # The test suite skips a toolchain test only where a tool is missing; after this
 # script nothing may be missing, so a skip can never hide a broken set-up.
-for tool in cmake arm-none-eabi-gcc qemu-system-arm riscv64-unknown-elf-gcc qemu-system-riscv32; do
+for tool in node cmake arm-none-eabi-gcc qemu-system-arm riscv64-unknown-elf-gcc qemu-system-riscv32; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is still missing after installation" >&2; exit 1; }
 done
