@@ -126,16 +126,29 @@ _optimize_option = click.option(
 @cli.command("compile")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
-@click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32"]), default="generic",
-              show_default=True, help="Kernel path: portable C, or the Cortex-M DSP (SMLAD) path.")
+@click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32", "micropython-py",
+                                            "micropython-module", "micropython-natmod"]), default="generic",
+              show_default=True, help="Kernel path: portable C, or the Cortex-M DSP (SMLAD) path; or a MicroPython "
+                                      "module (docs/micropython.md).")
 @click.option("--profile", is_flag=True, help="Record that per-layer timing is wanted (build with -DTINYML_PROFILE).")
 @_optimize_option
-def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str) -> None:
+@click.option("--arch", default=None, help="micropython-module/-natmod: the MicroPython architecture "
+                                           "(armv6m, armv7m, armv7emsp, xtensawin, rv32imc, x64).")
+@click.option("--module-name", default="model", show_default=True, help="MicroPython targets: the name to import.")
+@click.option("--board", "board_name", default=None, help="micropython-natmod: refuse a module the board's heap "
+                                                          "cannot take (board profile).")
+def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str, arch: str | None,
+                module_name: str, board_name: str | None) -> None:
     """Compile an int8 MODEL.tflite into interpreter-free C99: model.c (weights,
     precomputed multipliers and shifts, a static arena planned at compile time,
     `tinyml_model_invoke`), model.h, compile.json and memory_plan.png. The
     kernels it calls are in firmware/engine/; the output is bit-exact with
     TFLite-Micro."""
+    if target.startswith("micropython-"):
+        from .micropython.compile import compile_micropython
+
+        click.echo(compile_micropython(model, out_dir, target, arch, module_name, optimize, board_name))
+        return
     from .compiler import compile_tflite
 
     result = compile_tflite(model, out_dir, target=target, profile=profile, optimize=optimize)

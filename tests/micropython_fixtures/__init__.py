@@ -1,0 +1,48 @@
+"""Shared by tests/test_micropython*.py: a digits student (`tinyml prepare`, few epochs: the
+byte checks do not need a good model), the fixture models of the engine tests, loading a
+generated .py module under CPython, and running code on MicroPython (wasm)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+
+def prepare_digits(out: Path) -> Path:
+    from tinyml.prepare import PrepareOptions, prepare
+
+    return prepare(PrepareOptions(dataset="digits", board="stm32f405", out=out, epochs=3, teacher_epochs=2,
+                                  sweep=False, progress=False)).out_dir
+
+
+def load_module(path: Path) -> ModuleType:
+    """The generated module imported by CPython (a fresh copy each call)."""
+    spec = importlib.util.spec_from_file_location(f"_mp_{path.stem}_{id(path)}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fixture_models() -> dict[str, Path]:
+    """The engine tests' whole-model fixtures: together they use every op the engine has."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from engine import test_whole_model as whole
+    from engine.model_harness import convert_keras
+
+    return {
+        "mobilenet_like": convert_keras(whole._mobilenet_like, (16, 16, 3), seed=3, low=0.0, high=1.0,
+                                        key="mobilenet_like"),
+        "every_op_float_io": whole._convert_float_io(whole._every_op, (12, 12, 2), seed=5),
+    }
+
+
+def random_inputs(module: ModuleType, count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shape = (count, *module.input_shape)
+    if module.input_dtype == "float32":
+        return rng.uniform(0, 1, size=shape).astype(np.float32)
+    return rng.integers(-128, 128, size=shape, dtype=np.int8)
