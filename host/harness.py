@@ -131,13 +131,15 @@ def _real_baud(url: str) -> bool:
 def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, samples: int | None = None,
               resume: Path | None = None, progress: bool = True, transport: Transport | None = None,
               batch: int | None = None, hello_timeout_s: float = 1.5,
-              extra: dict[str, Any] | None = None) -> BenchResult:
+              extra: dict[str, Any] | None = None, link_factory: Any = None) -> BenchResult:
     """Benchmarks the model the board runs against model_dir's test vectors.
 
     port: a pyserial URL (ignored when a transport is given, e.g. a fault-injecting one).
     samples: the first N test vectors (default all). resume: the JSONL log of an
     interrupted run, appended to; otherwise out_dir/bench_samples.jsonl starts afresh.
     extra: more keys for report.json (e.g. the firmware image's sizes).
+    link_factory: transport -> a link with BoardLink's hello/infer/stats/batch_size (default BoardLink;
+    host/micropython.py's MicroPythonLink benches over the raw REPL).
     """
     vectors = load_vectors(model_dir)
     total = len(vectors.inputs) if samples is None else int(samples)
@@ -152,7 +154,7 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
     own_transport = transport is None
     transport = transport or open_port(port, baud)
     try:
-        link = BoardLink(transport)
+        link = (link_factory or BoardLink)(transport)
         info = link.hello(timeout_s=hello_timeout_s)
         if not info.model_ready:
             raise TinymlError(f"board on {transport.url} failed to initialise its model ({info.backend} backend)")

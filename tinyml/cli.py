@@ -210,8 +210,15 @@ def _model_dir_option(help_text: str):
                         help=help_text)
 
 
+_runtime_option = click.option(
+    "--runtime", type=click.Choice(["firmware", "micropython"]), default="firmware", show_default=True,
+    help="firmware: our firmware and binary protocol; micropython: a board running MicroPython with a "
+         "`tinyml compile --target micropython-*` module, over its raw REPL (docs/micropython.md).")
+
+
 @cli.command("flash")
-@click.option("--board", "board_name", required=True, help="Board profile (see `tinyml boards`).")
+@click.option("--board", "board_name", default=None, help="Board profile (see `tinyml boards`); required for "
+                                                          "--runtime firmware.")
 @_model_dir_option("A `tinyml prepare`/`emit` output (compiled here for the board's target) or a `tinyml compile` "
                    "output.")
 @click.option("--port", default=None, help="Serial port of the board; default: found by USB VID:PID.")
@@ -222,11 +229,25 @@ def _model_dir_option(help_text: str):
 @click.option("--address", type=lambda v: int(v, 0), default=None, help="Flash address for --image (e.g. 0x8000000).")
 @click.option("--profile", is_flag=True, help="Build with per-layer timing (TINYML_PROFILE) for `tinyml bench --profile`.")
 @_optimize_option
-def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
-              address: int | None, profile: bool, optimize: str) -> None:
+@_runtime_option
+def flash_cmd(board_name: str | None, model_dir: Path, port: str | None, image: Path | None, backend: str,
+              address: int | None, profile: bool, optimize: str, runtime: str) -> None:
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
-    QEMU and leaves it running: `tinyml bench --board stm32f405` finds it."""
+    QEMU and leaves it running: `tinyml bench --board stm32f405` finds it.
+    With --runtime micropython: copy the compiled module (MODEL_DIR: a `tinyml compile
+    --target micropython-*` output) to the board's filesystem and import it."""
+    if runtime == "micropython":
+        if port is None:
+            raise TinymlError("--runtime micropython needs --port")
+        from .host.micropython import flash_micropython
+
+        done = flash_micropython(port, model_dir)
+        click.echo(f"board on {port} imports {done['module']} (model {done['model_sha256'][:16]}…), "
+                   f"{done['import_heap_bytes']:,} B of heap, {done['heap_free_bytes']:,} B free")
+        return
+    if board_name is None:
+        raise TinymlError("give --board NAME")
     from .boards import load_board
     from .demo import ensure_compiled
     from .host.flash import flash_board
@@ -261,8 +282,10 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
 @click.option("--warmup", type=int, default=0, show_default=True, help="mlperf-tiny: warm-up inferences (`infer N W`).")
 @click.option("--input-uint8", is_flag=True, help="mlperf-tiny: send inputs as the runner's raw uint8 (int8 + 128).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@_runtime_option
+@click.option("--module-name", default="model", show_default=True, help="--runtime micropython: the module to import.")
 def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, protocol, profile, runs, warmup,
-              input_uint8, quiet) -> None:
+              input_uint8, quiet, runtime, module_name) -> None:
     """Stream the test set to a board and measure on-device accuracy, agreement
     with host TFLite-Micro (bytes), latency (cycles, or instructions on an
     emulator) and link efficiency. Writes report.json, report.md, PNG plots and
@@ -282,7 +305,14 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, resume, proto
         port = running.port
     baud = baud or (board.baud if board else 115200)
     out_dir = out_dir or Path(model_dir) / "bench"
-    if protocol == "mlperf-tiny":
+    if runtime == "micropython":
+        if profile or protocol != "tinyml":
+            raise TinymlError("--runtime micropython benches over the raw REPL: no --profile or --protocol")
+        from .host.micropython import run_micropython_bench
+
+        result = run_micropython_bench(port, model_dir, out_dir, module=module_name, baud=baud, samples=samples,
+                                       resume=resume, progress=not quiet)
+    elif protocol == "mlperf-tiny":
         if resume:
             raise TinymlError("--resume is not available with --protocol mlperf-tiny")
         from .host.mlperf import run_mlperf

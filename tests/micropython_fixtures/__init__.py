@@ -46,3 +46,31 @@ def random_inputs(module: ModuleType, count: int, seed: int) -> np.ndarray:
     if module.input_dtype == "float32":
         return rng.uniform(0, 1, size=shape).astype(np.float32)
     return rng.integers(-128, 128, size=shape, dtype=np.int8)
+
+
+def write_model_dir(tflite: Path, directory: Path, count: int, seed: int = 3) -> Path:
+    """manifest.json and test_vectors.npz as `tinyml prepare` writes them, outputs from tflite-micro
+    (labels deliberately wrong for every third sample, so accuracy and agreement differ)."""
+    import hashlib
+    import json
+
+    from tflite_micro.python.tflite_micro import runtime
+
+    data = Path(tflite).read_bytes()
+    interpreter = runtime.Interpreter.from_bytes(data)
+    shape = interpreter.get_input_details(0)["shape"]
+    inputs = np.random.default_rng(seed).integers(-128, 128, (count, *shape[1:]), dtype=np.int8)
+    outputs = []
+    for x in inputs:
+        interpreter.set_input(x[None], 0)
+        interpreter.invoke()
+        outputs.append(interpreter.get_output(0).reshape(-1).copy())
+    outputs = np.stack(outputs).astype(np.int8)
+    labels = outputs.argmax(axis=1).astype(np.int64)
+    labels[::3] = (labels[::3] + 1) % outputs.shape[1]
+    directory.mkdir(parents=True)
+    np.savez(directory / "test_vectors.npz", inputs=inputs, outputs=outputs, labels=labels,
+             label_names=np.array([str(i) for i in range(outputs.shape[1])]))
+    (directory / "manifest.json").write_text(json.dumps({"model_sha256": hashlib.sha256(data).hexdigest(),
+                                                         "labels": [str(i) for i in range(outputs.shape[1])]}))
+    return directory

@@ -11,6 +11,8 @@
 //    itself, which would block; the bridge answers the raw-paste request (Ctrl-E 'A' Ctrl-A) with
 //    "R\x00", the documented "understood, not supported" reply, so hosts fall back to the raw REPL.
 // Usage: node bridge.mjs [--heap BYTES]
+import { writeSync } from "node:fs";
+
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 
 const RAW_PASTE_REQUEST = [0x05, 0x41, 0x01];
@@ -28,12 +30,15 @@ function parseHeap(argv) {
 }
 
 const heapBytes = parseHeap(process.argv);
-let pending = [];          // output bytes not yet written (flushed once per input chunk)
+let pending = [];          // output bytes not yet written
 let recentOutput = "";     // tail of the output, to see the REPL's mode banners
 let rawMode = false;       // the REPL last announced raw mode (not the friendly ">>> " prompt)
 let mp = null;
 
+let muted = false;         // drop output (the friendly banner replInit prints in a soft reset from raw mode)
+
 function emit(bytes) {
+    if (muted) return;
     for (const b of bytes) pending.push(b);
     recentOutput = (recentOutput + Buffer.from(bytes).toString("latin1")).slice(-64);
     if (recentOutput.endsWith(">>> ")) rawMode = false;
@@ -41,12 +46,23 @@ function emit(bytes) {
         rawMode = true;
         recentOutput = "";
     }
+    flush();
 }
 
+// Written at once and synchronously: the REPL runs code inside replProcessChar, so output left
+// for the event loop would only leave when the code has finished (a board's "OK" comes first).
 function flush() {
     if (pending.length) {
-        process.stdout.write(Buffer.from(pending));
+        const bytes = Buffer.from(pending);
         pending = [];
+        let done = 0;
+        while (done < bytes.length) {
+            try {
+                done += writeSync(1, bytes, done);
+            } catch (error) {
+                if (error.code !== "EAGAIN") throw error;
+            }
+        }
     }
 }
 
@@ -60,11 +76,11 @@ function softReset() {
     // simply not used any more).
     mp._module.ccall("mp_js_init", "null", ["number", "number"], [2048, heapBytes]);
     mp._module.ccall("proxy_c_init", "null", [], []);
-    const before = pending;
-    mp.replInit();             // prints the friendly banner: a board in raw mode shows none
-    pending = before;
     emit(Buffer.from("MPY: soft reboot\r\n", "latin1"));
     if (wasRaw) {
+        muted = true;
+        mp.replInit();
+        muted = false;
         mp.replProcessChar(0x01); // back to the raw REPL, as a board does after a reset from raw mode
     } else {
         mp.replInit();
@@ -79,6 +95,7 @@ let matched = 0;           // bytes of RAW_PASTE_REQUEST held back so far
 
 function feed(byte) {
     if (mp.replProcessChar(byte)) softReset();
+    flush();
 }
 
 process.stdin.on("data", (chunk) => {
