@@ -31,7 +31,7 @@ from .transport import Transport
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 MAX_COMMAND_BYTES = 4096
-CHUNK_SECONDS = 30.0          # aim for chunks the board finishes in about this time
+CHUNK_SECONDS = 15.0          # aim for chunks the board finishes in about this time
 MAX_CONSECUTIVE_FAILURES = 12
 
 
@@ -83,7 +83,13 @@ class RawRepl:
         return data[:count]
 
     def enter(self, attempts: int = 3) -> None:
-        """Interrupt whatever runs, clear the input line, enter the raw REPL, wait for its prompt."""
+        """Interrupt whatever runs, clear the input line, enter the raw REPL, wait for its prompt.
+
+        Each attempt waits twice as long as the one before (a board that cannot be interrupted,
+        like the wasm VM, answers when its code ends); banners that queued-up Ctrl-As print
+        later are drained once the line has been quiet for a moment.
+        """
+        wait_s = self.timeout_s
         for _ in range(attempts):
             self.transport.write(b"\r\x03\x03")
             time.sleep(0.05)
@@ -91,12 +97,26 @@ class RawRepl:
             self._pending = b""
             self.transport.write(b"\r\x01")
             try:
-                self._read_until(RAW_BANNER, self.timeout_s)
-                return
+                self._read_until(RAW_BANNER, wait_s)
             except ReplError:
+                wait_s = min(2 * wait_s, 120.0)
                 continue
+            self._drain_quiet(0.3)
+            return
         raise TinymlError(f"no MicroPython raw REPL on {self.transport.url}: the board does not answer Ctrl-C/Ctrl-A "
                           "(stuck program, wrong port or baud, or not MicroPython)")
+
+    def _drain_quiet(self, quiet_s: float) -> None:
+        """Reads until nothing arrived for quiet_s; keeps the bytes after the last raw prompt."""
+        data = self._pending
+        last = time.monotonic()
+        while time.monotonic() - last < quiet_s:
+            more = self.transport.read()
+            if more:
+                data += more
+                last = time.monotonic()
+        at = data.rfind(RAW_BANNER)
+        self._pending = data[at + len(RAW_BANNER):] if at >= 0 else data
 
     def soft_reset(self) -> None:
         """Ctrl-D at the empty raw prompt: the board restarts its VM and comes back to the raw REPL."""
@@ -146,7 +166,7 @@ class RawRepl:
         if not pasted:
             self.transport.write(code + b"\x04")
             ok = self._read_until(b"OK", timeout_s)
-            if ok != b"OK":
+            if ok.replace(RAW_BANNER, b"").strip(b"\r\n") != b"OK":  # stale prompts of a late board are fine
                 raise ReplError(f"unexpected {ok[:40]!r} before OK")
         out = self._read_until(b"\x04", timeout_s)[:-1]
         err = self._read_until(b"\x04", self.timeout_s)[:-1]
@@ -287,7 +307,8 @@ class MicroPythonLink:
         data = binascii.b2a_base64(raw, newline=False).decode()
         command = f"_b({first},{n},{checksum(raw, info.checksum)},b'{data}')".encode()
         assert len(command) <= MAX_COMMAND_BYTES
-        timeout = 10.0 + 3.0 * n * (self._seconds_per_sample or 30.0)
+        # generous: a board shared with other work (or a VM on a loaded host) may slow down
+        timeout = 30.0 + 10.0 * n * (self._seconds_per_sample or 30.0)
         started = time.monotonic()
         out, err = self.repl.exec(command, timeout_s=timeout)
         if err:
@@ -347,7 +368,7 @@ class MicroPythonLink:
                 self._failure_limit = max(1, len(chunk) // 2)
                 if failures >= MAX_CONSECUTIVE_FAILURES:
                     raise TinymlError(f"board on {self.transport.url} failed {failures} exchanges in a row: {exc}")
-                self.repl.enter(attempts=MAX_CONSECUTIVE_FAILURES)
+                self.repl.enter(attempts=6)
                 continue
             failures = 0
             if self._failure_limit is not None:
