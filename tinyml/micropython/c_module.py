@@ -69,7 +69,7 @@ def _binding(name: str, api: ModelInterface, arena_bytes: int, natmod: bool) -> 
 #include <stdint.h>
 
 #include "model.h"
-#include "py/{"dynruntime" if natmod else "runtime"}.h"
+#include "py/{"dynruntime" if natmod else "runtime"}.h"{"" if natmod else chr(10) + '#include "py/objstr.h"'}
 
 static int8_t *{name}_check_buffers(mp_obj_t inp, mp_obj_t out, const int8_t **input)
 {{
