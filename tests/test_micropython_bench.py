@@ -112,7 +112,7 @@ def test_cli_flash_and_bench(board, tiny, tmp_path):
 
 
 @pytest.mark.slow
-def test_digits_student_through_the_cli(tmp_path):
+def test_digits_student_agrees_over_the_raw_repl(tmp_path):
     digits = prepare_digits(tmp_path / "digits")
     compile_micropython_py(digits / "model.tflite", tmp_path / "module", "model")
     with start_wasm_board() as running:
