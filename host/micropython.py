@@ -31,7 +31,7 @@ from .transport import Transport
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 MAX_COMMAND_BYTES = 4096
-CHUNK_SECONDS = 15.0          # aim for chunks the board finishes in about this time
+CHUNK_SECONDS = 60.0          # aim for chunks the board finishes in about this time (4 KB caps them too)
 MAX_CONSECUTIVE_FAILURES = 12
 
 

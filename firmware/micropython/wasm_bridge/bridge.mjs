@@ -120,4 +120,10 @@ process.stdin.on("data", (chunk) => {
     flush();
 });
 process.stdin.on("end", () => process.exit(0));
+// The pty master stays open in this process, so no end-of-file comes when the host dies: leave
+// with the parent instead of running on as an orphan.
+const parentPid = process.ppid;
+setInterval(() => {
+    if (process.ppid !== parentPid) process.exit(0);
+}, 1000).unref();
 process.on("SIGTERM", () => process.exit(0));
