@@ -470,8 +470,13 @@ def flash_micropython(port: str, module_dir, module: str = "model", baud: int = 
             if progress:
                 print(f"[flash] copying {path.name} ({path.stat().st_size:,} B) to {port}", flush=True)
             other = path.with_suffix(".py" if path.suffix == ".mpy" else ".mpy").name
-            board.exec(f"import os\ntry:\n    os.remove({other!r})\nexcept OSError:\n    pass")
-            board.fs_writefile(path.name, path.read_bytes())
+            try:
+                board.exec(f"import os\ntry:\n    os.remove({other!r})\nexcept OSError:\n    pass")
+                board.fs_writefile(path.name, path.read_bytes())
+            except (TransportError, TransportExecError, OSError) as exc:  # mpremote maps board errors to OSError
+                detail = getattr(exc, "error_output", "") or str(exc)
+                raise TinymlError(f"cannot write {path.name} on the board on {port} (no writable filesystem?): "
+                                  f"{detail.strip().splitlines()[-1] if detail.strip() else type(exc).__name__}") from exc
         # A fresh VM, so the import below reads the new file and not a module cached in sys.modules.
         board.enter_raw_repl(soft_reset=True)
         try:

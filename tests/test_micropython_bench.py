@@ -119,3 +119,16 @@ def test_digits_student_agrees_over_the_raw_repl(tmp_path):
         flash_micropython(running.port, tmp_path / "module", progress=False)
         result = run_micropython_bench(running.port, digits, tmp_path / "bench", samples=8, progress=False)
     assert result.report["agreement"] == 1.0 and result.report["samples"] == 8
+
+
+def test_flash_that_cannot_write_the_module_is_one_line(tiny):
+    from mpremote.transport_serial import SerialTransport
+
+    with start_wasm_board() as running:
+        transport = SerialTransport(running.port)
+        transport.enter_raw_repl(soft_reset=False)
+        # a directory where the module file should go: the copy fails as on a board without a filesystem
+        transport.exec("import os\nos.mkdir('/home/ro')\nos.chdir('/home/ro')\nos.mkdir('model.py')")
+        transport.close()
+        with pytest.raises(TinymlError, match="cannot write model.py on the board"):
+            flash_micropython(running.port, tiny["module"], progress=False)
