@@ -176,7 +176,8 @@ def _real_baud(url: str) -> bool:
 def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, samples: int | None = None,
               resume: Path | None = None, progress: bool = True, transport: Transport | None = None,
               batch: int | None = None, hello_timeout_s: float = 1.5,
-              extra: dict[str, Any] | None = None, fresh: bool = False, hello_attempts: int = 4) -> BenchResult:
+              extra: dict[str, Any] | None = None, fresh: bool = False, hello_attempts: int = 4,
+              link_factory: Any = None) -> BenchResult:
     """Benchmarks the model the board runs against model_dir's test vectors.
 
     port: a pyserial URL (ignored when a transport is given: a session's, or a fault-injecting one).
@@ -185,6 +186,8 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
     (same model hash required), unless fresh, which starts it over.
     extra: more keys for report.json (a session's image sizes and board profile).
     out_dir is created only once the board has answered.
+    link_factory: transport -> a link with BoardLink's hello/infer/stats/batch_size (default BoardLink;
+    host/micropython.py's MicroPythonLink benches over the raw REPL).
     """
     vectors = load_vectors(model_dir)
     total = len(vectors.inputs) if samples is None else int(samples)
@@ -201,7 +204,7 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
     own_transport = transport is None
     transport = transport or open_port(port, baud)
     try:
-        link = BoardLink(transport)
+        link = (link_factory or BoardLink)(transport)
         info = link.hello(attempts=hello_attempts, timeout_s=hello_timeout_s)
         if not info.model_ready:
             raise TinymlError(f"board on {transport.url} failed to initialise its model ({info.backend} backend)")

@@ -19,6 +19,7 @@ APT_PACKAGES=(
     qemu-system-arm
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
     gcc-xtensa-lx106 picolibc-xtensa-lx106-elf clang-22 llvm-22
+    nodejs npm
 )
 VENV=.venv
 TORCH_SPEC="torch==2.13.0"
@@ -64,9 +65,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || ! "$PY" -c "import importli
     echo "$wanted" > "$stamp"
 fi
 
+# MicroPython (WebAssembly) for the MicroPython runtime's tests: the pinned npm package.
+echo "setup: installing the MicroPython wasm bridge (npm ci)"
+(cd firmware/micropython/wasm_bridge && npm ci --no-audit --no-fund --silent)
+
 # The test suite skips a toolchain test only where a tool is missing; after this
 # script nothing may be missing, so a skip can never hide a broken set-up.
-for tool in cmake arm-none-eabi-gcc qemu-system-arm riscv64-unknown-elf-gcc qemu-system-riscv32 \
+for tool in node cmake arm-none-eabi-gcc qemu-system-arm riscv64-unknown-elf-gcc qemu-system-riscv32 \
             xtensa-lx106-elf-gcc qemu-system-xtensa clang-22 llc-22 llvm-mc-22; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is still missing after installation" >&2; exit 1; }
 done

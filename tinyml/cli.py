@@ -176,13 +176,20 @@ class _CompileCommand(click.Command):
 @cli.command("compile", cls=_CompileCommand)
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output directory.")
-@click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32", "cortex-m0"]),
-              default="generic", show_default=True,
-              help="Kernel path: portable C, the Cortex-M DSP (SMLAD) path, or the no-SIMD path (rv32, cortex-m0).")
+@click.option("--target", type=click.Choice(["generic", "cortex-m4", "cortex-m7", "rv32", "cortex-m0", "micropython-py",
+                                            "micropython-module", "micropython-natmod"]), default="generic",
+              show_default=True, help="Kernel path: portable C, the Cortex-M DSP (SMLAD) path, or the no-SIMD path "
+                                      "(rv32, cortex-m0); or a MicroPython module (docs/micropython.md).")
 @click.option("--profile", is_flag=True, help="Record that per-layer timing is wanted (build with -DTINYML_PROFILE).")
 @_optimize_option
 @_quiet_option
-def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str) -> None:
+@click.option("--arch", default=None, help="micropython-module/-natmod: the MicroPython architecture "
+                                           "(armv6m, armv7m, armv7emsp, xtensawin, rv32imc, x64).")
+@click.option("--module-name", default="model", show_default=True, help="MicroPython targets: the name to import.")
+@click.option("--board", "board_name", default=None, help="micropython-natmod: refuse a module the board's heap "
+                                                          "cannot take (board profile).")
+def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str, arch: str | None,
+                module_name: str, board_name: str | None) -> None:
     """Compile an int8 MODEL.tflite into interpreter-free C99: model.c (weights,
     precomputed multipliers and shifts, a static arena planned at compile time,
     `tinyml_model_invoke`), model.h, compile.json and memory_plan.png. The
@@ -192,6 +199,11 @@ def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize
 
     preflight.input_file(model, "model", (".tflite",))
     preflight.output_path(out_dir)
+    if target.startswith("micropython-"):
+        from .micropython.compile import compile_micropython
+
+        click.echo(compile_micropython(model, out_dir, target, arch, module_name, optimize, board_name))
+        return
     from .compiler import compile_tflite
 
     result = compile_tflite(model, out_dir, target=target, profile=profile, optimize=optimize)
@@ -291,8 +303,15 @@ def _tflm_options(command):
                         help="tflm: the TFLite-Micro tree [env TINYML_TFLM_DIR].")(command)
 
 
+_runtime_option = click.option(
+    "--runtime", type=click.Choice(["firmware", "micropython"]), default="firmware", show_default=True,
+    help="firmware: our firmware and binary protocol; micropython: a board running MicroPython with a "
+         "`tinyml compile --target micropython-*` module, over its raw REPL (docs/micropython.md).")
+
+
 @cli.command("flash")
-@click.option("--board", "board_name", required=True, help="Board profile (see `tinyml boards`).")
+@click.option("--board", "board_name", default=None, help="Board profile (see `tinyml boards`); required for "
+                                                          "--runtime firmware.")
 @_model_dir_option("A `tinyml prepare`/`emit` output (compiled here for the board's target) or a `tinyml compile` "
                    "output.")
 @click.option("--port", default=None, help="Serial port of the board; default: found by USB VID:PID.")
@@ -310,17 +329,31 @@ def _tflm_options(command):
 @_optimize_option
 @_quiet_option
 @_tflm_options
-def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | None, backend: str,
+@_runtime_option
+def flash_cmd(board_name: str | None, model_dir: Path, port: str | None, image: Path | None, backend: str,
               address: int | None, profile: bool, protocol: str, mlperf_model: str | None, input_uint8: bool,
-              optimize: str, tflm_dir: Path | None, tflm_lib: Path | None) -> None:
+              optimize: str, tflm_dir: Path | None, tflm_lib: Path | None, runtime: str) -> None:
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
     QEMU and leaves it running (`tinyml bench --board stm32f405 --model-dir DIR`
-    finds it, `tinyml emulator stop` ends it)."""
+    finds it, `tinyml emulator stop` ends it).
+    With --runtime micropython: copy the compiled module (MODEL_DIR: a `tinyml compile
+    --target micropython-*` output) to the board's filesystem and import it."""
     from . import preflight
 
-    board = preflight.board(board_name)
     preflight.input_dir(model_dir, "model")
+    if runtime == "micropython":
+        if port is None:
+            raise TinymlError("--runtime micropython needs --port")
+        from .host.micropython import flash_micropython
+
+        done = flash_micropython(port, model_dir)
+        click.echo(f"board on {port} imports {done['module']} (model {done['model_sha256'][:16]}…), "
+                   f"{done['import_heap_bytes']:,} B of heap, {done['heap_free_bytes']:,} B free")
+        return
+    if board_name is None:
+        raise TinymlError("give --board NAME")
+    board = preflight.board(board_name)
     if image is not None:
         preflight.input_file(image, "firmware image")
     from .host.flash import flash_board
@@ -375,8 +408,10 @@ def flash_cmd(board_name: str, model_dir: Path, port: str | None, image: Path | 
               help="mlperf-tiny: what a device that does not announce it (a reference submission) takes "
               "[default: the device's m-tinyml-input].")
 @click.option("--quiet", is_flag=True, help="No progress lines or bar.")
+@_runtime_option
+@click.option("--module-name", default="model", show_default=True, help="--runtime micropython: the module to import.")
 def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, protocol, profile, runs, warmup,
-              input_uint8, input_type, quiet) -> None:
+              input_uint8, input_type, quiet, runtime, module_name) -> None:
     """Stream the test set to a board and measure on-device accuracy, agreement
     with host TFLite-Micro (bytes), latency (cycles, or instructions on an
     emulator, and as time on the board profile's clock) and link efficiency.
@@ -395,6 +430,17 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, protoc
     from .host.session import BoardSession
 
     out_dir = out_dir or Path(model_dir) / "bench"
+    if runtime == "micropython":
+        if profile or protocol != "tinyml":
+            raise TinymlError("--runtime micropython benches over the raw REPL: no --profile or --protocol")
+        if port is None:
+            raise TinymlError("--runtime micropython needs --port")
+        from .host.micropython import run_micropython_bench
+
+        result = run_micropython_bench(port, model_dir, out_dir, module=module_name, baud=baud or 115200,
+                                       samples=samples, fresh=fresh, progress=not quiet)
+        click.echo(_bench_summary(result.report) + f" -> {out_dir}")
+        return
     with BoardSession.connect(port, board, model_dir, baud, protocol=protocol) as session:
         if protocol == "mlperf-tiny":
             from .host.mlperf import run_mlperf
