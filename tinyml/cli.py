@@ -337,6 +337,51 @@ def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool
     click.echo(f"reports: {out_dir / 'model' / 'report.md'}, {out_dir / 'bench' / 'report.md'}")
 
 
+@cli.command("update")
+@click.option("--from", "from_dir", required=True, type=click.Path(path_type=Path),
+              help="The deployed model folder (`tinyml prepare` or `tinyml update` output).")
+@click.option("--data", required=True, help="The new data: a built-in subset (digits:7-9, mnist5k:7-9), an .npz with "
+              "x, y [, labels] or an image folder; class names not in the model become new classes.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Output folder for the updated model (written atomically).")
+@click.option("--method", default="auto", show_default=True,
+              help="auto (the best of replay, ewc, lwf on validation data), replay, ewc or lwf.")
+@click.option("--old-data", default=None, help="The previous training data, for the joint-retraining upper bound "
+              "[default: the dataset recorded by prepare].")
+@click.option("--board", default=None, help="Board profile [default: the previous model's].")
+@click.option("--epochs", type=int, default=15, show_default=True, help="Update epochs per method.")
+@click.option("--joint-epochs", type=int, default=None, help="Epochs of joint retraining [default: the dataset's].")
+@click.option("--memory-per-class", type=int, default=20, show_default=True,
+              help="Exemplars of each new class kept in the replay memory for the next update.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def update_cmd(from_dir, data, out_dir, method, old_data, board, epochs, joint_epochs, memory_per_class, seed,
+               quiet) -> None:
+    """Teach a deployed student new data or new classes without retraining on
+    everything (replay memory, EWC or LwF), and write new artifacts with a new
+    model hash and a report against plain fine-tuning and joint retraining.
+
+    \b
+    Example (digits 0-6 first, 7-9 later):
+      tinyml prepare --dataset digits:0-6 --board stm32f405 --out build/digits-0-6
+      tinyml update --from build/digits-0-6 --data digits:7-9 --out build/digits-v2
+    """
+    from .continual import UpdateOptions, update, validate_update
+
+    options = UpdateOptions(from_dir=from_dir, data=data, out=out_dir, method=method, old_data=old_data, board=board,
+                            epochs=epochs, joint_epochs=joint_epochs, memory_per_class=memory_per_class, seed=seed,
+                            progress=not quiet)
+    validate_update(options)
+    r = update(options).report
+    for row in r["models"]:
+        old = row["old_int8"] if row["old_int8"] is not None else row["old_float"]
+        new = row["new_int8"] if row["new_int8"] is not None else row["new_float"]
+        kind = "int8" if row["old_int8"] is not None else "float"
+        click.echo(f"{row['method']:>9}: previous classes {old:.2%}, new data {new:.2%} ({kind})")
+    click.echo(f"chose {r['method']}; model {r['model_sha256'][:16]}… (was {r['previous']['model_sha256'][:16]}…) "
+               f"-> {out_dir}")
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
