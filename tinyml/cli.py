@@ -28,6 +28,8 @@ def cli() -> None:
       flash     build the firmware and put it on a board (or boot the emulated one)
       bench     stream the test set to the board: on-device accuracy, latency, agreement
       demo      all of the above on the emulated STM32F405
+      update    a deployed student learns new data/classes (replay, EWC, LwF)
+      federate  train the student across client processes on Flower
       boards    the board profiles in boards/
     """
 

@@ -75,7 +75,7 @@ class FederateOptions:
     strategy: str = "fedavg"
     local_epochs: int = 2
     proximal_mu: float = 0.01
-    lr: float = 3e-3
+    lr: float = 1e-2                    # a client runs few steps per round (its share of the data)
     seed: int = 0
     address: str = "127.0.0.1:0"       # port 0: pick a free one
     spawn_clients: bool = True          # False: wait for clients started elsewhere
