@@ -36,6 +36,8 @@ def cli() -> None:
       bench     stream the test set to the board: on-device accuracy, latency, agreement
       emulator  list or stop the emulated boards `flash` left running
       demo      all of the above on the emulated STM32F405
+      update    a deployed student learns new data/classes (replay, EWC, LwF)
+      federate  train the student across client processes on Flower
       boards    the board profiles in boards/
     """
 
@@ -552,6 +554,113 @@ def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool
     click.echo(f"firmware: {result.firmware['flash_bytes']:,} B flash, {result.firmware['ram_bytes']:,} B RAM; "
                f"demo took {result.wall_seconds:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in result.stage_seconds.items())})")
     click.echo(f"reports: {out_dir / 'model' / 'report.md'}, {out_dir / 'bench' / 'report.md'}")
+
+
+@cli.command("update")
+@click.option("--from", "from_dir", required=True, type=click.Path(path_type=Path),
+              help="The deployed model folder (`tinyml prepare` or `tinyml update` output).")
+@click.option("--data", required=True, help="The new data: a built-in subset (digits:7-9, mnist5k:7-9), an .npz with "
+              "x, y [, labels] or an image folder; class names not in the model become new classes.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Output folder for the updated model (written atomically).")
+@click.option("--method", default="auto", show_default=True,
+              help="auto (the best of replay, ewc, lwf on validation data), replay, ewc or lwf.")
+@click.option("--old-data", default=None, help="The previous training data, for the joint-retraining upper bound "
+              "[default: the dataset recorded by prepare].")
+@click.option("--board", default=None, help="Board profile [default: the previous model's].")
+@click.option("--epochs", type=int, default=15, show_default=True, help="Update epochs per method.")
+@click.option("--joint-epochs", type=int, default=None, help="Epochs of joint retraining [default: the dataset's].")
+@click.option("--memory-per-class", type=int, default=20, show_default=True,
+              help="Exemplars of each new class kept in the replay memory for the next update.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def update_cmd(from_dir, data, out_dir, method, old_data, board, epochs, joint_epochs, memory_per_class, seed,
+               quiet) -> None:
+    """Teach a deployed student new data or new classes without retraining on
+    everything (replay memory, EWC or LwF), and write new artifacts with a new
+    model hash and a report against plain fine-tuning and joint retraining.
+
+    \b
+    Example (digits 0-6 first, 7-9 later):
+      tinyml prepare --dataset digits:0-6 --board stm32f405 --out build/digits-0-6
+      tinyml update --from build/digits-0-6 --data digits:7-9 --out build/digits-v2
+    """
+    from .continual import UpdateOptions, update, validate_update
+
+    options = UpdateOptions(from_dir=from_dir, data=data, out=out_dir, method=method, old_data=old_data, board=board,
+                            epochs=epochs, joint_epochs=joint_epochs, memory_per_class=memory_per_class, seed=seed,
+                            progress=not quiet)
+    validate_update(options)
+    r = update(options).report
+    for row in r["models"]:
+        old = row["old_int8"] if row["old_int8"] is not None else row["old_float"]
+        new = row["new_int8"] if row["new_int8"] is not None else row["new_float"]
+        kind = "int8" if row["old_int8"] is not None else "float"
+        click.echo(f"{row['method']:>9}: previous classes {old:.2%}, new data {new:.2%} ({kind})")
+    click.echo(f"chose {r['method']}; model {r['model_sha256'][:16]}… (was {r['previous']['model_sha256'][:16]}…) "
+               f"-> {out_dir}")
+
+
+@cli.command("federate")
+@click.option("--dataset", default="digits", show_default=True, help="Data the clients share out (as for prepare).")
+@click.option("--board", default="stm32f405", show_default=True, help="Board the student must fit.")
+@click.option("--clients", type=int, default=8, show_default=True, help="Number of clients.")
+@click.option("--rounds", type=int, default=10, show_default=True, help="Federated rounds.")
+@click.option("--partition", default="iid", show_default=True, help="iid or dirichlet:ALPHA (e.g. dirichlet:0.5).")
+@click.option("--strategy", default="fedavg", show_default=True, help="fedavg or fedprox (Flower's strategies).")
+@click.option("--local-epochs", type=int, default=2, show_default=True, help="Epochs each client trains per round.")
+@click.option("--proximal-mu", type=float, default=0.01, show_default=True, help="FedProx's mu.")
+@click.option("--address", default="127.0.0.1:0", show_default=True,
+              help="HOST:PORT the Flower server listens on (port 0: a free one).")
+@click.option("--no-spawn", is_flag=True, help="Start no local clients: wait for `tinyml federate-client` "
+              "processes started elsewhere with --server ADDRESS.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder (atomic).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def federate_cmd(dataset, board, clients, rounds, partition, strategy, local_epochs, proximal_mu, address, no_spawn,
+                 out_dir, seed, quiet) -> None:
+    """Train the student across clients that keep their data, on Flower: one
+    process per client over gRPC, updates checked before aggregation, then
+    int8 artifacts and a report against centralized training on the same data.
+
+    \b
+    Example:
+      tinyml federate --clients 8 --rounds 10 --partition dirichlet:0.5 --strategy fedavg --out build/fed
+    """
+    from .federated import FederateOptions, federate, validate_federate
+
+    options = FederateOptions(out=out_dir, dataset=dataset, board=board, clients=clients, rounds=rounds,
+                              partition=partition, strategy=strategy, local_epochs=local_epochs,
+                              proximal_mu=proximal_mu, seed=seed, address=address, spawn_clients=not no_spawn,
+                              progress=not quiet)
+    validate_federate(options)
+    r = federate(options).report
+    click.echo(f"federated int8 {r['federated_int8_accuracy']:.2%}, centralized int8 "
+               f"{r['centralized_int8_accuracy']:.2%} (gap {r['gap_points']:.2f} points); "
+               f"{len(r['dropped'])} update(s) dropped; {r['bytes_exchanged']:,} B exchanged -> {out_dir}")
+    for drop in r["dropped"]:
+        click.echo(f"dropped in round {drop['round']}: client {drop['client']}: {drop['reason']}")
+
+
+@cli.command("federate-client")
+@click.option("--server", required=True, help="HOST:PORT of the `tinyml federate` server.")
+@click.option("--client-id", type=int, required=True, help="This client's index, 0..clients-1.")
+@click.option("--clients", type=int, required=True, help="Number of clients the data is split into.")
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--board", default="stm32f405", show_default=True)
+@click.option("--partition", default="iid", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--die-in-round", type=int, default=None, hidden=True, help="Drill: kill this process mid-fit.")
+@click.option("--poison-round", type=int, default=None, hidden=True, help="Drill: send a corrupted update.")
+@click.option("--poison", type=click.Choice(["nan", "shape"]), default="nan", hidden=True)
+def federate_client_cmd(server, client_id, clients, dataset, board, partition, seed, die_in_round, poison_round,
+                        poison) -> None:
+    """One Flower client of `tinyml federate` (on this or another machine)."""
+    from .federated import ClientOptions, run_client
+
+    run_client(ClientOptions(server=server, client_id=client_id, clients=clients, dataset=dataset, board=board,
+                             partition=partition, seed=seed, die_in_round=die_in_round, poison_round=poison_round,
+                             poison=poison))
 
 
 def main() -> None:

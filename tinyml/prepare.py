@@ -274,5 +274,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         report["wall_seconds"] = round(time.perf_counter() - started, 2)
         history = {"teacher": teacher_history, "student_alone": alone.history, "student_distilled": distilled.history}
         files += write_prepare_report(tmp, report, history, checked.predictions, splits.y_test, list(splits.labels))
+        # What `tinyml update` starts from (tinyml/continual.py): the float student and a replay memory.
+        from .continual import save_prepare_state
+        files += save_prepare_state(tmp, distilled.model, config.name(), splits, options.dataset, options.seed)
     _say(options, f"done in {report['wall_seconds']:.1f} s -> {options.out}")
     return PrepareResult(out_dir=Path(options.out), report=report, files=files)
