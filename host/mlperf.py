@@ -483,8 +483,7 @@ def flash_mlperf(board: Board, compiled_dir: Path, model_name: str | None = None
     """`tinyml flash --protocol mlperf-tiny`: build the MLPerf Tiny image with CMake,
     put it on the (emulated) board, check its profile. Boards built with PlatformIO
     have no MLPerf Tiny environment: refused."""
-    import tempfile
-
+    from .emulator import keep_dir, record_key
     from .flash import flash_board
 
     if board.build.get("system") != "cmake":
@@ -494,7 +493,9 @@ def flash_mlperf(board: Board, compiled_dir: Path, model_name: str | None = None
     say = progress or (lambda text: None)
     name, input_type, results = mlperf_build_options(compiled_dir, model_name, input_uint8)
     say(f"building the MLPerf Tiny image for {board.name}: model {name}, {input_type} input, {results} results")
-    work = Path(tempfile.mkdtemp(prefix=f"tinyml-flash-{board.name}-mlperf-"))
+    # Built in the kept emulator's own folder, which goes when that emulator is stopped.
+    work = keep_dir(record_key(board.name, compiled_dir)) / "mlperf-build"
+    work.mkdir(parents=True, exist_ok=True)
     image = build_mlperf_firmware(board, compiled_dir, work, model_name, input_uint8)
     say(f"image {image.flash_bytes:,} B flash, {image.ram_bytes:,} B RAM; starting it on {board.name}")
     result = flash_board(board, image=image.path, model_dir=compiled_dir, verify=False, build_dir=work)

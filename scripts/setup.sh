@@ -19,8 +19,11 @@ APT_PACKAGES=(
     qemu-system-arm
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
     gcc-xtensa-lx106 picolibc-xtensa-lx106-elf clang-22 llvm-22
-    nodejs npm
 )
+# Node and npm run the MicroPython WebAssembly build. A Node.js that is already there (e.g.
+# NodeSource's, which bundles npm and conflicts with Debian's npm package) is used as it is.
+command -v node >/dev/null || APT_PACKAGES+=(nodejs)
+command -v npm >/dev/null || APT_PACKAGES+=(npm)
 VENV=.venv
 TORCH_SPEC="torch==2.13.0"
 

@@ -270,6 +270,8 @@ def test_cli_flashes_a_logits_model_with_uint8_input_and_bench_scores_as_the_run
         running = find_running_emulator("stm32f405")
         if running is not None:
             running.stop()
+    # The image was built in the emulator's own folder, gone with it: nothing left in the state dir.
+    assert not [p for p in (tmp_path / "state").iterdir() if p.is_dir() and p.name.startswith("stm32f405")]
 
 
 # ---- the host side alone: what a device may answer
