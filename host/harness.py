@@ -134,6 +134,8 @@ def latency_time_basis(unit: str, hello_clock_hz: int, board_profile: dict[str, 
     timer = profile.get("timer") or ""
     if unit == "nanoseconds":
         return 0, "nanoseconds measured by the host-port firmware's clock"
+    if unit == "us":
+        return 0, "microseconds measured on the board (MicroPython's time.ticks_us)"
     if not clock_hz:
         return 0, f"no clock known: latency stays in {unit}"
     mhz = f"{clock_hz / 1e6:g} MHz"
@@ -279,7 +281,12 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
         line_rate = max(transport.bytes_written, transport.bytes_read) * 10 / (transport.baud * elapsed)
     extra = dict(extra or {})
     clock_hz, time_basis = latency_time_basis(unit, info.clock_hz, extra.get("board_profile"))
-    latency_us = latencies * (1e6 / clock_hz) if clock_hz else latencies / 1000.0 if unit == "nanoseconds" else None
+    if unit == "us":   # the board times itself in microseconds (MicroPython's ticks_us)
+        latency_us = latencies.astype(np.float64)
+    elif clock_hz:
+        latency_us = latencies * (1e6 / clock_hz)
+    else:
+        latency_us = latencies / 1000.0 if unit == "nanoseconds" else None
     report: dict[str, Any] = {
         "samples": int(total),
         "on_device_accuracy": float((device_pred == labels).mean()),

@@ -93,7 +93,7 @@ def test_convert_own_onnx_model_to_int8(tmp_path):
     assert graph.tensors[graph.inputs[0]].dtype == np.int8 and graph.tensors[graph.outputs[0]].dtype == np.int8
     assert "TRANSPOSE" not in graph.ops and "DEQUANTIZE" not in graph.ops
     bad = tinyml("convert", tmp_path / "calib.npz", "--calibration", "digits", "--out", tmp_path / "x.tflite")
-    assert_bad_input(bad, "unknown ONNX model format", only_line=True)
+    assert_bad_input(bad, "unknown model format", only_line=True)
     assert not (tmp_path / "x.tflite").exists()
 
 

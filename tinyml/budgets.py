@@ -235,6 +235,22 @@ def nothing_fits_message(family: list[MemberFigures], board: Board, budgets: Bud
     return f"no student fits {board.name} within the budgets: {'; '.join(parts)}"
 
 
+def largest_fitting_student(board: Board, input_shape: InputShape, num_classes: int,
+                            budgets: Budgets | None = None) -> StudentConfig:
+    """The largest member of the student family whose figures fit the board and budgets (sized
+    from the largest down); one line naming the smallest reachable figures when none does."""
+    from . import models
+
+    budgets = budgets or Budgets()
+    sized: list[MemberFigures] = []
+    for config in reversed(models.student_family(input_shape)):
+        figures = member_figures(config, input_shape, num_classes, board, budgets)
+        if figures.fits:
+            return config
+        sized.insert(0, figures)
+    raise TinymlError(nothing_fits_message(sized, board, budgets))
+
+
 def choose_smallest_within_tolerance(candidates: list[tuple[MemberFigures, float]], tolerance: float
                                      ) -> tuple[MemberFigures, float]:
     """Among fitting (figures, validation accuracy) pairs, ordered small -> large: the first

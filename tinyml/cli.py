@@ -142,15 +142,14 @@ def convert_cmd(model: Path, calibration: str, out_path: Path, samples: int) -> 
     (.keras, .h5), a SavedModel folder or a float .tflite, all through TFLite's
     full-integer quantization with per-channel weights, int8 input and output,
     calibrated on --calibration."""
-    from .tf_convert import convert_model, model_kind
     from . import preflight
 
+    preflight.model_kind(model)  # a bad path or format fails before TensorFlow and the calibration data load
     preflight.dataset(calibration, "--calibration")
     preflight.output_path(out_path, directory=False)
     preflight.positive(samples, "--samples")
-
-    model_kind(model)  # a bad path or format fails before the calibration data loads
     from .data import load_calibration
+    from .tf_convert import convert_model
 
     result = convert_model(model, load_calibration(calibration)[:samples], out_path,
                            progress=lambda text: say("convert", text))

@@ -184,8 +184,9 @@ def _free_port(host: str) -> int:
 def _student(splits, board_name: str):
     from . import models
     from .boards import load_board
+    from .budgets import largest_fitting_student
 
-    config, _ = models.pick_student(load_board(board_name), splits.input_shape, splits.num_classes, None)
+    config = largest_fitting_student(load_board(board_name), splits.input_shape, splits.num_classes)
     return config, models.build_student(config, splits.input_shape, splits.num_classes)
 
 

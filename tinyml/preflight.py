@@ -29,6 +29,11 @@ def dataset(spec: str, option: str = "--dataset") -> None:
     """A built-in dataset name, an existing .npz file or an existing folder."""
     if spec in BUILTIN_DATASETS:
         return
+    if spec.partition(":")[0] in BUILTIN_DATASETS and ":" in spec:
+        from .data import parse_class_subset
+
+        parse_class_subset(spec)   # some classes of a built-in one (digits:0-6): the ids are checked
+        return
     path = Path(spec)
     if not path.exists():
         raise TinymlError(f"{option} '{spec}' not found: not a built-in ({', '.join(BUILTIN_DATASETS)}) and no such "
@@ -115,3 +120,26 @@ def teacher(path: str | None, arch: str | None, kd: str, teacher_epochs: int | N
                               "gives logits: use --kd hinton, or a .pt teacher")
     elif arch is not None and arch != "teacher" and not arch.startswith("student:"):
         raise TinymlError(f"unknown teacher architecture '{arch}' (use 'teacher' or 'student:w1.00-d4')")
+
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def model_kind(path: Path) -> str:
+    """'onnx', 'keras', 'saved_model' or 'tflite' from the path; TinymlError otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+            return "saved_model"
+        raise TinymlError(f"{path} is a folder without saved_model.pb: not a SavedModel")
+    if not path.exists():
+        raise TinymlError(f"no such model file: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix in KERAS_SUFFIXES:
+        return "keras"
+    if suffix == ".tflite":
+        return "tflite"
+    raise TinymlError(f"unknown model format '{path.suffix or path.name}': give an .onnx, .keras/.h5, "
+                      "a SavedModel folder or a float .tflite")

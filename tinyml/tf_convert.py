@@ -16,10 +16,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import TinymlError
+from .preflight import KERAS_SUFFIXES, model_kind  # noqa: F401  (checked before TensorFlow loads; re-exported)
 from .quantize import (QuantizedModel, _calibration_samples, _converter_error, _quiet_converter, check_int8_model,
                        int8_flatbuffer, write_atomic)
 
-KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def keras_to_int8(model: Any, samples: Sequence[Sequence[np.ndarray]], float_io: bool = False) -> bytes:
@@ -67,26 +67,6 @@ def float_tflite_to_int8(flatbuffer: bytes, samples: Sequence[Sequence[np.ndarra
         except Exception as exc:  # noqa: BLE001 - calibrator and quantizer raise many types
             failure = exc
     raise _converter_error(failure, captured) from failure
-
-
-def model_kind(path: Path) -> str:
-    """'onnx', 'keras', 'saved_model' or 'tflite' from the path; TinymlError otherwise."""
-    path = Path(path)
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
-            return "saved_model"
-        raise TinymlError(f"{path} is a folder without saved_model.pb: not a SavedModel")
-    if not path.exists():
-        raise TinymlError(f"no such model file: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix in KERAS_SUFFIXES:
-        return "keras"
-    if suffix == ".tflite":
-        return "tflite"
-    raise TinymlError(f"unknown model format '{path.suffix or path.name}': give an .onnx, .keras/.h5, "
-                      "a SavedModel folder or a float .tflite")
 
 
 def _input_shape_of_tflite(flatbuffer: bytes) -> tuple[int, ...]:
