@@ -267,59 +267,13 @@ class Row:
     kind: str = "synthetic"             # "synthetic" (random weights) or "trained" (MLPerf Tiny reference)
 
 
-# RecordingMicroAllocator records whose size depends on the pointer width: bytes per record on a
-# 32-bit MCU (tflite-micro's TF_LITE_STATIC_MEMORY structs). TfLiteEvalTensor {data*, dims*, type};
-# TfLiteTensor {data*, dims*, params (8), quantization {type, params*}, bytes, type, allocation_type,
-# is_variable}; TfLiteAffineQuantization {scale*, zero_point*, quantized_dimension} with its
-# zero-point array; NodeAndRegistration {TfLiteNode (6 pointers, an int), registration*}.
-# Everything else (the head: activations and scratch; persistent op data, mostly int32 per-channel
-# arrays) is counted at the size the 64-bit build allocates it.
-_TFLM_RECORDS_32BIT = {
-    "TfLiteEvalTensor data": 12,
-    "Persistent TfLiteTensor data": 40,
-    "NodeAndRegistration struct": 32,
-}
-_RECORD = re.compile(r"'([^']+)' used (\d+) bytes with alignment overhead \(requested (\d+) bytes for (\d+) ")
-_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
-
-
 def tflm_arena_32bit(model: bytes) -> tuple[int, int, str]:
-    """(TFLM arena on this 64-bit host, the same allocation at 32-bit record sizes, what was changed).
+    """(TFLM arena on this 64-bit host, the same allocation on a 32-bit MCU, how): tinyml.tflm_arena,
+    the pointer-holding structs counted at their sizeof() on arm-none-eabi-g++."""
+    from tinyml.tflm_arena import measure_arena_figures
 
-    From tflite-micro's RecordingMicroAllocator after one invoke: each pointer-holding record of
-    _TFLM_RECORDS_32BIT counted at its 32-bit size; quantization records halve their struct part
-    (12 of 24 bytes per tensor), the rest is kept."""
-    import tempfile as _tempfile
-
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(model)
-    detail = interpreter.get_input_details(0)
-    interpreter.set_input(np.zeros(detail["shape"], dtype=detail["dtype"]), 0)
-    interpreter.invoke()
-    with _tempfile.TemporaryFile(mode="w+b") as capture:
-        saved = os.dup(2)
-        try:
-            os.dup2(capture.fileno(), 2)
-            interpreter.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        capture.seek(0)
-        text = capture.read().decode(errors="replace")
-    total = int(_TOTAL.search(text).group(1))
-    saved_bytes, notes = 0, []
-    for name, used, _requested, count in _RECORD.findall(text):
-        used, count = int(used), int(count)
-        if name in _TFLM_RECORDS_32BIT:
-            smaller = _TFLM_RECORDS_32BIT[name] * count
-        elif name == "Persistent TfLiteTensor quantization data":
-            smaller = used - 12 * (count // 2)   # two allocations per tensor: the struct and its zero points
-        else:
-            continue
-        saved_bytes += max(used - smaller, 0)
-        notes.append(f"{name} {used} -> {smaller}")
-    return total, total - saved_bytes, "; ".join(notes)
+    figures = measure_arena_figures(model)
+    return figures.total_64, figures.total_32, f"pointer-holding structs at 32-bit sizes: -{figures.pointer_savings} B"
 
 
 # (compiler, size tool, core flags) per compile target, as the boards' firmware builds use them.
