@@ -11,13 +11,16 @@ The fake-quantized network computes what the int8 model computes:
              is learned (LSQ's gradient for the scale, PACT's clipping: values past the range
              saturate as int8 saturates on the device); ReLU outputs keep low = 0
   pooling    global average of the int8 map, requantized to its own learned range (TFLite's MEAN)
+Each layer's forward value is TFLite-Micro's integer arithmetic (int32 accumulators, the
+fixed-point multipliers and their double rounding); its gradient is the float fake-quant path's
+(straight-through rounding). So the fake-quantized net's int8 outputs are the .tflite's on
+TFLite-Micro, bit for bit (tests/test_qat.py checks it on the real tflite-micro).
 
 Export (export_qat_tflite): the network goes the normal way (ONNX -> our TF converter -> TFLite's
 converter) to get the graph, then every quantization parameter in it is overwritten in place with
 the learned one: activation scales and zero points, int8 weights and their scales, int32 biases
 (requantized with the learned input scale). Nothing is re-calibrated: the scales in the .tflite
-are the trained ones (tests read them back), and only the integer rounding of TFLite's fixed-point
-requantization separates the int8 model from the fake-quantized network.
+are the trained ones (tests read them back).
 """
 
 from __future__ import annotations
@@ -52,6 +55,40 @@ _RANGE_SPEED = 10.0
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
     """round() forward, identity backward (straight-through estimator)."""
     return x + (torch.round(x) - x).detach()
+
+
+def _multiply_by_quantized_multiplier(acc: torch.Tensor, multipliers: torch.Tensor,
+                                      shifts: torch.Tensor) -> torch.Tensor:
+    """TFLite's MultiplyByQuantizedMultiplier (SRDHM, then rounding divide by a power of two) on
+    int64 tensors, per element of broadcast multipliers/shifts: the integer requantization of
+    TFLite-Micro (tinyml.compiler.quant.multiply_by_quantized_multiplier, vectorized)."""
+    left, right = torch.clamp(shifts, min=0), torch.clamp(-shifts, min=0)
+    x = torch.bitwise_left_shift(acc, left)
+    high = torch.bitwise_right_shift(x * multipliers + (1 << 30), 31)
+    mask = torch.bitwise_left_shift(torch.ones_like(right), right) - 1
+    remainder = torch.bitwise_and(high, mask)
+    threshold = torch.bitwise_right_shift(mask, 1) + (high < 0).long()
+    return torch.bitwise_right_shift(high, right) + (remainder > threshold).long()
+
+
+def _multipliers(real: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    from .compiler.quant import quantize_multiplier
+
+    pairs = [quantize_multiplier(value) for value in real]
+    return (torch.tensor([m for m, _ in pairs], dtype=torch.int64),
+            torch.tensor([shift for _, shift in pairs], dtype=torch.int64))
+
+
+def _f32(value: float | torch.Tensor) -> float:
+    """A scale as the .tflite stores it: float32, widened to double (as TFLite-Micro reads it)."""
+    return float(np.float32(float(value)))
+
+
+def _exact(float_path: torch.Tensor, codes: torch.Tensor, zero_point: torch.Tensor,
+           scale: torch.Tensor) -> torch.Tensor:
+    """The integer result's value forward, the float path's gradient backward."""
+    exact = (codes.to(float_path.dtype) - zero_point) * scale
+    return float_path + (exact - float_path).detach()
 
 
 @dataclass
@@ -141,16 +178,30 @@ class QuantLayer(nn.Module):
         q_bias = torch.clamp(_round_ste(bias / bias_scales), -2 ** 31, 2 ** 31 - 1)
         return q_weight, scales, q_bias, bias_scales
 
-    def forward(self, x: torch.Tensor, input_scale: torch.Tensor) -> torch.Tensor:
-        q_weight, scales, q_bias, bias_scales = self.quantized_parameters(input_scale)
-        shape = (-1,) + (1,) * (q_weight.dim() - 1)
-        weight, bias = q_weight * scales.view(shape), q_bias * bias_scales
+    def _apply(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         if isinstance(self.layer, nn.Conv2d):
             conv = self.layer
-            y = F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
-        else:
-            y = F.linear(x, weight, bias)
-        return self.output(F.relu(y) if self.relu else y)
+            return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+        return F.linear(x, weight, bias)
+
+    def forward(self, x: torch.Tensor, input_scale: torch.Tensor) -> torch.Tensor:
+        """Float fake quantization for the gradient; its value replaced by TFLite-Micro's integer
+        arithmetic: int32 accumulator of (input - zero point) x weights + bias, requantized per
+        channel by the fixed-point multiplier of input_scale * weight_scale / output_scale."""
+        q_weight, scales, q_bias, bias_scales = self.quantized_parameters(input_scale)
+        shape = (-1,) + (1,) * (q_weight.dim() - 1)
+        y = self._apply(x, q_weight * scales.view(shape), q_bias * bias_scales)
+        y = self.output(F.relu(y) if self.relu else y)
+        with torch.no_grad():
+            codes = torch.round(x.double() / input_scale.double())   # the input is on its int8 grid
+            acc = self._apply(codes, q_weight.double(), q_bias.double()).round().long()
+            out_scale, out_zero_point = self.output.scale_and_zero_point()
+            multipliers, shifts = _multipliers([_f32(input_scale) * float(s) / _f32(out_scale)
+                                                for s in scales.float().tolist()])
+            view = (1, -1) + (1,) * (acc.dim() - 2)
+            q = _multiply_by_quantized_multiplier(acc, multipliers.view(view), shifts.view(view)) + int(out_zero_point)
+            q = torch.clamp(q, int(out_zero_point) if self.relu else -128, 127)
+        return _exact(y, q, out_zero_point, out_scale)
 
 
 class QatNet(nn.Module):
@@ -173,12 +224,29 @@ class QatNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = x.new_tensor(INPUT_SCALE)
-        x = (torch.clamp(torch.round(x / scale) + INPUT_ZERO_POINT, -128, 127) - INPUT_ZERO_POINT) * scale
+        # As tinyml.verify.quantize_input does it (float64, halves to even): the same input codes.
+        codes = torch.clamp(torch.round(x.double() / _f32(INPUT_SCALE)) + INPUT_ZERO_POINT, -128, 127)
+        x = (codes.float() - INPUT_ZERO_POINT) * scale
         for layer in self.convs:
             x = layer(x, scale)
             scale = layer.output.scale_and_zero_point()[0]
-        x = self.pool(torch.mean(x, dim=(2, 3)))
+        x = self._mean(x, scale)
         return self.classifier(x, self.pool.scale_and_zero_point()[0])
+
+    def _mean(self, x: torch.Tensor, input_scale: torch.Tensor) -> torch.Tensor:
+        """Global average pool, its value TFLite-Micro's int8 MEAN (sum, one fixed-point multiply
+        with 1/count folded in as TFLite folds it)."""
+        from .compiler.quant import mean_multiplier
+
+        pooled = self.pool(torch.mean(x, dim=(2, 3)))
+        with torch.no_grad():
+            count = x.shape[2] * x.shape[3]
+            total = torch.round(x.double() / input_scale.double()).sum(dim=(2, 3)).long()
+            out_scale, out_zero_point = self.pool.scale_and_zero_point()
+            multiplier, shift = mean_multiplier(_f32(input_scale), _f32(out_scale), count)
+            q = _multiply_by_quantized_multiplier(total, torch.tensor(multiplier), torch.tensor(shift))
+            q = torch.clamp(q + int(out_zero_point), -128, 127)
+        return _exact(pooled, q, out_zero_point, out_scale)
 
     def ranges(self) -> list[ActivationRange]:
         return [quantizer.learned() for quantizer in self.quantizers()]
