@@ -177,3 +177,62 @@ def test_bad_qat_options_are_one_line_before_training(tmp_path, args, message):
                             timeout=300)
     assert_bad_input(result, message, only_line=True)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_graph_that_is_not_the_qat_network_is_refused(small_export):
+    net_two_blocks, _, _ = small_export[2]
+    _, _, one_conv_model = small_export[0]
+    with pytest.raises(TinymlError, match="cannot hold the QAT values"):
+        qat.write_learned_quantization(one_conv_model, net_two_blocks)
+
+
+class _Checked:
+    def __init__(self, accuracy: float) -> None:
+        self.int8_accuracy = accuracy
+        self.outputs = np.zeros((4, 10), np.int8)
+        self.predictions = np.zeros(4, np.int64)
+
+
+@pytest.mark.parametrize("mode, ptq_val, qat_val, kept, ran_qat", [
+    ("auto", 0.950, None, "ptq", False),    # loses 0.4 points: no QAT
+    ("auto", 0.900, 0.940, "qat", True),    # loses 4.4 points, QAT better on validation: kept
+    ("auto", 0.900, 0.890, "ptq", True),    # QAT ran but is worse on validation: PTQ kept
+    ("on", 0.954, 0.950, "qat", True),      # --qat keeps QAT
+    ("off", 0.500, None, "ptq", False),     # --no-qat never runs it
+])
+def test_choice_between_ptq_and_qat_is_made_on_validation(tmp_path, monkeypatch, mode, ptq_val, qat_val, kept,
+                                                          ran_qat):
+    from types import SimpleNamespace
+
+    import tinyml.distill
+    import tinyml.verify
+    from tinyml import qat_select
+
+    (tmp_path / "model.tflite").write_bytes(b"ptq")
+    (tmp_path / "model.onnx").write_bytes(b"ptq onnx")
+    splits = SimpleNamespace(x_val=np.zeros((4, 8, 8, 1)), y_val=np.zeros(4), x_test=np.zeros((4, 8, 8, 1)),
+                             y_test=np.zeros(4), x_train=np.zeros((4, 8, 8, 1)), input_shape=(8, 8, 1))
+    monkeypatch.setattr(tinyml.distill, "evaluate", lambda model, x, y: 0.954)
+    monkeypatch.setattr(tinyml.distill, "predict_logits", lambda model, x: np.zeros((len(x), 10)))
+
+    def verify(model: bytes, x, y, float_logits=None):
+        return _Checked({b"ptq": ptq_val, b"qat": qat_val}[model] if x is splits.x_val else 0.5)
+
+    def export(net, input_shape, calibration, path, onnx_path):
+        path.write_bytes(b"qat")
+        onnx_path.write_bytes(b"qat onnx")
+        return SimpleNamespace(quantized=SimpleNamespace(path=path))
+
+    finetuned = SimpleNamespace(model=None, ranges=[], initial_ranges=[], val_accuracy=qat_val)
+    monkeypatch.setattr(tinyml.verify, "verify_tflite", verify)
+    monkeypatch.setattr(qat, "quantization_aware_finetune", lambda *args, **kwargs: finetuned)
+    monkeypatch.setattr(qat, "export_qat_tflite", export)
+    monkeypatch.setattr(qat, "fake_quant_int8_outputs", lambda net, x: np.zeros((len(x), 10), np.int8))
+    choice = qat_select.choose_quantization(mode, None, splits, None, "none", _Checked(0.5), tmp_path, 2, 0,
+                                            lambda text: None)
+    assert choice.kept == kept and choice.report["kept"] == kept and choice.reason == choice.report["reason"]
+    assert (choice.report["qat_int8_val_accuracy"] is not None) == ran_qat
+    assert (tmp_path / "model.tflite").read_bytes() == (b"qat" if kept == "qat" else b"ptq")
+    assert (tmp_path / "model.onnx").read_bytes() == (b"qat onnx" if kept == "qat" else b"ptq onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.tflite"]   # no scratch left

@@ -69,8 +69,8 @@ def choose_quantization(mode: str, student: nn.Module, splits: Splits, teacher: 
                               "ptq_int8_accuracy": ptq_checked.int8_accuracy, "qat_int8_accuracy": None,
                               "qat_int8_val_accuracy": None}
     if mode == "off":
-        return QuantizationChoice("ptq", "--no-qat: post-training quantization only", ptq_checked,
-                                  {**report, "kept": "ptq", "reason": "--no-qat"})
+        reason = "--no-qat: post-training quantization only"
+        return QuantizationChoice("ptq", reason, ptq_checked, {**report, "kept": "ptq", "reason": reason})
     if mode == "auto" and drop <= AUTO_DROP_POINTS:
         reason = (f"post-training int8 loses {drop:.2f} points on validation (<= {AUTO_DROP_POINTS} points): "
                   "no QAT needed")
