@@ -19,6 +19,7 @@ import argparse
 import copy
 import itertools
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -141,6 +142,8 @@ def main() -> None:
                         help="scale one channel of the first depthwise output by this factor, function-preserving "
                              "in float (0: none); several values: one case each")
     parser.add_argument("--name", default="qat", help="results file stem under benchmarks/results/")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="copy each case's ptq.tflite and qat.tflite into this folder (for tinyml emit/flash/bench)")
     args = parser.parse_args()
 
     from tinyml import data, distill
@@ -155,6 +158,10 @@ def main() -> None:
             case = run_case(splits, student, granularity, epochs, args.qat_epochs, args.seed, work, outlier or None)
             cases.append(case)
             print(report_line(case), flush=True)
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                for kind in ("ptq", "qat"):
+                    shutil.copyfile(work / f"{kind}.tflite", args.keep / f"{work.name}-{kind}.tflite")
 
     header = ["| dataset | student | weights | outlier | float | PTQ int8 | QAT int8 | PTQ drop (points) | recovered | "
               "target (>= 2/3 where PTQ loses >= 1 point) | .tflite vs fake-quant: bytes equal / max diff / arg-max |",

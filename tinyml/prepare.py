@@ -219,7 +219,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
 
         quantization = choose_quantization(
             options.qat, distilled.model, splits, teacher, options.kd, checked, tmp,
-            options.qat_epochs or default_qat_epochs(student_epochs), options.seed, lambda text: _say(options, text))
+            options.qat_epochs or default_qat_epochs(student_epochs), options.seed, lambda text: _say(options, text),
+            progress=options.progress)
         checked = quantization.checked
         model_bytes = (tmp / "model.tflite").read_bytes()
         t = lap("quantization_choice", t)

@@ -54,7 +54,7 @@ class QuantizationChoice:
 
 def choose_quantization(mode: str, student: nn.Module, splits: Splits, teacher: Teacher | None, kd: str,
                         ptq_checked: VerifyResult, out_dir: Path, qat_epochs: int, seed: int,
-                        say: Callable[[str], None]) -> QuantizationChoice:
+                        say: Callable[[str], None], progress: bool = False) -> QuantizationChoice:
     """Compare PTQ (already written to out_dir/model.tflite and checked on the test split) with QAT
     when `mode` asks for it; a kept QAT model replaces out_dir/model.tflite and model.onnx."""
     from . import distill
@@ -82,7 +82,7 @@ def choose_quantization(mode: str, student: nn.Module, splits: Splits, teacher: 
     say(f"quantization-aware training ({why}; {qat_epochs} epochs"
         f"{', distilled' if teacher is not None and kd != 'none' else ''})")
     result = qat.quantization_aware_finetune(student, splits, qat.QatConfig(epochs=qat_epochs, seed=seed, kd=kd),
-                                             teacher=teacher if kd != "none" else None, progress=False)
+                                             teacher=teacher if kd != "none" else None, progress=progress)
     scratch = out_dir / ".qat"
     scratch.mkdir()
     try:
