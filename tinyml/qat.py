@@ -457,7 +457,7 @@ def write_learned_quantization(flatbuffer: bytes, net: QatNet) -> bytes:
             raise TinymlError(f"{op.opcode} reads a tensor the QAT export has not quantized yet")
         if op.opcode in _WEIGHTED_OPS:
             if not pending:
-                raise TinymlError(f"the converted model has more weighted layers than the QAT network")
+                raise TinymlError("the converted model has more weighted layers than the QAT network")
             layer = pending.pop(0)
             set_data(op.inputs[1], layer.weights)
             set_quant(op.inputs[1], layer.weight_scales, np.zeros(layer.weight_scales.size, np.int64))
