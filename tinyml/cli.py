@@ -93,9 +93,15 @@ def boards_cmd(as_json: bool) -> None:
 @click.option("--sweep/--no-sweep", default=True, show_default=True,
               help="Train every fitting student briefly and choose by accuracy; --no-sweep takes the largest that fits.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, initialisation and batches.")
+@click.option("--qat/--no-qat", default=None,
+              help="Quantization-aware training (learned int8 ranges carried into the .tflite): --qat always, "
+                   "--no-qat never; default: when post-training int8 loses more than 0.5 points on validation, "
+                   "keeping the better int8 model on validation.")
+@click.option("--qat-epochs", type=int, default=None, help="QAT fine-tuning epochs [half the student's].")
 @click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, max_flash,
-                max_ram, max_macs, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, quiet) -> None:
+                max_ram, max_macs, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, qat, qat_epochs,
+                quiet) -> None:
     """Distill a tiny CNN student for a board, quantize it to full int8, check it
     on the real TFLite-Micro kernels on the host, and write every file a
     firmware needs (see docs/ARTIFACTS.md) with report.json, report.md and plots.
@@ -118,11 +124,15 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
         dataset=dataset, board=board, out=out_dir, kd=kd, teacher=teacher, teacher_arch=teacher_arch, epochs=epochs,
         teacher_epochs=teacher_epochs, seed=seed, sweep=sweep, progress=not quiet,
         max_weight_bytes=int(max_weight_kb * 1024) if max_weight_kb else None, budgets=budgets,
+        qat={None: "auto", True: "on", False: "off"}[qat], qat_epochs=qat_epochs,
     ))
     r = result.report
     click.echo(f"teacher {r['teacher_accuracy']:.2%}  student alone {r['student_alone_accuracy']:.2%}  "
                f"distilled float {r['student_float_accuracy']:.2%}  int8 (TFLM) {r['student_int8_accuracy']:.2%}  "
                f"agreement {r['int8_float_agreement']:.2%}")
+    if r["qat_int8_accuracy"] is not None:
+        click.echo(f"int8 post-training {r['ptq_int8_accuracy']:.2%}  quantization-aware {r['qat_int8_accuracy']:.2%}"
+                   f"  kept {r['quantization']['kept'].upper()}: {r['quantization']['reason']}")
     e = r["engine"]
     click.echo(f"{r['student']} ({r['selection']}): {r['params']:,} params, {r['macs']:,} MACs; engine "
                f"({e['optimize']}) {e['constants_bytes']:,} B of flash, {e['arena_bytes']:,} B arena; .tflite "

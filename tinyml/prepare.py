@@ -38,6 +38,8 @@ class PrepareOptions:
     sweep: bool = True                  # train the fitting students briefly and choose by accuracy
     progress: bool = True
     budgets: Budgets = field(default_factory=Budgets)   # flash/RAM/MACs/latency, tolerance, --optimize
+    qat: str = "auto"                   # quantization-aware training: "auto" | "on" | "off" (tinyml.qat_select)
+    qat_epochs: int | None = None       # None = half the student's epochs
 
 
 @dataclass
@@ -94,6 +96,9 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     board = preflight.prepare_options(options.dataset, options.board, Path(options.out), options.teacher,
                                       options.teacher_arch, options.kd, options.epochs, options.teacher_epochs,
                                       options.max_weight_bytes)
+    from .qat_select import check_qat_options
+
+    check_qat_options(options.qat, options.qat_epochs)
     splits = data.load_dataset(options.dataset, seed=options.seed)
     _say(options, "loading torch and TensorFlow")
     from . import distill, models
@@ -210,6 +215,16 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         checked = verify_tflite(model_bytes, splits.x_test, splits.y_test, float_logits=float_logits)
         t = lap("verify_tflm", t)
 
+        from .qat_select import choose_quantization, default_qat_epochs
+
+        quantization = choose_quantization(
+            options.qat, distilled.model, splits, teacher, options.kd, checked, tmp,
+            options.qat_epochs or default_qat_epochs(student_epochs), options.seed, lambda text: _say(options, text),
+            progress=options.progress)
+        checked = quantization.checked
+        model_bytes = (tmp / "model.tflite").read_bytes()
+        t = lap("quantization_choice", t)
+
         _say(options, "writing the C artifacts, test vectors and report")
         # The final check: the same figures, now of the trained model.
         footprint = models.footprint(distilled.model, splits.input_shape, splits.num_classes)
@@ -241,6 +256,9 @@ def prepare(options: PrepareOptions) -> PrepareResult:
             "student_float_accuracy": distill.evaluate(distilled.model, splits.x_test, splits.y_test),
             "student_int8_accuracy": checked.int8_accuracy,
             "int8_float_agreement": checked.int8_float_agreement,
+            "ptq_int8_accuracy": quantization.report["ptq_int8_accuracy"],
+            "qat_int8_accuracy": quantization.report["qat_int8_accuracy"],
+            "quantization": quantization.report,
             "flash_bytes": len(model_bytes),
             "arena_bytes": checked.arena_bytes,
             "engine": {"target": board.compile_target, "optimize": budgets.optimize,

@@ -98,14 +98,17 @@ def _converter_error(exc: Exception, captured: list[str]) -> TinymlError:
     return TinymlError(f"TFLite int8 conversion failed: {detail[:300]}")
 
 
-def int8_flatbuffer(converter, samples: Sequence[Sequence[np.ndarray]], float_io: bool = False) -> bytes:
+def int8_flatbuffer(converter, samples: Sequence[Sequence[np.ndarray]], float_io: bool = False,
+                    per_channel: bool = True) -> bytes:
     """Run a `tf.lite.TFLiteConverter` as full-integer post-training quantization.
 
     `samples` is the representative data: one list of model inputs (each with
     its batch dimension of 1) per calibration step. Weights are int8 per
     channel, activations int8, builtin int8 ops only; input and output are
     int8 unless `float_io` (then the converter adds QUANTIZE/DEQUANTIZE at the
-    edges). The converter's logging is silenced; a failure is a TinymlError."""
+    edges). `per_channel=False` gives every weight tensor one scale (the older
+    per-tensor scheme, kept to measure what it costs). The converter's logging
+    is silenced; a failure is a TinymlError."""
     import tensorflow as tf
 
     def representative_dataset():
@@ -115,6 +118,7 @@ def int8_flatbuffer(converter, samples: Sequence[Sequence[np.ndarray]], float_io
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter._experimental_disable_per_channel = not per_channel
     if not float_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
@@ -144,7 +148,7 @@ def write_atomic(path: Path, flatbuffer: bytes) -> None:
 
 
 def quantize_int8(tf_model: TfModel, representative: np.ndarray, path: Path,
-                  num_calibration: int = 200) -> QuantizedModel:
+                  num_calibration: int = 200, per_channel: bool = True) -> QuantizedModel:
     """Full-integer quantize `tf_model` with TFLite's converter and write the `.tflite` atomically.
 
     `representative` is training-split data, NHWC float (N, H, W, C); up to
@@ -155,7 +159,7 @@ def quantize_int8(tf_model: TfModel, representative: np.ndarray, path: Path,
     path = Path(path)
     samples = _calibration_samples(representative, tf_model.input_shape, num_calibration)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([tf_model.concrete_function], tf_model.module)
-    flatbuffer = int8_flatbuffer(converter, [[sample[None]] for sample in samples])
+    flatbuffer = int8_flatbuffer(converter, [[sample[None]] for sample in samples], per_channel=per_channel)
     result = check_int8_model(flatbuffer)
     write_atomic(path, flatbuffer)
     result.path = path

@@ -46,10 +46,29 @@ def _markdown(report: dict[str, Any], plots: list[str]) -> str:
         f"Ops: {', '.join(r['ops'])}. Wall time {r['wall_seconds']:.1f} s "
         f"({', '.join(f'{k} {v:.1f} s' for k, v in r['stage_seconds'].items())}).",
     ]
+    if r.get("quantization"):
+        lines += ["", *_quantization_section(r)]
     if r.get("family"):
         lines += ["", *_family_table(r)]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def _quantization_section(r: dict[str, Any]) -> list[str]:
+    q = r["quantization"]
+    lines = ["## Quantization: post-training vs quantization-aware training", "",
+             f"Kept: **{q['kept'].upper()}** ({q['reason']}).", "",
+             "| int8 model (host TFLite-Micro) | validation | test |", "| --- | ---: | ---: |",
+             f"| float student | {_pct(q['float_val_accuracy'])} | {_pct(r['student_float_accuracy'])} |",
+             f"| post-training quantization | {_pct(q['ptq_int8_val_accuracy'])} | {_pct(q['ptq_int8_accuracy'])} |",
+             f"| quantization-aware training | {_pct(q['qat_int8_val_accuracy'])} | {_pct(q['qat_int8_accuracy'])} |"]
+    agreement = q.get("qat_tflite_vs_fake_quant")
+    if agreement:
+        lines += ["", f"QAT ({q['qat_epochs']} epochs): the .tflite's activation scales are the learned ones; its int8 "
+                  f"outputs equal the fake-quantized PyTorch net's on {_pct(agreement['output_bytes_equal'])} of the "
+                  f"output bytes (max difference {agreement['max_abs_output_difference']}), arg-max agreement "
+                  f"{_pct(agreement['argmax_agreement'])}."]
+    return lines
 
 
 def _family_table(r: dict[str, Any]) -> list[str]:
