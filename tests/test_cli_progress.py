@@ -65,6 +65,11 @@ def test_prepare_names_each_stage_before_it_runs(tmp_path, monkeypatch, capsys):
     # Two small members keep the sweep short; both fit the board, so both are trained briefly.
     family = tinyml.models.student_family((8, 8, 1))[:2]
     monkeypatch.setattr(tinyml.models, "student_family", lambda input_shape: family)
+    # The budget sizing quantizes untrained instances before any training (cached per config):
+    # size them with the real quantizer first, so the stub below stops prepare's own export only.
+    from tinyml.budgets import untrained_tflite
+    for config in family:
+        untrained_tflite(config, (8, 8, 1), 10)
     monkeypatch.setattr(tinyml.quantize, "quantize_int8", stop_here)
     with pytest.raises(TinymlError, match="stopped after"):
         prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", epochs=1,
