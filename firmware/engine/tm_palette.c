@@ -6,54 +6,75 @@
 
 #include "tm_dsp.h"
 
-static inline int32_t index_at(const tm_palette_t *p, int32_t i)
+/* Locals of a tm_palette_t: the decode loops store through int8/int16/int32 pointers that
+   could alias the struct, so its fields are read once, here. */
+typedef struct {
+    const uint8_t *indices;
+    const int8_t *table;
+    int32_t bits, mask, channels, tables, count;
+} tm_palette_view_t;
+
+static inline tm_palette_view_t view_of(const tm_palette_t *p)
 {
-    const int32_t bit = i * p->bits;
-    return (p->indices[bit >> 3] >> (bit & 7)) & ((1 << p->bits) - 1);
+    tm_palette_view_t v;
+    v.indices = p->indices;
+    v.table = p->table;
+    v.bits = p->bits;
+    v.mask = (1 << p->bits) - 1;
+    v.channels = p->channels;
+    v.tables = p->tables;
+    v.count = p->count;
+    return v;
 }
 
-/* The table of weight i's group (the layer's, or its output channel's). */
-static inline const int8_t *table_of(const tm_palette_t *p, int32_t i, int32_t per_channel)
+static inline int32_t index_at(const tm_palette_view_t *v, int32_t i)
 {
-    int32_t channel;
-    if (p->tables == 1) {
-        return p->table;
-    }
-    channel = p->channel_minor ? i % p->channels : i / per_channel;
-    return p->table + ((size_t)channel << p->bits);
+    const int32_t bit = i * v->bits;
+    return (v->indices[bit >> 3] >> (bit & 7)) & v->mask;
 }
 
-/* int8 filter: one table per layer streams whole index bytes; per-channel tables
-   switch table at each channel (channel-major) or each weight (channel-minor). */
+static inline const int8_t *channel_table(const tm_palette_view_t *v, int32_t channel)
+{
+    return v->tables == 1 ? v->table : v->table + ((size_t)channel << v->bits);
+}
+
+/* int8 filter: channel-major weights stream whole index bytes per channel (a channel's first
+   index starts a byte when its weight count is even at 4 bits, a multiple of 4 at 2 bits);
+   the depthwise (channel-minor) order picks the table per weight. */
 static void decode_s8(const tm_palette_t *p, int8_t *dst)
 {
-    const int32_t per_channel = p->count / p->channels;
-    int32_t i;
-    if (p->tables == 1 && p->bits == 4) {
-        const int8_t *t = p->table;
-        for (i = 0; i + 1 < p->count; i += 2) {
-            const uint32_t b = p->indices[i >> 1];
-            dst[i] = t[b & 15u];
-            dst[i + 1] = t[b >> 4];
-        }
-        if (i < p->count) {
-            dst[i] = t[p->indices[i >> 1] & 15u];
+    const tm_palette_view_t v = view_of(p);
+    const int32_t per_channel = v.count / v.channels;
+    int32_t c, i = 0;
+    if (p->channel_minor && v.tables > 1) {
+        for (i = 0; i < v.count; ++i) {
+            dst[i] = channel_table(&v, i % v.channels)[index_at(&v, i)];
         }
         return;
     }
-    if (!p->channel_minor) {
-        int32_t c;
-        for (c = 0, i = 0; c < p->channels; ++c) {
-            const int8_t *t = table_of(p, i, per_channel);
-            const int32_t end = i + per_channel;
-            for (; i < end; ++i) {
-                dst[i] = t[index_at(p, i)];
+    for (c = 0; c < v.channels; ++c) {
+        const int8_t *t = channel_table(&v, p->channel_minor ? 0 : c);
+        const int32_t end = i + per_channel;
+        if (v.bits == 4 && (i & 1) == 0) {
+            const uint8_t *idx = v.indices + (i >> 1);
+            for (; i + 1 < end; i += 2) {
+                const uint32_t b = *idx++;
+                dst[i] = t[b & 15u];
+                dst[i + 1] = t[b >> 4];
+            }
+        } else if (v.bits == 2 && (i & 3) == 0) {
+            const uint8_t *idx = v.indices + (i >> 2);
+            for (; i + 3 < end; i += 4) {
+                const uint32_t b = *idx++;
+                dst[i] = t[b & 3u];
+                dst[i + 1] = t[(b >> 2) & 3u];
+                dst[i + 2] = t[(b >> 4) & 3u];
+                dst[i + 3] = t[b >> 6];
             }
         }
-        return;
-    }
-    for (i = 0; i < p->count; ++i) {
-        dst[i] = table_of(p, i, per_channel)[index_at(p, i)];
+        for (; i < end; ++i) {
+            dst[i] = t[index_at(&v, i)];
+        }
     }
 }
 
@@ -61,64 +82,145 @@ static void decode_s8(const tm_palette_t *p, int8_t *dst)
 /* Position of tap t of a filter row inside its group of four: (0, 2, 1, 3) of SXTB16 / ror 8. */
 static const uint8_t tm_palette_group_order[4] = {0, 2, 1, 3};
 
+/* Two taps as one int32 word of int16 halves, the first in the low half: PKHBT on a DSP core
+   (gcc writes UXTH + ORR for the C expression). */
+#if defined(__ARM_FEATURE_DSP) && !defined(TM_DSP_EMULATE)
+static inline int32_t pair16(int32_t lo, int32_t hi)
+{
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+#else
+static inline int32_t pair16(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16));
+}
+#endif
+
+/* The next four index bytes as one little-endian word (an unaligned LDR on Cortex-M4/M7). */
+static inline uint32_t load4(const uint8_t *idx)
+{
+    uint32_t x;
+    memcpy(&x, idx, sizeof(x));
+    return x;
+}
+
+/* 4 bits: four taps t0..t3 whose indices are the bytes b0 = (i1 << 4 | i0), b1 = (i3 << 4 | i2)
+   -> the words (t0, t2), (t1, t3) of the (0, 2, 1, 3) group order; `groups` groups, two per
+   step from one word of indices. */
+static inline void groups_4bit(const int8_t *table, const uint8_t *idx, int32_t groups, int32_t *out)
+{
+    for (; groups >= 2; groups -= 2, idx += 4, out += 4) {
+        const uint32_t x = load4(idx);
+        out[0] = pair16(table[x & 15u], table[(x >> 8) & 15u]);
+        out[1] = pair16(table[(x >> 4) & 15u], table[(x >> 12) & 15u]);
+        out[2] = pair16(table[(x >> 16) & 15u], table[(x >> 24) & 15u]);
+        out[3] = pair16(table[(x >> 20) & 15u], table[x >> 28]);
+    }
+    if (groups) {
+        const uint32_t b0 = idx[0], b1 = idx[1];
+        out[0] = pair16(table[b0 & 15u], table[b1 & 15u]);
+        out[1] = pair16(table[b0 >> 4], table[b1 >> 4]);
+    }
+}
+
+/* 2 bits: the same from one byte (i3 << 6 | i2 << 4 | i1 << 2 | i0) per group, four per step. */
+static inline void groups_2bit(const int8_t *table, const uint8_t *idx, int32_t groups, int32_t *out)
+{
+    for (; groups >= 4; groups -= 4, idx += 4, out += 8) {
+        const uint32_t x = load4(idx);
+        int32_t g;
+        for (g = 0; g < 4; ++g) {
+            const uint32_t b = x >> (8 * g);
+            out[2 * g] = pair16(table[b & 3u], table[(b >> 4) & 3u]);
+            out[2 * g + 1] = pair16(table[(b >> 2) & 3u], table[(b >> 6) & 3u]);
+        }
+    }
+    for (; groups > 0; --groups, ++idx, out += 2) {
+        const uint32_t b = *idx;
+        out[0] = pair16(table[b & 3u], table[(b >> 4) & 3u]);
+        out[1] = pair16(table[(b >> 2) & 3u], table[b >> 6]);
+    }
+}
+
 static void decode_filter16(const tm_palette_t *p, int32_t *dst)
 {
-    const int32_t rw = (p->width + 3) & ~3;
-    const int32_t per_channel = p->rows * p->width;
+    const tm_palette_view_t v = view_of(p);
+    const int32_t width = p->width, rw = (p->width + 3) & ~3;
+    /* Rows of whole groups follow each other without padding: one run per channel. */
+    const int32_t rows = rw == width ? 1 : p->rows, run = rw == width ? p->rows * width : width;
+    const int32_t *tail = p->tail;
     int32_t c, row, t, i = 0;
-    for (c = 0; c < p->channels; ++c) {
-        const int8_t *table = table_of(p, i, per_channel);
-        int16_t *w16 = (int16_t *)(void *)dst;
-        for (row = 0; row < p->rows; ++row, w16 += rw) {
-            if (rw != p->width) {
-                memset(w16 + (p->width & ~3), 0, 4 * sizeof(int16_t));
+    for (c = 0; c < v.channels; ++c, tail += 4) {
+        const int8_t *table = channel_table(&v, c);
+        for (row = 0; row < rows; ++row, dst += (run + 3) / 4 * 2) {
+            int16_t *w16 = (int16_t *)(void *)dst;
+            t = 0;
+            if (v.bits == 4 && (i & 1) == 0) {
+                t = run & ~3;
+                groups_4bit(table, v.indices + (i >> 1), t / 4, dst);
+                i += t;
+            } else if (v.bits == 2 && (i & 3) == 0) {
+                t = run & ~3;
+                groups_2bit(table, v.indices + (i >> 2), t / 4, dst);
+                i += t;
             }
-            for (t = 0; t + 3 < p->width; t += 4, i += 4) {
-                w16[t] = table[index_at(p, i)];
-                w16[t + 2] = table[index_at(p, i + 1)];
-                w16[t + 1] = table[index_at(p, i + 2)];
-                w16[t + 3] = table[index_at(p, i + 3)];
+            if (rw != width) {
+                memset(w16 + (width & ~3), 0, 4 * sizeof(int16_t));
             }
-            for (; t < p->width; ++t, ++i) {
-                w16[(t & ~3) + tm_palette_group_order[t & 3]] = table[index_at(p, i)];
+            for (; t < run; ++t, ++i) {
+                w16[(t & ~3) + tm_palette_group_order[t & 3]] = (int16_t)table[index_at(&v, i)];
             }
         }
-        dst += p->rows * rw / 2;
-        memcpy(dst, p->tail + 4 * (size_t)c, 4 * sizeof(int32_t));
+        dst[0] = tail[0];
+        dst[1] = tail[1];
+        dst[2] = tail[2];
+        dst[3] = tail[3];
         dst += 4;
     }
 }
 
-static inline uint32_t pair16(int32_t lo, int32_t hi)
-{
-    return (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16);
-}
-
 static void decode_dw3(const tm_palette_t *p, int32_t *dst)
 {
-    int32_t c, q, k;
-    for (c = 0; c < p->channels; ++c, dst += 18) {
-        int32_t tap[3][3]; /* [ky][kx] */
-        int32_t seq[9];
-        for (k = 0; k < 9; ++k) {
-            const int32_t i = k * p->channels + c;
-            tap[k / 3][k % 3] = table_of(p, i, 0)[index_at(p, i)];
-        }
-        for (q = 0; q < 3; ++q) {
-            int32_t kx, s;
-            for (kx = 0; kx < 3; ++kx) {
-                for (s = 0; s < 3; ++s) {
-                    seq[3 * kx + s] = tap[(s - q + 3) % 3][kx];
-                }
+    const tm_palette_view_t v = view_of(p);
+    const int32_t stride = v.channels * v.bits; /* bits between a channel's successive taps */
+    const int32_t *tail = p->tail;
+    int32_t c;
+    for (c = 0; c < v.channels; ++c, dst += 18, tail += 4) {
+        const int8_t *table = channel_table(&v, c);
+        int32_t w[9]; /* w[3 ky + kx] */
+        int32_t k, bit = c * v.bits;
+        if ((stride & 7) == 0) { /* every tap of the channel at the same bit of its byte */
+            const uint8_t *idx = v.indices + (bit >> 3);
+            const int32_t shift = bit & 7, step = stride >> 3;
+            for (k = 0; k < 9; ++k, idx += step) {
+                w[k] = table[(*idx >> shift) & v.mask];
             }
-            for (k = 0; k < 4; ++k) {
-                dst[5 * q + k] = (int32_t)pair16(seq[2 * k], seq[2 * k + 1]);
+        } else {
+            for (k = 0; k < 9; ++k, bit += stride) {
+                w[k] = table[(v.indices[bit >> 3] >> (bit & 7)) & v.mask];
             }
-            dst[5 * q + 4] = (int32_t)(((uint32_t)(uint16_t)seq[8] << 16) | (uint32_t)p->tail[4 * (size_t)c]);
         }
-        dst[15] = p->tail[4 * (size_t)c + 1];
-        dst[16] = p->tail[4 * (size_t)c + 2];
-        dst[17] = p->tail[4 * (size_t)c + 3];
+        /* rotation q: t[3 kx + s] = w[3 ((s - q) mod 3) + kx]; pairs (t0,t1) (t2,t3) (t4,t5) (t6,t7), (e, t8) */
+        dst[0] = pair16(w[0], w[3]);
+        dst[1] = pair16(w[6], w[1]);
+        dst[2] = pair16(w[4], w[7]);
+        dst[3] = pair16(w[2], w[5]);
+        dst[4] = (int32_t)(((uint32_t)w[8] << 16) | (uint32_t)tail[0]);
+        dst[5] = pair16(w[6], w[0]);
+        dst[6] = pair16(w[3], w[7]);
+        dst[7] = pair16(w[1], w[4]);
+        dst[8] = pair16(w[8], w[2]);
+        dst[9] = (int32_t)(((uint32_t)w[5] << 16) | (uint32_t)tail[0]);
+        dst[10] = pair16(w[3], w[6]);
+        dst[11] = pair16(w[0], w[4]);
+        dst[12] = pair16(w[7], w[1]);
+        dst[13] = pair16(w[5], w[8]);
+        dst[14] = (int32_t)(((uint32_t)w[2] << 16) | (uint32_t)tail[0]);
+        dst[15] = tail[1];
+        dst[16] = tail[2];
+        dst[17] = tail[3];
     }
 }
 #endif /* TM_DSP_AVAILABLE */
