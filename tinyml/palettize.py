@@ -175,3 +175,53 @@ def host_accuracy(model: bytes, vectors: Path) -> tuple[float, int]:
     outputs = run_tflm(model, inputs)
     predicted = np.asarray(outputs).reshape(len(labels), -1).argmax(axis=1)
     return float(100.0 * np.mean(predicted == labels)), int(len(labels))
+
+
+@dataclass(frozen=True)
+class PalettizeReport:
+    """What `tinyml palettize` wrote and measured."""
+
+    out_path: Path
+    result: PalettizeResult
+    vectors: Path | None                # the test set the accuracies come from, if any
+    accuracy_int8: float | None         # host TFLite-Micro, %
+    accuracy_palettized: float | None
+    samples: int
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write next to PATH, then rename: a failed run leaves no half-written model."""
+    import os
+    import tempfile
+
+    from .fsutil import normal_permissions
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        normal_permissions(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def palettize_file(model: Path, out_path: Path, bits: int, granularity: str, vectors: Path | None,
+                   progress=lambda text: None) -> PalettizeReport:
+    """`tinyml palettize`: cluster MODEL into OUT_PATH; with a test set (VECTORS, or the
+    test_vectors.npz of a `tinyml prepare` output beside MODEL), the host TFLite-Micro
+    accuracy before and after."""
+    if vectors is None and (Path(model).parent / "test_vectors.npz").is_file():
+        vectors = Path(model).parent / "test_vectors.npz"
+    progress(f"clustering weights to {1 << bits} values per {granularity}")
+    result = palettize_tflite(model, bits, granularity)
+    before = after = None
+    samples = 0
+    if vectors is not None:
+        progress(f"host TFLite-Micro accuracy on {vectors}")
+        before, samples = host_accuracy(Path(model).read_bytes(), vectors)
+        after, _ = host_accuracy(result.model, vectors)
+    _write_atomically(Path(out_path), result.model)
+    return PalettizeReport(Path(out_path), result, vectors, before, after, samples)
