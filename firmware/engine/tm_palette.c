@@ -41,39 +41,39 @@ static inline const int8_t *channel_table(const tm_palette_view_t *v, int32_t ch
 /* int8 filter: channel-major weights stream whole index bytes per channel (a channel's first
    index starts a byte when its weight count is even at 4 bits, a multiple of 4 at 2 bits);
    the depthwise (channel-minor) order picks the table per weight. */
-static void decode_s8(const tm_palette_t *p, int8_t *dst)
+static void decode_s8(const tm_palette_t *p, int32_t first, int32_t channels, int8_t *dst)
 {
     const tm_palette_view_t v = view_of(p);
     const int32_t per_channel = v.count / v.channels;
-    int32_t c, i = 0;
-    if (p->channel_minor && v.tables > 1) {
+    int32_t c, i = first * per_channel;
+    if (p->channel_minor && v.tables > 1) { /* (depthwise: always the whole layer) */
         for (i = 0; i < v.count; ++i) {
             dst[i] = channel_table(&v, i % v.channels)[index_at(&v, i)];
         }
         return;
     }
-    for (c = 0; c < v.channels; ++c) {
+    for (c = first; c < first + channels; ++c) {
         const int8_t *t = channel_table(&v, p->channel_minor ? 0 : c);
         const int32_t end = i + per_channel;
         if (v.bits == 4 && (i & 1) == 0) {
             const uint8_t *idx = v.indices + (i >> 1);
-            for (; i + 1 < end; i += 2) {
+            for (; i + 1 < end; i += 2, dst += 2) {
                 const uint32_t b = *idx++;
-                dst[i] = t[b & 15u];
-                dst[i + 1] = t[b >> 4];
+                dst[0] = t[b & 15u];
+                dst[1] = t[b >> 4];
             }
         } else if (v.bits == 2 && (i & 3) == 0) {
             const uint8_t *idx = v.indices + (i >> 2);
-            for (; i + 3 < end; i += 4) {
+            for (; i + 3 < end; i += 4, dst += 4) {
                 const uint32_t b = *idx++;
-                dst[i] = t[b & 3u];
-                dst[i + 1] = t[(b >> 2) & 3u];
-                dst[i + 2] = t[(b >> 4) & 3u];
-                dst[i + 3] = t[b >> 6];
+                dst[0] = t[b & 3u];
+                dst[1] = t[(b >> 2) & 3u];
+                dst[2] = t[(b >> 4) & 3u];
+                dst[3] = t[b >> 6];
             }
         }
         for (; i < end; ++i) {
-            dst[i] = t[index_at(&v, i)];
+            *dst++ = t[index_at(&v, i)];
         }
     }
 }
@@ -144,15 +144,15 @@ static inline void groups_2bit(const int8_t *table, const uint8_t *idx, int32_t 
     }
 }
 
-static void decode_filter16(const tm_palette_t *p, int32_t *dst)
+static void decode_filter16(const tm_palette_t *p, int32_t first, int32_t channels, int32_t *dst)
 {
     const tm_palette_view_t v = view_of(p);
     const int32_t width = p->width, rw = (p->width + 3) & ~3;
     /* Rows of whole groups follow each other without padding: one run per channel. */
     const int32_t rows = rw == width ? 1 : p->rows, run = rw == width ? p->rows * width : width;
-    const int32_t *tail = p->tail;
-    int32_t c, row, t, i = 0;
-    for (c = 0; c < v.channels; ++c, tail += 4) {
+    const int32_t *tail = p->tail + 4 * (size_t)first;
+    int32_t c, row, t, i = first * p->rows * width;
+    for (c = first; c < first + channels; ++c, tail += 4) {
         const int8_t *table = channel_table(&v, c);
         for (row = 0; row < rows; ++row, dst += (run + 3) / 4 * 2) {
             int16_t *w16 = (int16_t *)(void *)dst;
@@ -225,11 +225,11 @@ static void decode_dw3(const tm_palette_t *p, int32_t *dst)
 }
 #endif /* TM_DSP_AVAILABLE */
 
-void tm_palette_decode(const tm_palette_t *p, void *dst)
+void tm_palette_decode_channels(const tm_palette_t *p, int32_t first, int32_t channels, void *dst)
 {
 #if TM_DSP_AVAILABLE
     if (p->layout == TM_PALETTE_FILTER16) {
-        decode_filter16(p, (int32_t *)dst);
+        decode_filter16(p, first, channels, (int32_t *)dst);
         return;
     }
     if (p->layout == TM_PALETTE_DW3) {
@@ -237,5 +237,32 @@ void tm_palette_decode(const tm_palette_t *p, void *dst)
         return;
     }
 #endif
-    decode_s8(p, (int8_t *)dst);
+    decode_s8(p, first, channels, (int8_t *)dst);
+}
+
+void tm_palette_decode(const tm_palette_t *p, void *dst)
+{
+    tm_palette_decode_channels(p, 0, p->channels, dst);
+}
+
+void tm_palette_fully_connected_s8(const tm_fully_connected_params_t *p, const tm_palette_t *palette,
+                                   const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    tm_fully_connected_params_t block = *p;
+    int32_t first;
+    for (first = 0; first < p->output_depth; first += palette->chunk) {
+        const int32_t channels = p->output_depth - first < palette->chunk ? p->output_depth - first : palette->chunk;
+        tm_palette_decode_channels(palette, first, channels, scratch);
+        block.output_depth = channels;
+        block.filter = scratch;
+        block.filter16 = p->filter16 != NULL ? (const int32_t *)(const void *)scratch : NULL;
+        block.bias = p->bias != NULL ? p->bias + first : NULL;
+        block.bias_folded = p->bias_folded != NULL ? p->bias_folded + first : NULL;
+        if (p->per_channel) {
+            block.multiplier = p->multiplier + first;
+            block.shift = p->shift + first;
+            block.requant = p->requant != NULL ? p->requant + first : NULL;
+        }
+        tm_fully_connected_s8(&block, input, output + first);
+    }
 }

@@ -35,6 +35,8 @@
 
 #include <stdint.h>
 
+#include "tm_fully_connected.h"
+
 #define TM_PALETTE_S8 0
 #define TM_PALETTE_FILTER16 1
 #define TM_PALETTE_DW3 2
@@ -50,9 +52,24 @@ typedef struct {
     int32_t layout;         /* TM_PALETTE_S8, _FILTER16 or _DW3 */
     int32_t rows, width;    /* FILTER16: filter rows per channel, taps per row */
     const int32_t *tail;    /* FILTER16, DW3: [channels][4] words, or NULL */
+    int32_t chunk;          /* FULLY_CONNECTED: output channels decoded at a time (0: whole layer) */
 } tm_palette_t;
 
 /* Writes the decoded weights to dst (4-byte aligned; the compiler sizes it). */
 void tm_palette_decode(const tm_palette_t *p, void *dst);
+
+/* Output channels first .. first + channels - 1 only (channel-major layouts: S8 of CONV_2D and
+   FULLY_CONNECTED, FILTER16), written from dst on. */
+void tm_palette_decode_channels(const tm_palette_t *p, int32_t first, int32_t channels, void *dst);
+
+/*
+ * FULLY_CONNECTED (batches 1) with palettized weights, `chunk` output channels at a time:
+ * each block's weights are decoded into scratch (chunk channels of the layout the build
+ * reads), then tm_fully_connected_s8 computes those channels with the block's bias and
+ * requantization: the same sums, so the same bytes. Every weight is used once per
+ * invocation either way, so blocks cost no extra decoding and keep the scratch small.
+ */
+void tm_palette_fully_connected_s8(const tm_fully_connected_params_t *p, const tm_palette_t *palette,
+                                   const int8_t *input, int8_t *output, int8_t *scratch);
 
 #endif /* TM_PALETTE_H */

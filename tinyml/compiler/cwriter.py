@@ -8,7 +8,7 @@ import numpy as np
 
 from ..tflite_graph import Graph
 from .layers import ConstArray, Layer
-from .palette_c import palette_decode_call, palette_fields, palette_struct
+from .palette_c import palette_call, palette_fields, palette_struct
 from .planner import MemoryPlan
 
 _PER_LINE = {"int8_t": 20, "uint8_t": 20, "int16_t": 14, "int32_t": 8, "float": 6}
@@ -198,8 +198,8 @@ def model_source(graph: Graph, layers: list[Layer], plan: MemoryPlan, target: st
             else:
                 args.append(_tensor_arg(plan, arg.tensor, arg.ctype, arg.const))
         call = f"{layer.kernel}({', '.join(args)});\n"
-        if "palette" in layer.extra:
-            call = palette_decode_call(i, layer, plan.scratch_location(i)) + "    " + call
+        if "palette" in layer.extra:  # decoded weights first (compiler/palette.py)
+            call = palette_call(i, layer, plan.scratch_location(i), args)
         if locals_:
             call = "{\n" + "".join(locals_) + f"        {call}    }}\n"
         body.append(f"    TM_LAYER_BEGIN({i});\n    {call}    TM_LAYER_END({i});\n")

@@ -27,6 +27,7 @@ PALETTE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 LAYOUT_S8, LAYOUT_FILTER16, LAYOUT_DW3 = 0, 1, 2
 DW3_WORDS = 18              # per channel, tm_depthwise_conv_2d.h
 SCRATCH_PLACEHOLDER = "@palette_scratch"   # cwriter: the decoded weights' address in the arena
+FC_CHUNK_BYTES = 2048       # a fully connected layer's decoded block (at least 4 channels)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,12 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
         tail = np.stack([words[:, 4] & 0xFFFF, words[:, 15], words[:, 16], words[:, 17]], axis=1)
         tail[:, 0] = np.where(tail[:, 0] >= 1 << 15, tail[:, 0] - (1 << 16), tail[:, 0])
     decoded_bytes = filt.nbytes
+    chunk = 0
+    if layer.opcode == "FULLY_CONNECTED" and int(f["batches"]) == 1:
+        # Each weight is used once: decode a block of output channels at a time (tm_palette.h).
+        depth = int(f["input_depth"])
+        channel_bytes = max(depth, (_align4(depth) // 2 + 4) * 4 if dsp_array is not None else 0)
+        chunk = min(channels, max(4, FC_CHUNK_BYTES // channel_bytes // 4 * 4))
     # The decoder must give back exactly the arrays the lowering made; a layout it cannot
     # rebuild (e.g. an FC channel whose zero multiplier zeroes its widened weights) stays int8.
     if not np.array_equal(reference_decode(LAYOUT_S8, encoded.indices, encoded.tables, channels, depthwise, 0, 0,
@@ -170,6 +177,8 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
             return None
         replaced.append(dsp_array)
         decoded_bytes = max(decoded_bytes, dsp_array.nbytes)
+    if chunk:
+        decoded_bytes = chunk * channel_bytes
     packed = pack_indices(encoded.indices, bits)
     for array in replaced:
         layer.consts.remove(array)
@@ -187,7 +196,7 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
     layer.extra["palette"] = dict(
         count=int(values.size), channels=channels, bits=bits, tables=int(encoded.tables.shape[0]),
         channel_minor=int(depthwise), indices=consts[0].name, table=consts[1].name, layout=layout,
-        rows=rows, width=width, tail=consts[2].name if tail is not None else "NULL",
+        rows=rows, width=width, tail=consts[2].name if tail is not None else "NULL", chunk=chunk,
     )
     kernel_scratch = _align4(layer.scratch_bytes)
     layer.extra["palette_offset"] = kernel_scratch

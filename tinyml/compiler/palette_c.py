@@ -27,6 +27,11 @@ def palette_fields(layer: Layer, scratch_offset: int) -> dict:
             for name, value in layer.fields.items()}
 
 
-def palette_decode_call(index: int, layer: Layer, scratch_offset: int) -> str:
+def palette_call(index: int, layer: Layer, scratch_offset: int, args: list[str]) -> str:
+    """The kernel call of a palettized layer: decode, then the kernel; a fully connected
+    layer decoded in blocks goes through tm_palette_fully_connected_s8."""
     offset = _decoded_offset(layer, scratch_offset)
-    return f"tm_palette_decode(&l{index}_palette, {'arena' if offset == 0 else f'arena + {offset}'});\n"
+    scratch = "arena" if offset == 0 else f"arena + {offset}"
+    if layer.extra["palette"]["chunk"]:
+        return f"tm_palette_fully_connected_s8({args[0]}, &l{index}_palette, {args[1]}, {args[2]}, {scratch});\n"
+    return f"tm_palette_decode(&l{index}_palette, {scratch});\n    {layer.kernel}({', '.join(args)});\n"
