@@ -129,13 +129,15 @@ static inline void groups_4bit(const int8_t *table, const uint8_t *idx, int32_t 
 static inline void groups_2bit(const int8_t *table, const uint8_t *idx, int32_t groups, int32_t *out)
 {
     for (; groups >= 4; groups -= 4, idx += 4, out += 8) {
-        const uint32_t x = load4(idx);
-        int32_t g;
-        for (g = 0; g < 4; ++g) {
-            const uint32_t b = x >> (8 * g);
-            out[2 * g] = pair16(table[b & 3u], table[(b >> 4) & 3u]);
-            out[2 * g + 1] = pair16(table[(b >> 2) & 3u], table[(b >> 6) & 3u]);
-        }
+        const uint32_t x = load4(idx); /* constant shifts: one UBFX per index */
+        out[0] = pair16(table[x & 3u], table[(x >> 4) & 3u]);
+        out[1] = pair16(table[(x >> 2) & 3u], table[(x >> 6) & 3u]);
+        out[2] = pair16(table[(x >> 8) & 3u], table[(x >> 12) & 3u]);
+        out[3] = pair16(table[(x >> 10) & 3u], table[(x >> 14) & 3u]);
+        out[4] = pair16(table[(x >> 16) & 3u], table[(x >> 20) & 3u]);
+        out[5] = pair16(table[(x >> 18) & 3u], table[(x >> 22) & 3u]);
+        out[6] = pair16(table[(x >> 24) & 3u], table[(x >> 28) & 3u]);
+        out[7] = pair16(table[(x >> 26) & 3u], table[x >> 30]);
     }
     for (; groups > 0; --groups, ++idx, out += 2) {
         const uint32_t b = *idx;
