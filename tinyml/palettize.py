@@ -82,8 +82,7 @@ def cluster_int8(values: np.ndarray, clusters: int) -> np.ndarray:
         mean = (s1[end + 1] - s1[start]) / (s0[end + 1] - s0[start])
         centre[start:end + 1] = int(np.clip(np.floor(mean + 0.5), -128, 127))
         end, k = start - 1, k - 1
-    lookup = dict(zip(distinct.tolist(), centre.tolist()))
-    return np.vectorize(lookup.__getitem__, otypes=[np.int64])(np.asarray(values, np.int64)).astype(np.int8)
+    return centre[np.searchsorted(distinct, np.asarray(values, np.int64))].astype(np.int8)
 
 
 def _clustered_filter(weights: np.ndarray, axis: int, clusters: int, granularity: str) -> np.ndarray:
@@ -128,9 +127,11 @@ def palettize_tflite(model: str | Path | bytes, bits: int, granularity: str = "c
         raise TinymlError(f"palette bits {bits} not supported (choose from {', '.join(map(str, PALETTE_BITS))})")
     if granularity not in GRANULARITIES:
         raise TinymlError(f"unknown palette granularity '{granularity}' (choose from {', '.join(GRANULARITIES)})")
-    raw = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes() \
-        if Path(model).is_file() else None
-    if raw is None:
+    if isinstance(model, (bytes, bytearray)):
+        raw = bytes(model)
+    elif Path(model).is_file():
+        raw = Path(model).read_bytes()
+    else:
         raise TinymlError(f"cannot read {model}: no such file")
     graph = load_tflite(raw)
     offsets = _buffer_data_offsets(raw)
