@@ -171,10 +171,17 @@ def format_markdown(rows: list[VariantRow], facts: dict) -> str:
         if r.variant == "int8" or not r.samples:
             continue
         flash_target, instr_target = TARGETS[r.variant]
-        lines.append(f"- {r.model} {r.variant}: weight ratio {r.weight_ratio:.3f} "
+        lines.append(f"- {r.model} {r.variant} (tables per {r.granularity}): weight ratio {r.weight_ratio:.3f} "
                      f"({'meets' if r.weight_ratio <= flash_target else 'misses'} ≤ {flash_target}), instructions "
                      f"{r.instructions_ratio:.3f} ({'meets' if r.instructions_ratio <= instr_target else 'misses'} "
                      f"≤ {instr_target}), agreement {r.agreement:.3f}")
+    lines += ["", "Where the cost goes: conv and depthwise layers are decoded whole, once per inference, into their "
+              "arena scratch (the fast paths loop over output channels inside each pixel, so a per-channel decode "
+              "would repeat per pixel pair): a few instructions per weight, small against layers that use each "
+              "weight at many pixels, and RAM of the largest decoded layer (the arena column). A fully connected "
+              "layer uses each weight once, so its decode costs more than its multiply-accumulates (mlperf-ad, all "
+              "FC, above); it is still encoded (its flash is usually the largest share) and decoded a block of "
+              "output channels at a time (`tm_palette_fully_connected_s8`, scratch of at most 2 KB or 4 channels)."]
     for r in rows:
         if not r.layers:
             continue
@@ -199,8 +206,16 @@ def main() -> None:
     parser.add_argument("--mlperf-samples", type=int, default=3)
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench_palette")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "palette")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite OUT.md from the stored OUT.json without measuring")
     args = parser.parse_args()
 
+    if args.report_only:
+        stored = json.loads(args.out.with_suffix(".json").read_text())
+        text = format_markdown([VariantRow(**row) for row in stored["rows"]], stored["facts"])
+        args.out.with_suffix(".md").write_text(text)
+        print(text)
+        return
     rows: list[VariantRow] = []
     digits = _digits(args.digits_dir)
     vectors = digits / "test_vectors.npz"
