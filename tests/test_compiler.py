@@ -288,6 +288,7 @@ def test_engine_text_fits_16_kb(tmp_path):
     (an invariant of the engine, as its flash budget on the smallest boards; bench_engine.py prints
     the figure per target)."""
     total = 0
+    optional = {"tm_palette.c": 2560}  # linked only by `--weights palette*` models, bounded on its own
     for source in sorted(ENGINE.glob("*.c")):
         obj = tmp_path / (source.stem + ".o")
         subprocess.run([*ARM, "-ffunction-sections", f"-I{ENGINE}", str(source), "-o", str(obj)], check=True,
@@ -296,6 +297,9 @@ def test_engine_text_fits_16_kb(tmp_path):
                                   text=True).stdout
         text = sum(int(size) for size in re.findall(r"^\.text\S*\s+(\d+)", sections, re.M))
         assert text > 0, f"{source.name} compiled to no code"
+        if source.name in optional:
+            assert text <= optional[source.name], source.name
+            continue
         total += text
     print(f"engine .text {total} bytes")
     assert 0 < total <= 16 * 1024

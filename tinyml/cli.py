@@ -32,6 +32,7 @@ def cli() -> None:
       inspect   per-layer table of a .tflite or .onnx
       emit      C artifacts (arrays, op resolver, I/O header, test vectors) for a .tflite
       compile   a .tflite -> interpreter-free C99, bit-exact with TFLite-Micro
+      palettize cluster a .tflite's weights to 16 or 4 values (for compile --weights)
       flash     build the firmware and put it on a board (or boot the emulated one)
       bench     stream the test set to the board: on-device accuracy, latency, agreement
       emulator  list or stop the emulated boards `flash` left running
@@ -199,8 +200,11 @@ class _CompileCommand(click.Command):
 @click.option("--module-name", default="model", show_default=True, help="MicroPython targets: the name to import.")
 @click.option("--board", "board_name", default=None, help="micropython-natmod: refuse a module the board's heap "
                                                           "cannot take (board profile).")
+@click.option("--weights", type=click.Choice(["int8", "palette4", "palette2"]), default="int8", show_default=True,
+              help="Weight storage: int8, or packed 4/2-bit indices into int8 tables, decoded at run time (the "
+                   "model's weights must take at most 16/4 values per output channel: `tinyml palettize`).")
 def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize: str, arch: str | None,
-                module_name: str, board_name: str | None) -> None:
+                module_name: str, board_name: str | None, weights: str) -> None:
     """Compile an int8 MODEL.tflite into interpreter-free C99: model.c (weights,
     precomputed multipliers and shifts, a static arena planned at compile time,
     `tinyml_model_invoke`), model.h, compile.json and memory_plan.png. The
@@ -211,18 +215,54 @@ def compile_cmd(model: Path, out_dir: Path, target: str, profile: bool, optimize
     preflight.input_file(model, "model", (".tflite",))
     preflight.output_path(out_dir)
     if target.startswith("micropython-"):
+        if weights != "int8":
+            raise TinymlError(f"--weights {weights} is not supported for target {target} (C targets only)")
         from .micropython.compile import compile_micropython
 
         click.echo(compile_micropython(model, out_dir, target, arch, module_name, optimize, board_name))
         return
     from .compiler import compile_tflite
 
-    result = compile_tflite(model, out_dir, target=target, profile=profile, optimize=optimize)
+    result = compile_tflite(model, out_dir, target=target, profile=profile, optimize=optimize, weights=weights)
     click.echo(f"compiled {len(result.layers)} layers for {result.target}: {result.macs:,} MACs, weights "
                f"{result.weight_bytes:,} B, arena {result.arena_bytes:,} B -> {result.out_dir}")
     for layer in result.layers:
         if layer.fallback:
             click.echo(f"  layer {layer.index} {layer.op}: generic path ({layer.fallback})")
+
+
+@cli.command("palettize")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--bits", type=click.Choice(["4", "2"]), default="4", show_default=True,
+              help="Index bits: at most 16 (4) or 4 (2) weight values per table.")
+@click.option("--granularity", type=click.Choice(["layer", "channel"]), default="layer", show_default=True,
+              help="One table per layer, or one per output channel (more accurate at 2 bits, more table bytes).")
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(path_type=Path), help="Output .tflite.")
+@click.option("--test-vectors", type=click.Path(path_type=Path), default=None,
+              help="test_vectors.npz for the accuracy report (default: the one beside MODEL, if any).")
+@_quiet_option
+def palettize_cmd(model: Path, bits: str, granularity: str, out_path: Path, test_vectors: Path | None) -> None:
+    """Cluster MODEL's int8 conv/depthwise/FC weights (optimal 1-D k-means) to at most
+    16 or 4 values per layer or output channel. The output is still an int8 .tflite
+    (TFLite-Micro runs it); `tinyml compile --weights palette4|palette2` stores it packed."""
+    from . import preflight
+
+    preflight.input_file(model, "model", (".tflite",))
+    preflight.output_path(out_path, "--out", directory=False)
+    if test_vectors is not None:
+        preflight.input_file(test_vectors, "test vectors", (".npz",))
+    from .palettize import palettize_file
+
+    report = palettize_file(model, out_path, int(bits), granularity, test_vectors,
+                            progress=lambda text: say("palettize", text))
+    for layer in report.result.layers:
+        click.echo(f"  operator {layer.operator} {layer.op}: {layer.weights:,} weights, {layer.distinct_before} -> "
+                   f"{layer.distinct_after} values per {granularity}, rms error {layer.rms_error:.2f} steps")
+    accuracy = ""
+    if report.accuracy_int8 is not None:
+        accuracy = (f"; host TFLite-Micro accuracy {report.accuracy_int8:.2f}% -> {report.accuracy_palettized:.2f}% "
+                    f"({report.accuracy_palettized - report.accuracy_int8:+.2f} points, {report.samples} samples)")
+    click.echo(f"wrote {report.out_path} (palette{bits}, per {granularity}){accuracy}")
 
 
 @cli.command("inspect")

@@ -12,6 +12,7 @@ from ..fsutil import atomic_output_dir
 from ..tflite_graph import Graph, load_tflite
 from .cwriter import model_header, model_source
 from .layers import TARGETS, Layer, lower_graph
+from .palette import WEIGHT_ENCODINGS, PaletteStats, palettize_layer
 from .planner import MemoryPlan, plan_memory
 from .quant import sizing_all_fast_paths
 from .plot import plot_memory_plan
@@ -34,6 +35,10 @@ class LayerInfo:
     scratch_bytes: int
     path: str = ""                      # the kernel algorithm the target runs ("generic", "widened patch", ...)
     fallback: str | None = None         # why a DSP target runs this layer on the generic path
+    encoding: str = "int8"              # weights: int8, palette4 or palette2 (--weights)
+    packed_bytes: int = 0               # palettized: the packed indices
+    table_bytes: int = 0                # palettized: the int8 tables
+    decoded_bytes: int = 0              # palettized: scratch the weights are decoded into
 
 
 @dataclass
@@ -60,6 +65,28 @@ def _layer_infos(graph: Graph, layers: list[Layer]) -> list[LayerInfo]:
         )
         for i, layer in enumerate(layers)
     ]
+
+
+def _apply_weight_encoding(layers: list[Layer], encoding: str) -> dict[int, PaletteStats]:
+    """--weights: palettize every weighted layer (compiler/palette.py); {} for int8."""
+    if encoding not in WEIGHT_ENCODINGS:
+        raise TinymlError(f"unknown weight encoding '{encoding}' (choose from {', '.join(WEIGHT_ENCODINGS)})")
+    if encoding == "int8":
+        return {}
+    stats = {i: s for i, layer in enumerate(layers) if (s := palettize_layer(layer, i, encoding)) is not None}
+    if not stats:
+        raise TinymlError(f"--weights {encoding}: the model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED "
+                          "weights to encode")
+    return stats
+
+
+def _with_encoding(infos: list[LayerInfo], stats: dict[int, PaletteStats]) -> list[LayerInfo]:
+    for info in infos:
+        if info.index in stats:
+            s = stats[info.index]
+            info.encoding, info.packed_bytes, info.table_bytes = s.encoding, s.index_bytes, s.table_bytes
+            info.decoded_bytes = s.decoded_bytes
+    return infos
 
 
 def _plan_json(graph: Graph, plan: MemoryPlan) -> list[dict]:
@@ -99,29 +126,35 @@ def compiled_size(model: str | Path | bytes, target: str = "generic", optimize: 
 
 
 def compile_tflite(model: str | Path, out_dir: Path, target: str = "generic", profile: bool = False,
-                   optimize: str = "speed") -> CompileResult:
+                   optimize: str = "speed", weights: str = "int8") -> CompileResult:
     """Compile MODEL.tflite into out_dir (model.c, model.h, compile.json, memory_plan.png).
 
     `profile` records that the caller wants per-layer timing: the generated code
     always has the hooks, enabled by building with -DTINYML_PROFILE.
     `optimize="size"` leaves out the DSP layouts that widen weights to int16 (less
     flash, more instructions); outputs are byte-identical either way.
+    `weights="palette4"|"palette2"` stores each weighted layer as packed indices and
+    int8 tables (its weights must already take at most 16 / 4 values per output
+    channel: `tinyml palettize`), decoded into the layer's scratch at run time.
     """
     if target not in TARGETS:
         raise TinymlError(f"unknown target '{target}' (choose from {', '.join(TARGETS)})")
     graph = load_tflite(model)
     layers = lower_graph(graph, target, optimize)
+    encoded = _apply_weight_encoding(layers, weights)
     plan = plan_memory(graph, layers)
-    infos = _layer_infos(graph, layers)
+    infos = _with_encoding(_layer_infos(graph, layers), encoded)
     weight_bytes = sum(info.weight_bytes for info in infos)
     sources = sorted({source for layer in layers if not layer.alias
-                      for source in (layer.source, *_SOURCE_DEPENDENCIES.get(layer.source, ()))})
+                      for source in (layer.source, *_SOURCE_DEPENDENCIES.get(layer.source, ()))}
+                     | ({"tm_palette.c"} if encoded else set()))
     summary = {
         "model": str(model) if not isinstance(model, bytes) else "<bytes>",
         "model_sha256": graph.sha256,
         "target": target,
         "profile": profile,
         "optimize": optimize,
+        "weights": weights,
         "arena_bytes": plan.arena_bytes,
         "weight_bytes": weight_bytes,
         "macs": sum(info.macs for info in infos),

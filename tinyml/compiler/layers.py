@@ -31,12 +31,12 @@ class ConstArray:
     """A `static const` array in model.c (flash)."""
 
     name: str
-    ctype: str             # "int8_t", "int16_t", "int32_t", "float", "tm_requant_t" (rows of 3 int32)
+    ctype: str             # "int8_t", "uint8_t", "int16_t", "int32_t", "float", "tm_requant_t" (rows of 3 int32)
     values: np.ndarray     # flattened (tm_requant_t: shape (n, 3))
 
     @property
     def nbytes(self) -> int:
-        return int(self.values.size) * {"int8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4,
+        return int(self.values.size) * {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4,
                                         "tm_requant_t": 4}[self.ctype]
 
 

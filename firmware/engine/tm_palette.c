@@ -1,0 +1,270 @@
+/* tm_palette.c - decoding of palettized weights; see tm_palette.h for the layouts. */
+#include "tm_palette.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "tm_dsp.h"
+
+/* Locals of a tm_palette_t: the decode loops store through int8/int16/int32 pointers that
+   could alias the struct, so its fields are read once, here. */
+typedef struct {
+    const uint8_t *indices;
+    const int8_t *table;
+    int32_t bits, mask, channels, tables, count;
+} tm_palette_view_t;
+
+static inline tm_palette_view_t view_of(const tm_palette_t *p)
+{
+    tm_palette_view_t v;
+    v.indices = p->indices;
+    v.table = p->table;
+    v.bits = p->bits;
+    v.mask = (1 << p->bits) - 1;
+    v.channels = p->channels;
+    v.tables = p->tables;
+    v.count = p->count;
+    return v;
+}
+
+static inline int32_t index_at(const tm_palette_view_t *v, int32_t i)
+{
+    const int32_t bit = i * v->bits;
+    return (v->indices[bit >> 3] >> (bit & 7)) & v->mask;
+}
+
+static inline const int8_t *channel_table(const tm_palette_view_t *v, int32_t channel)
+{
+    return v->tables == 1 ? v->table : v->table + ((size_t)channel << v->bits);
+}
+
+/* int8 filter: channel-major weights stream whole index bytes per channel (a channel's first
+   index starts a byte when its weight count is even at 4 bits, a multiple of 4 at 2 bits);
+   the depthwise (channel-minor) order picks the table per weight. */
+static void decode_s8(const tm_palette_t *p, int32_t first, int32_t channels, int8_t *dst)
+{
+    const tm_palette_view_t v = view_of(p);
+    const int32_t per_channel = v.count / v.channels;
+    int32_t c, i = first * per_channel;
+    if (p->channel_minor && v.tables > 1) { /* (depthwise: always the whole layer) */
+        for (i = 0; i < v.count; ++i) {
+            dst[i] = channel_table(&v, i % v.channels)[index_at(&v, i)];
+        }
+        return;
+    }
+    for (c = first; c < first + channels; ++c) {
+        const int8_t *t = channel_table(&v, p->channel_minor ? 0 : c);
+        const int32_t end = i + per_channel;
+        if (v.bits == 4 && (i & 1) == 0) {
+            const uint8_t *idx = v.indices + (i >> 1);
+            for (; i + 1 < end; i += 2, dst += 2) {
+                const uint32_t b = *idx++;
+                dst[0] = t[b & 15u];
+                dst[1] = t[b >> 4];
+            }
+        } else if (v.bits == 2 && (i & 3) == 0) {
+            const uint8_t *idx = v.indices + (i >> 2);
+            for (; i + 3 < end; i += 4, dst += 4) {
+                const uint32_t b = *idx++;
+                dst[0] = t[b & 3u];
+                dst[1] = t[(b >> 2) & 3u];
+                dst[2] = t[(b >> 4) & 3u];
+                dst[3] = t[b >> 6];
+            }
+        }
+        for (; i < end; ++i) {
+            *dst++ = t[index_at(&v, i)];
+        }
+    }
+}
+
+#if TM_DSP_AVAILABLE
+/* Position of tap t of a filter row inside its group of four: (0, 2, 1, 3) of SXTB16 / ror 8. */
+static const uint8_t tm_palette_group_order[4] = {0, 2, 1, 3};
+
+/* Two taps as one int32 word of int16 halves, the first in the low half: PKHBT on a DSP core
+   (gcc writes UXTH + ORR for the C expression). */
+#if defined(__ARM_FEATURE_DSP) && !defined(TM_DSP_EMULATE)
+static inline int32_t pair16(int32_t lo, int32_t hi)
+{
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+#else
+static inline int32_t pair16(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16));
+}
+#endif
+
+/* The next four index bytes as one little-endian word (an unaligned LDR on Cortex-M4/M7). */
+static inline uint32_t load4(const uint8_t *idx)
+{
+    uint32_t x;
+    memcpy(&x, idx, sizeof(x));
+    return x;
+}
+
+/* 4 bits: four taps t0..t3 whose indices are the bytes b0 = (i1 << 4 | i0), b1 = (i3 << 4 | i2)
+   -> the words (t0, t2), (t1, t3) of the (0, 2, 1, 3) group order; `groups` groups, two per
+   step from one word of indices. */
+static inline void groups_4bit(const int8_t *table, const uint8_t *idx, int32_t groups, int32_t *out)
+{
+    for (; groups >= 2; groups -= 2, idx += 4, out += 4) {
+        const uint32_t x = load4(idx);
+        out[0] = pair16(table[x & 15u], table[(x >> 8) & 15u]);
+        out[1] = pair16(table[(x >> 4) & 15u], table[(x >> 12) & 15u]);
+        out[2] = pair16(table[(x >> 16) & 15u], table[(x >> 24) & 15u]);
+        out[3] = pair16(table[(x >> 20) & 15u], table[x >> 28]);
+    }
+    if (groups) {
+        const uint32_t b0 = idx[0], b1 = idx[1];
+        out[0] = pair16(table[b0 & 15u], table[b1 & 15u]);
+        out[1] = pair16(table[b0 >> 4], table[b1 >> 4]);
+    }
+}
+
+/* 2 bits: the same from one byte (i3 << 6 | i2 << 4 | i1 << 2 | i0) per group, four per step. */
+static inline void groups_2bit(const int8_t *table, const uint8_t *idx, int32_t groups, int32_t *out)
+{
+    for (; groups >= 4; groups -= 4, idx += 4, out += 8) {
+        const uint32_t x = load4(idx); /* constant shifts: one UBFX per index */
+        out[0] = pair16(table[x & 3u], table[(x >> 4) & 3u]);
+        out[1] = pair16(table[(x >> 2) & 3u], table[(x >> 6) & 3u]);
+        out[2] = pair16(table[(x >> 8) & 3u], table[(x >> 12) & 3u]);
+        out[3] = pair16(table[(x >> 10) & 3u], table[(x >> 14) & 3u]);
+        out[4] = pair16(table[(x >> 16) & 3u], table[(x >> 20) & 3u]);
+        out[5] = pair16(table[(x >> 18) & 3u], table[(x >> 22) & 3u]);
+        out[6] = pair16(table[(x >> 24) & 3u], table[(x >> 28) & 3u]);
+        out[7] = pair16(table[(x >> 26) & 3u], table[x >> 30]);
+    }
+    for (; groups > 0; --groups, ++idx, out += 2) {
+        const uint32_t b = *idx;
+        out[0] = pair16(table[b & 3u], table[(b >> 4) & 3u]);
+        out[1] = pair16(table[(b >> 2) & 3u], table[b >> 6]);
+    }
+}
+
+static void decode_filter16(const tm_palette_t *p, int32_t first, int32_t channels, int32_t *dst)
+{
+    const tm_palette_view_t v = view_of(p);
+    const int32_t width = p->width, rw = (p->width + 3) & ~3;
+    /* Rows of whole groups follow each other without padding: one run per channel. */
+    const int32_t rows = rw == width ? 1 : p->rows, run = rw == width ? p->rows * width : width;
+    const int32_t *tail = p->tail + 4 * (size_t)first;
+    int32_t c, row, t, i = first * p->rows * width;
+    for (c = first; c < first + channels; ++c, tail += 4) {
+        const int8_t *table = channel_table(&v, c);
+        for (row = 0; row < rows; ++row, dst += (run + 3) / 4 * 2) {
+            int16_t *w16 = (int16_t *)(void *)dst;
+            t = 0;
+            if (v.bits == 4 && (i & 1) == 0) {
+                t = run & ~3;
+                groups_4bit(table, v.indices + (i >> 1), t / 4, dst);
+                i += t;
+            } else if (v.bits == 2 && (i & 3) == 0) {
+                t = run & ~3;
+                groups_2bit(table, v.indices + (i >> 2), t / 4, dst);
+                i += t;
+            }
+            if (rw != width) {
+                memset(w16 + (width & ~3), 0, 4 * sizeof(int16_t));
+            }
+            for (; t < run; ++t, ++i) {
+                w16[(t & ~3) + tm_palette_group_order[t & 3]] = (int16_t)table[index_at(&v, i)];
+            }
+        }
+        dst[0] = tail[0];
+        dst[1] = tail[1];
+        dst[2] = tail[2];
+        dst[3] = tail[3];
+        dst += 4;
+    }
+}
+
+static void decode_dw3(const tm_palette_t *p, int32_t *dst)
+{
+    const tm_palette_view_t v = view_of(p);
+    const int32_t stride = v.channels * v.bits; /* bits between a channel's successive taps */
+    const int32_t *tail = p->tail;
+    int32_t c;
+    for (c = 0; c < v.channels; ++c, dst += 18, tail += 4) {
+        const int8_t *table = channel_table(&v, c);
+        int32_t w[9]; /* w[3 ky + kx] */
+        int32_t k, bit = c * v.bits;
+        if ((stride & 7) == 0) { /* every tap of the channel at the same bit of its byte */
+            const uint8_t *idx = v.indices + (bit >> 3);
+            const int32_t shift = bit & 7, step = stride >> 3;
+            for (k = 0; k < 9; ++k, idx += step) {
+                w[k] = table[(*idx >> shift) & v.mask];
+            }
+        } else {
+            for (k = 0; k < 9; ++k, bit += stride) {
+                w[k] = table[(v.indices[bit >> 3] >> (bit & 7)) & v.mask];
+            }
+        }
+        /* rotation q: t[3 kx + s] = w[3 ((s - q) mod 3) + kx]; pairs (t0,t1) (t2,t3) (t4,t5) (t6,t7), (e, t8) */
+        dst[0] = pair16(w[0], w[3]);
+        dst[1] = pair16(w[6], w[1]);
+        dst[2] = pair16(w[4], w[7]);
+        dst[3] = pair16(w[2], w[5]);
+        dst[4] = (int32_t)(((uint32_t)w[8] << 16) | (uint32_t)tail[0]);
+        dst[5] = pair16(w[6], w[0]);
+        dst[6] = pair16(w[3], w[7]);
+        dst[7] = pair16(w[1], w[4]);
+        dst[8] = pair16(w[8], w[2]);
+        dst[9] = (int32_t)(((uint32_t)w[5] << 16) | (uint32_t)tail[0]);
+        dst[10] = pair16(w[3], w[6]);
+        dst[11] = pair16(w[0], w[4]);
+        dst[12] = pair16(w[7], w[1]);
+        dst[13] = pair16(w[5], w[8]);
+        dst[14] = (int32_t)(((uint32_t)w[2] << 16) | (uint32_t)tail[0]);
+        dst[15] = tail[1];
+        dst[16] = tail[2];
+        dst[17] = tail[3];
+    }
+}
+#endif /* TM_DSP_AVAILABLE */
+
+void tm_palette_decode_channels(const tm_palette_t *p, int32_t first, int32_t channels, void *dst)
+{
+#if TM_DSP_AVAILABLE
+    if (p->layout == TM_PALETTE_FILTER16) {
+        decode_filter16(p, first, channels, (int32_t *)dst);
+        return;
+    }
+    if (p->layout == TM_PALETTE_DW3) {
+        decode_dw3(p, (int32_t *)dst);
+        return;
+    }
+#endif
+    decode_s8(p, first, channels, (int8_t *)dst);
+}
+
+void tm_palette_decode(const tm_palette_t *p, void *dst)
+{
+    tm_palette_decode_channels(p, 0, p->channels, dst);
+}
+
+void tm_palette_fully_connected_s8(const tm_fully_connected_params_t *p, const tm_palette_t *palette,
+                                   const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    tm_fully_connected_params_t block = *p;
+    int32_t first;
+    for (first = 0; first < p->output_depth; first += palette->chunk) {
+        const int32_t channels = p->output_depth - first < palette->chunk ? p->output_depth - first : palette->chunk;
+        tm_palette_decode_channels(palette, first, channels, scratch);
+        block.output_depth = channels;
+        block.filter = scratch;
+        block.filter16 = p->filter16 != NULL ? (const int32_t *)(const void *)scratch : NULL;
+        block.bias = p->bias != NULL ? p->bias + first : NULL;
+        block.bias_folded = p->bias_folded != NULL ? p->bias_folded + first : NULL;
+        if (p->per_channel) {
+            block.multiplier = p->multiplier + first;
+            block.shift = p->shift + first;
+            block.requant = p->requant != NULL ? p->requant + first : NULL;
+        }
+        tm_fully_connected_s8(&block, input, output + first);
+    }
+}

@@ -1,0 +1,61 @@
+"""Palettized weights on the emulated Cortex-M4 (QEMU mps2-an386, semihosting): the real
+DSP build decodes the filter16 / 3x3 packed layouts (with PKHBT and unaligned index loads)
+and its outputs are byte-identical to tflite-micro on the palettized .tflite."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from engine.model_harness import convert_keras, tflm_outputs
+from test_compiler_qemu import _VECTORS, ENGINE, FLAGS, M0_FLAGS, _main_source, _register_paths_model
+from test_compiler_qemu import pytestmark as qemu_marks
+from test_palette import palettized_model, random_inputs
+from tinyml.compiler import compile_tflite
+from tinyml.palettize import palettize_tflite
+
+pytestmark = qemu_marks
+
+
+def run_palettized_on_m4(model, target: str, weights: str, inputs: np.ndarray, out, optimize: str = "speed"):
+    flags, machine = (M0_FLAGS, "mps2-an385") if target == "cortex-m0" else (FLAGS, "mps2-an386")
+    result = compile_tflite(model, out, target=target, weights=weights, optimize=optimize)
+    output_bytes = int(np.prod(tflm_outputs(model, inputs[:1]).shape[1:]))
+    (out / "main.c").write_text(_main_source(inputs, output_bytes))
+    (out / "vectors.c").write_text(_VECTORS)
+    elf = out / "test.elf"
+    sources = [out / "main.c", out / "vectors.c", out / "model.c", *(ENGINE / s for s in result.engine_sources)]
+    subprocess.run(["arm-none-eabi-gcc", *flags, "--specs=rdimon.specs", f"-I{ENGINE}", f"-I{out}",
+                    *map(str, sources), "-Wl,--section-start=.vectors=0x0", "-o", str(elf)],
+                   check=True, capture_output=True, text=True)
+    run = subprocess.run(["qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none", "-serial", "none",
+                          "-semihosting", "-kernel", str(elf)], capture_output=True, text=True, timeout=120)
+    lines = [line.split()[1:] for line in run.stdout.splitlines() if line.startswith("out")]
+    assert len(lines) == len(inputs), run.stdout + run.stderr
+    return np.array(lines, dtype=np.int64).astype(np.int8), result
+
+
+@pytest.mark.parametrize("seed,bits,granularity", [(3, 2, "layer"), (5, 4, "layer"), (6, 4, "channel"),
+                                                   (7, 2, "channel")])
+def test_palettized_random_models_on_cortex_m4_match_tflm(seed, bits, granularity, tmp_path):
+    model = palettized_model(seed, bits, granularity, tmp_path)
+    inputs = random_inputs(model, 4, seed)[:, None]
+    ours, result = run_palettized_on_m4(model, "cortex-m4", f"palette{bits}", inputs, tmp_path / "m4")
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+    assert any(layer.encoding == f"palette{bits}" and layer.path in ("widened patch", "3x3 DSP", "row16")
+               for layer in result.layers)
+
+
+@pytest.mark.parametrize("target,optimize", [("cortex-m4", "speed"), ("cortex-m4", "size"), ("cortex-m0", "speed")])
+def test_palettized_register_kernels_match_tflm(target, optimize, tmp_path):
+    """The assembly row kernels (3x3 ring with depth multipliers, kp 4 / kp 8 loops) reading decoded
+    weights; --optimize size (the int8 filter on the im2col path) and the Cortex-M0 scalar path."""
+    original = convert_keras(_register_paths_model, (9, 7, 1), seed=13, low=-1.0, high=1.5,
+                             key="qemu_register_paths")
+    model = tmp_path / "p4.tflite"
+    model.write_bytes(palettize_tflite(original, 4, "channel").model)
+    inputs = np.random.default_rng(2).integers(-128, 128, size=(5, 1, 9, 7, 1), dtype=np.int8)
+    ours, _ = run_palettized_on_m4(model, target, "palette4", inputs, tmp_path / "out", optimize)
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
