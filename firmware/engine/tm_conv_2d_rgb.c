@@ -19,39 +19,49 @@
 
 /*
  * The band of output row iy0 (tm_conv_2d_rgb.h): cols columns of kh rows of c bytes, the zero
- * point outside the image.
+ * point outside the image. Column by column, rows in order, each run written as one word: its
+ * bytes past c land on the next run (written next) or, after the last, in the band's 4 spare
+ * bytes, which meet zero weights. Reads stay inside the input: the last input pixel of a row
+ * is copied byte by byte when c < 4.
  */
 static void rgb_band(const tm_conv_2d_params_t *p, const int8_t *in_n, int32_t iy0, int8_t *band)
 {
     const int32_t c = p->input_c, kh = p->filter_h, cols = TM_CONV_2D_RGB_COLS(p);
-    const int8_t zero_point = (int8_t)(-p->input_offset);
+    const int32_t pad4 = (int32_t)(((uint32_t)(-p->input_offset) & 0xffu) * 0x01010101u);
     const int32_t in_row = p->input_w * c;
-    int32_t j, ky, i;
+    const int32_t first = tm_min(p->pad_w, cols);                    /* columns left of the image */
+    const int32_t last = tm_min(p->pad_w + p->input_w, cols);        /* first column right of it */
+    const int8_t *rows[TM_CONV_2D_K16_MAX_ROWS];                      /* each filter row's input row, or NULL */
+    int8_t *dst = band;
+    int32_t j, ky;
     for (ky = 0; ky < kh; ++ky) {
         const int32_t iy = iy0 + ky;
-        int8_t *dst = band + ky * c;
-        if (iy < 0 || iy >= p->input_h) {
-            for (j = 0; j < cols; ++j, dst += kh * c) {
-                for (i = 0; i < c; ++i) {
-                    dst[i] = zero_point;
-                }
-            }
-            continue;
+        rows[ky] = iy >= 0 && iy < p->input_h ? in_n + (size_t)iy * in_row - p->pad_w * c : NULL;
+    }
+    for (j = 0; j < first; ++j) {
+        for (ky = 0; ky < kh; ++ky, dst += c) {
+            memcpy(dst, &pad4, 4);
         }
-        {
-            const int8_t *src = in_n + (size_t)iy * in_row - p->pad_w * c;
-            for (j = 0; j < cols; ++j, dst += kh * c, src += c) {
-                const int32_t ix = j - p->pad_w;
-                if (ix >= 0 && ix < p->input_w) {
-                    for (i = 0; i < c; ++i) {
-                        dst[i] = src[i];
-                    }
-                } else {
-                    for (i = 0; i < c; ++i) {
-                        dst[i] = zero_point;
-                    }
+    }
+    for (; j < last; ++j) {
+        const int32_t edge = c < 4 && j == p->pad_w + p->input_w - 1; /* a word would read past the row */
+        for (ky = 0; ky < kh; ++ky, dst += c) {
+            if (rows[ky] == NULL) {
+                memcpy(dst, &pad4, 4);
+            } else if (!edge) {
+                const int32_t v = tm_read_s8x4(rows[ky] + j * c);
+                memcpy(dst, &v, 4);
+            } else {
+                int32_t i;
+                for (i = 0; i < c; ++i) {
+                    dst[i] = rows[ky][j * c + i];
                 }
             }
+        }
+    }
+    for (; j < cols; ++j) {
+        for (ky = 0; ky < kh; ++ky, dst += c) {
+            memcpy(dst, &pad4, 4);
         }
     }
 }
@@ -222,7 +232,6 @@ static void conv_rgb(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
     const int32_t kp = TM_CONV_2D_RGB_KP(p);
     const int32_t oc_n = p->output_c, pairs = oc_n / 2;
     const int32_t step = p->stride_w * p->filter_h * p->filter_c; /* band bytes between pixels */
-    const int32_t band_bytes = TM_CONV_2D_RGB_COLS(p) * p->filter_h * p->filter_c;
     int32_t *const ab = (int32_t *)(void *)scratch; /* 2 x kp int16 */
     int8_t *const band = scratch + 4 * kp;
     const int32_t *const ab_end = ab + kp;
@@ -230,7 +239,6 @@ static void conv_rgb(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *
     const int32_t full_range = p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX;
     tm_rgb_pairs_fn *const pairs_fn = full_range ? rgb_pairs : rgb_pairs_clamp;
     int32_t n, oy, ox;
-    memset(band + band_bytes, 0, 4); /* read by the last patch's last word, against zero weights */
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * p->input_w * p->input_c;
         for (oy = 0; oy < p->output_h; ++oy) {

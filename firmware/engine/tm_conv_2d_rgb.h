@@ -9,7 +9,7 @@
  *
  * Applies (TM_CONV_2D_RGB_APPLIES) with filter16 in this file's layout (the compiler chooses it
  * and calls tm_conv_2d_rgb_s8), groups 1, dilation 1, filter_c = input_c <= 4 and kp <=
- * TM_CONV_2D_RGB_MAX_TAPS, on a core with the DSP extension; otherwise tm_conv_2d_rgb_s8 runs
+ * TM_CONV_2D_RGB_MAX_TAPS (at most TM_CONV_2D_K16_MAX_ROWS filter rows), on a core with the DSP extension; otherwise tm_conv_2d_rgb_s8 runs
  * tm_conv_2d_s8's generic path.
  *
  * Column band (scratch): for output row oy (iy0 = oy * stride_h - pad_h), every padded input
@@ -46,7 +46,8 @@
 /* The shapes this path takes (the compiler checks the same, ops_conv.conv_rgb_scratch_bytes). */
 #define TM_CONV_2D_RGB_APPLIES(p)                                                                        \
     ((p)->filter16 != NULL && (p)->filter_c == (p)->input_c && (p)->input_c <= TM_CONV_2D_RGB_MAX_CHANNELS && \
-     (p)->dilation_h == 1 && (p)->dilation_w == 1 && TM_CONV_2D_RGB_KP(p) <= TM_CONV_2D_RGB_MAX_TAPS)
+     (p)->dilation_h == 1 && (p)->dilation_w == 1 && TM_CONV_2D_RGB_KP(p) <= TM_CONV_2D_RGB_MAX_TAPS &&        \
+     (p)->filter_h <= TM_CONV_2D_K16_MAX_ROWS)
 
 /* Scratch: two widened patches (4 * kp bytes), then the band and 4 bytes a last patch word may read. */
 #define TM_CONV_2D_RGB_SCRATCH_BYTES(p) \

@@ -353,7 +353,7 @@ def conv_rgb_scratch_bytes(k_h: int, k_w: int, filter_c: int, in_c: int, out_w: 
     then the column band of the output row and 4 bytes the last patch word may read."""
     kp = _round4(k_h * k_w * filter_c)
     if (filter_c != in_c or in_c > CONV_RGB_MAX_CHANNELS or (dil_h, dil_w) != (1, 1) or kp > CONV_RGB_MAX_TAPS
-            or (k_w * filter_c) % 4 == 0):
+            or k_h > CONV_K16_MAX_ROWS or (k_w * filter_c) % 4 == 0):
         return 0
     cols = (out_w - 1) * stride_w + k_w
     return 4 * kp + _round4(cols * k_h * filter_c + 4)
