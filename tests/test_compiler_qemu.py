@@ -122,24 +122,6 @@ def _residual_model():
     return tf.keras.Model(inp, layers.Dense(3)(x))
 
 
-def _rgb_model():
-    """Convolutions on 3 input channels (tm_conv_2d_rgb.c): 3x3 stride 1 to an odd channel count,
-    2x3 stride 2 with ReLU6, a near-dead channel (right shift above 23)."""
-    import tensorflow as tf
-
-    layers = tf.keras.layers
-    inp = tf.keras.Input((11, 9, 3), batch_size=1)
-    first = layers.Conv2D(3, 3, padding="same", activation="relu")
-    x = first(inp)
-    weights = first.get_weights()
-    weights[0][..., 1] *= 1e-7
-    first.set_weights(weights)
-    x = layers.Conv2D(5, (2, 3), strides=2, padding="same", activation="relu6")(x)
-    x = layers.Conv2D(4, 1)(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    return tf.keras.Model(inp, layers.Dense(3)(x))
-
-
 def _main_source(inputs: np.ndarray, output_bytes: int) -> str:
     rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in x.reshape(-1)) + "}" for x in inputs)
     return f"""#include <stdint.h>
@@ -224,19 +206,6 @@ def test_residual_add_on_cortex_m4_matches_tflm(target, tmp_path):
     assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
     source = (tmp_path / f"{target}-speed" / "model.c").read_text()
     assert source.count("_table1[256]") == 4, "every ADD takes the table path"
-
-
-def test_rgb_conv_on_cortex_m4_matches_tflm(tmp_path):
-    """tm_conv_2d_rgb.c's assembly block on the Cortex-M4 (column band, unpadded widened patch)."""
-    # ReLU6 narrowed to [-100, 0]: the clamping block runs on layer 1
-    model = narrow_activations(convert_keras(_rgb_model, (11, 9, 3), seed=23, low=-1.0, high=1.0, key="qemu_rgb"))
-    inputs = np.random.default_rng(6).integers(-128, 128, size=(6, 1, 11, 9, 3), dtype=np.int8)
-    ours = _run_on_m4(model, "cortex-m4", inputs, tmp_path)
-    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
-    source = (tmp_path / "cortex-m4-speed" / "model.c").read_text()
-    assert "tm_conv_2d_rgb_s8(&l0_params" in source and "tm_conv_2d_rgb_s8(&l1_params" in source
-    assert ".filter16_post = 1" in source
-    assert ".act_max = 0," in source.split("l1_params = {")[1].split("};")[0]
 
 
 def test_register_kernels_on_cortex_m4_match_tflm(tmp_path):

@@ -18,8 +18,7 @@ from .plot import plot_memory_plan
 
 
 # Kernel sources that call into another kernel's source (the shared DSP dot-product core).
-_SOURCE_DEPENDENCIES = {"tm_fully_connected.c": ("tm_conv_2d.c", "tm_fully_connected_row16.c"),
-                        "tm_conv_2d_rgb.c": ("tm_conv_2d.c",)}
+_SOURCE_DEPENDENCIES = {"tm_fully_connected.c": ("tm_conv_2d.c", "tm_fully_connected_row16.c")}
 
 
 @dataclass

@@ -186,23 +186,6 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
             bound = np.abs(base - in_zp * rows.sum(axis=1)) + 128 * np.abs(rows).sum(axis=1)
             packed = conv_packed_records(multipliers, shifts, out_zp, bound)
             note = None if packed.records is not None else f"widened patch: {packed.reason}"
-        rgb = conv_rgb_scratch_bytes(k_h, k_w, filter_c, in_c, out.shape[2], stride_w, dil_h, dil_w)
-        if packed is not None and packed.records is not None and rgb:
-            # --- few input channels: one unpadded widened patch over a column band (tm_conv_2d_rgb.h)
-            live = (np.asarray(multipliers) != 0)
-            filter16 = conv_rgb_filter16(weights * live[:, None, None, None], folded * live, packed.records)
-            consts.append(ConstArray(c_name(index, "filter16"), "int32_t", filter16))
-            fields["filter16"] = c_name(index, "filter16")
-            fields["filter16_post"] = int(packed.post)
-            macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w * filter_c
-            return Layer(
-                op.index, op.opcode, "tm_conv_2d_rgb_s8", "tm_conv_2d_params_t", "tm_conv_2d_rgb.h",
-                "tm_conv_2d_rgb.c", fields, consts, [inp.index], [out.index],
-                [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch")],
-                scratch_bytes=rgb, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
-                extra={"path": "widened patch, column band" + (" (zero point after the shift)" if packed.post else ""),
-                       "fallback": None},
-            )
         if packed is not None and packed.records is not None:
             # Channels whose multiplier is 0 always give the zero point (TFLite's (0, 0) pair):
             # zero weights and bias make their accumulator 0, which any record maps to it.
@@ -338,33 +321,6 @@ def conv_filter16(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndar
                            np.asarray(records, np.int32).reshape(out_c, 3)], axis=1)
     words = np.ascontiguousarray(grouped.astype("<i2")).view("<i4").reshape(out_c, -1)
     return np.concatenate([words, tail.astype("<i4")], axis=1).reshape(-1).astype(np.int32)
-
-
-CONV_RGB_MAX_CHANNELS = 4  # TM_CONV_2D_RGB_MAX_CHANNELS in tm_conv_2d_rgb.h
-CONV_RGB_MAX_TAPS = 256  # TM_CONV_2D_RGB_MAX_TAPS
-
-
-def conv_rgb_scratch_bytes(k_h: int, k_w: int, filter_c: int, in_c: int, out_w: int, stride_w: int, dil_h: int,
-                           dil_w: int) -> int:
-    """Scratch of tm_conv_2d_rgb.c (few input channels), 0 when it does not apply or would not
-    save anything (a filter row already a multiple of 4 taps wastes no multiplies in tm_conv_2d.c).
-
-    Must match TM_CONV_2D_RGB_APPLIES / TM_CONV_2D_RGB_SCRATCH_BYTES: two int16 patches of kp taps,
-    then the column band of the output row and 4 bytes the last patch word may read."""
-    kp = _round4(k_h * k_w * filter_c)
-    if (filter_c != in_c or in_c > CONV_RGB_MAX_CHANNELS or (dil_h, dil_w) != (1, 1) or kp > CONV_RGB_MAX_TAPS
-            or k_h > CONV_K16_MAX_ROWS or (k_w * filter_c) % 4 == 0):
-        return 0
-    cols = (out_w - 1) * stride_w + k_w
-    return 4 * kp + _round4(cols * k_h * filter_c + 4)
-
-
-def conv_rgb_filter16(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
-    """filter16 of tm_conv_2d_rgb.c: per output channel the taps in column-major order
-    (kx, ky, c) as one row padded to a multiple of 4, in conv_filter16's word layout."""
-    out_c = weights.shape[0]
-    column_major = np.ascontiguousarray(weights.transpose(0, 2, 1, 3)).reshape(out_c, 1, 1, -1)
-    return conv_filter16(column_major, bias_folded, records)
 
 
 def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int) -> int:
