@@ -37,6 +37,7 @@ static void add_reference(const tm_add_params_t *p, const int8_t *input1, const 
     }
 }
 
+#if !TM_DSP_AVAILABLE
 /* n contiguous elements of both inputs (the same-shape ADD of a residual block). */
 static void add_table_contiguous(const int32_t *t1, const int32_t *t2, const tm_requant_t *q, int32_t lo,
                                  int32_t hi, const int8_t *a, const int8_t *b, int8_t *out, int32_t n)
@@ -46,6 +47,7 @@ static void add_table_contiguous(const int32_t *t1, const int32_t *t2, const tm_
         out[i] = tm_requant_s8(t1[a[i]] + t2[b[i]], q, lo, hi);
     }
 }
+#endif
 
 /* n elements, input k stepping sk elements (0: broadcast, 1: contiguous). */
 static void add_table_strided(const int32_t *t1, const int32_t *t2, const tm_requant_t *q, int32_t lo, int32_t hi,
@@ -130,13 +132,15 @@ void tm_add_s8(const tm_add_params_t *p, const int8_t *input1, const int8_t *inp
                     output += n;
                     continue;
                 }
-#endif
+#else
                 if (sa == 1 && sb == 1) {
                     add_table_contiguous(t1, t2, p->requant, p->activation_min, p->activation_max, a, b, output, n);
-                } else {
-                    add_table_strided(t1, t2, p->requant, p->activation_min, p->activation_max, a, sa, b, sb,
-                                      output, n);
+                    output += n;
+                    continue;
                 }
+#endif
+                /* broadcast rows (and, with the DSP extension, a multiplier of 0: the zero point) */
+                add_table_strided(t1, t2, p->requant, p->activation_min, p->activation_max, a, sa, b, sb, output, n);
                 output += n;
             }
         }
