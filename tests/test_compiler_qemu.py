@@ -194,6 +194,10 @@ def test_depthwise_and_mean_on_cortex_m4_match_tflm(target, tmp_path):
     if target == "cortex-m4":
         source = (tmp_path / f"{target}-speed" / "model.c").read_text()
         assert "l0_bias_folded" in source and "l0_requant" in source  # the DSP depthwise path ran
+    if target == "cortex-m0":  # the 3x3 layers (stride 1 and 2) on the int32 plane, in Thumb-1
+        source = (tmp_path / f"{target}-speed" / "model.c").read_text()
+        assert "tm_depthwise_conv_3x3_scalar_s8(&l0_params" in source
+        assert "tm_depthwise_conv_3x3_scalar_s8(&l1_params" in source
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0"])
