@@ -47,10 +47,12 @@ static void depthwise_3x3_scalar(const tm_depthwise_conv_2d_params_t *p, const i
     const int32_t channels = p->output_c, cols = TM_DW3_SCALAR_COLS(p);
     const int32_t sh = p->stride_h, sw = p->stride_w;
     const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t mult = p->depth_multiplier;
     int32_t n, c, oy, ox;
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * p->input_w * p->input_c;
         int8_t *out_n = output + (size_t)n * p->output_h * p->output_w * channels;
+        int32_t m = 0, ic = 0; /* output channel c reads input channel ic = c / mult (no division on armv6-m) */
         for (c = 0; c < channels; ++c) {
             const int8_t *f = p->filter + c;
             const int32_t w0 = f[0], w1 = f[channels], w2 = f[2 * channels];
@@ -59,7 +61,10 @@ static void depthwise_3x3_scalar(const tm_depthwise_conv_2d_params_t *p, const i
             const int32_t bias = p->bias_folded[c];
             const tm_requant_t *q = &p->requant[c];
             int8_t *out = out_n + c;
-            dw3s_plane(p, in_n, c, plane);
+            if (m == 0) {
+                dw3s_plane(p, in_n, ic++, plane);
+            }
+            m = m + 1 == mult ? 0 : m + 1;
             for (oy = 0; oy < p->output_h; ++oy) {
                 const int32_t *x0 = plane + (size_t)oy * sh * cols;
                 const int32_t *x1 = x0 + cols;

@@ -20,6 +20,7 @@ def _case(seed: int) -> dict:
     h, w = int(rng.integers(3, 14)), int(rng.integers(3, 14))
     low = float(rng.uniform(-2.0, 0.5))
     return dict(shape=(h, w, int(rng.integers(1, 10))), strides=(int(rng.integers(1, 4)), int(rng.integers(1, 4))),
+                multiplier=int(rng.choice([1, 1, 2, 3])),
                 padding=str(rng.choice(["same", "valid"])), activation=[None, "relu", "relu6"][seed % 3],
                 use_bias=bool(seed % 4), low=low, high=low + float(rng.uniform(0.2, 3.0)), seed=seed)
 
@@ -28,8 +29,13 @@ def _model(case: dict):
     import tensorflow as tf
 
     inp = tf.keras.Input(case["shape"], batch_size=1)
-    layer = tf.keras.layers.DepthwiseConv2D(3, strides=case["strides"], padding=case["padding"],
-                                            activation=case["activation"], use_bias=case["use_bias"])
+    if case.get("conv"):  # one input channel: lowered to a depthwise layer with multiplier `filters`
+        layer = tf.keras.layers.Conv2D(case["filters"], 3, strides=case["strides"], padding=case["padding"],
+                                       activation=case["activation"], use_bias=case["use_bias"])
+    else:
+        layer = tf.keras.layers.DepthwiseConv2D(3, strides=case["strides"], padding=case["padding"],
+                                                depth_multiplier=case["multiplier"], activation=case["activation"],
+                                                use_bias=case["use_bias"])
     out = layer(inp)
     scale_channels(layer, np.random.default_rng(case["seed"]))
     return tf.keras.Model(inp, out)
@@ -52,6 +58,22 @@ def test_depthwise_3x3_scalar_matches_tflm(seed):
         taken.add(target)
     # seed 8 (stride 3, ReLU6) has a channel whose shift the records cannot hold: reported, generic C
     assert taken or seed == 8, "the path never ran"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_one_channel_conv_runs_on_the_plane(seed):
+    """A 3x3 CONV_2D on one input channel (the digits model's first layer) for rv32 / cortex-m0:
+    the same sums as a depthwise layer with multiplier output_c, on the plane."""
+    case = _case(100 + seed)
+    case.update(shape=(case["shape"][0], case["shape"][1], 1), filters=int(3 + 5 * seed), conv=True,
+                activation=[None, "relu"][seed % 2])
+    path = convert_keras(lambda: _model(case), case["shape"], seed=seed, low=case["low"], high=case["high"],
+                         key=f"dw3s_conv_{seed}")
+    for target in ("rv32", "cortex-m0"):
+        engine = assert_engine_matches_tflm(path, count=6, seed=seed, target=target)
+        layer = engine.compile_info["layers"][0]
+        assert layer["op"] == "CONV_2D" and layer["path"] == "3x3 scalar plane", (target, case, layer)
 
 
 def test_scalar3_scratch_rules():

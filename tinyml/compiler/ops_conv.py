@@ -138,9 +138,10 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
     multipliers, shifts = _per_channel_multipliers(in_scale, scales, out_scale, out_c)
     bias = _bias(context, op, out_c)
     groups = in_c // filter_c
-    if in_c == 1 and context.dsp and context.widen:
+    if in_c == 1 and ((context.dsp and context.widen) or (context.folded and not context.dsp)):
         # One input channel: the same sums and per-channel requantization as a depthwise
-        # convolution with depth multiplier output_c, whose 3x3 path keeps the taps in registers.
+        # convolution with depth multiplier output_c, whose 3x3 path keeps the taps in registers
+        # (on cores without SIMD: in locals, over the int32 plane).
         layer = _depthwise_layer(context, op, index, inp, out,
                                  np.ascontiguousarray(weights[..., 0].transpose(1, 2, 0)[None]), bias, multipliers,
                                  shifts, in_zp, out_zp, (stride_h, stride_w, dil_h, dil_w, pad_h, pad_w),
@@ -426,12 +427,12 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         fields["bias"] = c_name(index, "bias")
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
     scratch = 0
-    if context.folded and not context.dsp and requant and multiplier == 1:
+    # --- 3x3 on a core without SIMD: one channel at a time over an int32 plane (tm_depthwise_conv_3x3_scalar.h)
+    plane = depthwise_scalar3_scratch_bytes(k_h, k_w, dil_h, dil_w, out.shape[1], out.shape[2], stride_h, stride_w)
+    if context.folded and not context.dsp and requant and (multiplier == 1 or plane):
         folded = _folded_bias(bias, weights.reshape(-1, out_c).T, -in_zp)
         consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
         fields["bias_folded"] = c_name(index, "bias_folded")
-        # --- 3x3 on a core without SIMD: one channel at a time over an int32 plane (tm_depthwise_conv_3x3_scalar.h)
-        plane = depthwise_scalar3_scratch_bytes(k_h, k_w, dil_h, dil_w, out.shape[1], out.shape[2], stride_h, stride_w)
         if plane:
             macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w
             return Layer(
