@@ -103,6 +103,25 @@ def _clamped_model():
     return tf.keras.Model(inp, layers.Dense(3)(x))
 
 
+def _residual_model():
+    """Two residual ADDs of 9x7x8 = 504 elements (the table path): one with ReLU, one whose
+    output is clamped by ReLU6 (narrower than int8), and a plain one; tails of 504 % 4 = 0 and
+    a 9x7x5 = 315-element ADD whose last 3 elements run the scalar tail."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((9, 7, 8), batch_size=1)
+    y = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = layers.ReLU()(layers.Add()([inp, y]))
+    y = layers.Conv2D(8, 1)(x)
+    x = layers.ReLU(6.0)(layers.Add()([x, y]))
+    x = layers.Add()([x, layers.Conv2D(8, 1)(x)])
+    x = layers.Conv2D(5, 1)(x)
+    x = layers.Add()([x, layers.Conv2D(5, 1)(x)])
+    x = layers.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inp, layers.Dense(3)(x))
+
+
 def _main_source(inputs: np.ndarray, output_bytes: int) -> str:
     rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in x.reshape(-1)) + "}" for x in inputs)
     return f"""#include <stdint.h>
@@ -175,6 +194,22 @@ def test_depthwise_and_mean_on_cortex_m4_match_tflm(target, tmp_path):
     if target == "cortex-m4":
         source = (tmp_path / f"{target}-speed" / "model.c").read_text()
         assert "l0_bias_folded" in source and "l0_requant" in source  # the DSP depthwise path ran
+    if target == "cortex-m0":  # the 3x3 layers (stride 1 and 2) on the int32 plane, in Thumb-1
+        source = (tmp_path / f"{target}-speed" / "model.c").read_text()
+        assert "tm_depthwise_conv_3x3_scalar_s8(&l0_params" in source
+        assert "tm_depthwise_conv_3x3_scalar_s8(&l1_params" in source
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0"])
+def test_residual_add_on_cortex_m4_matches_tflm(target, tmp_path):
+    """tm_add's table path: four elements a word with SMMLAR on the Cortex-M4, the scalar
+    record elsewhere; byte-exact with tflite-micro."""
+    model = convert_keras(_residual_model, (9, 7, 8), seed=19, low=-1.0, high=1.0, key="qemu_residual")
+    inputs = np.random.default_rng(5).integers(-128, 128, size=(6, 1, 9, 7, 8), dtype=np.int8)
+    ours = _run_on_m4(model, target, inputs, tmp_path)
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+    source = (tmp_path / f"{target}-speed" / "model.c").read_text()
+    assert source.count("_table1[256]") == 4, "every ADD takes the table path"
 
 
 def test_register_kernels_on_cortex_m4_match_tflm(tmp_path):

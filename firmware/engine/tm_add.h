@@ -27,6 +27,9 @@
  * (tm_common.h; |a' + b'| < 2^29 so SRDHM never saturates). Per element: two loads,
  * two table reads, one add, one SMLAL-shaped requantization. Either table NULL: the
  * formula above is evaluated per element (the reference).
+ * With the DSP extension (tm_dsp.h) a same-shape row whose output multiplier is not 0 reads
+ * four elements of each input per word and requantizes with tm_requant_rec (multiplier2 =
+ * 2M mod 2^32, round = 2 round_hi, e = shift + 1; the same value, see tm_add.c).
  */
 #ifndef TM_ADD_H
 #define TM_ADD_H

@@ -19,7 +19,8 @@ from .plot import plot_memory_plan
 
 
 # Kernel sources that call into another kernel's source (the shared DSP dot-product core).
-_SOURCE_DEPENDENCIES = {"tm_fully_connected.c": ("tm_conv_2d.c", "tm_fully_connected_row16.c")}
+_SOURCE_DEPENDENCIES = {"tm_fully_connected.c": ("tm_conv_2d.c", "tm_fully_connected_row16.c"),
+                        "tm_depthwise_conv_3x3_scalar.c": ("tm_depthwise_conv_2d.c",)}
 
 
 @dataclass

@@ -138,9 +138,10 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
     multipliers, shifts = _per_channel_multipliers(in_scale, scales, out_scale, out_c)
     bias = _bias(context, op, out_c)
     groups = in_c // filter_c
-    if in_c == 1 and context.dsp and context.widen:
+    if in_c == 1 and ((context.dsp and context.widen) or (context.folded and not context.dsp)):
         # One input channel: the same sums and per-channel requantization as a depthwise
-        # convolution with depth multiplier output_c, whose 3x3 path keeps the taps in registers.
+        # convolution with depth multiplier output_c, whose 3x3 path keeps the taps in registers
+        # (on cores without SIMD: in locals, over the int32 plane).
         layer = _depthwise_layer(context, op, index, inp, out,
                                  np.ascontiguousarray(weights[..., 0].transpose(1, 2, 0)[None]), bias, multipliers,
                                  shifts, in_zp, out_zp, (stride_h, stride_w, dil_h, dil_w, pad_h, pad_w),
@@ -343,6 +344,19 @@ def depthwise_dsp_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, in_c
     return 0
 
 
+DW3_SCALAR_MAX_SCRATCH = 4096  # TM_DW3_SCALAR_MAX_SCRATCH in tm_depthwise_conv_3x3_scalar.h
+
+
+def depthwise_scalar3_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, out_h: int, out_w: int,
+                                    stride_h: int, stride_w: int) -> int:
+    """The int32 plane of tm_depthwise_conv_3x3_scalar.c (one channel of every window), 0 when the
+    path does not apply; must match TM_DW3_SCALAR_APPLIES / TM_DW3_SCALAR_SCRATCH_BYTES."""
+    if (k_h, k_w, dil_h, dil_w) != (3, 3, 1, 1):
+        return 0
+    plane = 4 * ((out_h - 1) * stride_h + 3) * ((out_w - 1) * stride_w + 3)
+    return plane if plane <= DW3_SCALAR_MAX_SCRATCH else 0
+
+
 def depthwise_packed(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
     """packed of the DSP 3x3 depthwise path (tm_depthwise_conv_2d.h), per output channel: for each
     ring rotation q the taps t[3 kx + s] = filter[(s - q) mod 3][kx] as int16 pairs (t0, t1) .. (t6, t7)
@@ -413,10 +427,22 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         fields["bias"] = c_name(index, "bias")
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
     scratch = 0
-    if context.folded and not context.dsp and requant and multiplier == 1:
+    # --- 3x3 on a core without SIMD: one channel at a time over an int32 plane (tm_depthwise_conv_3x3_scalar.h)
+    plane = depthwise_scalar3_scratch_bytes(k_h, k_w, dil_h, dil_w, out.shape[1], out.shape[2], stride_h, stride_w)
+    if context.folded and not context.dsp and requant and (multiplier == 1 or plane):
         folded = _folded_bias(bias, weights.reshape(-1, out_c).T, -in_zp)
         consts.append(ConstArray(c_name(index, "bias_folded"), "int32_t", folded))
         fields["bias_folded"] = c_name(index, "bias_folded")
+        if plane:
+            macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w
+            return Layer(
+                op.index, op.opcode, "tm_depthwise_conv_3x3_scalar_s8", "tm_depthwise_conv_2d_params_t",
+                "tm_depthwise_conv_3x3_scalar.h", "tm_depthwise_conv_3x3_scalar.c", fields, consts,
+                [inp.index], [out.index],
+                [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch")],
+                scratch_bytes=plane, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
+                extra={"path": "3x3 scalar plane", "fallback": None},
+            )
     if context.dsp and requant:
         # Per channel: the taps of channel c are weights[0, :, :, c].
         folded = _folded_bias(bias, weights.reshape(-1, out_c).T, -in_zp)
