@@ -135,7 +135,7 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
     filt = _const(layer, c_name(index, "filter"))
     assert filt is not None, "a weighted layer always carries its int8 filter"
     f = layer.fields
-    depthwise = layer.kernel == "tm_depthwise_conv_2d_s8"
+    depthwise = layer.params_type == "tm_depthwise_conv_2d_params_t"   # every depthwise algorithm: channel-minor taps
     channels = int(f["output_c"] if "output_c" in f else f["output_depth"])
     values = np.asarray(filt.values, np.int64).reshape(-1)
     channel_of = _channel_of(values.size, channels, depthwise)
