@@ -216,8 +216,10 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
     )
 
 
-CONV_K16_MAX = 1024  # TM_CONV_2D_K16_MAX in tm_conv_2d.h
-CONV_K16_MAX_ROWS = 16  # TM_CONV_2D_K16_MAX_ROWS
+# The widened-patch bounds; the C header owns them (TM_CONV_2D_K16_MAX, TM_CONV_2D_K16_MAX_ROWS in
+# tm_conv_2d.h) and tests/engine/test_interface.py fails when these differ.
+CONV_K16_MAX = 1024
+CONV_K16_MAX_ROWS = 16
 
 
 def _round4(k: int) -> int:
@@ -226,10 +228,10 @@ def _round4(k: int) -> int:
 
 def conv_k16_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int, stride_w: int, out_w: int,
                            dil_h: int, dil_w: int) -> int:
-    """Scratch of the widened-patch DSP conv path (filter16), 0 when it does not apply.
-
-    Must match TM_CONV_2D_SCRATCH_BYTES in tm_conv_2d.h: two int16 patches of kp values and,
-    unless a 1x1 filter reads the input in place, a ring of k_h zero-point-padded input rows.
+    """Scratch of the widened-patch DSP conv path (filter16), 0 when it does not apply: two int16
+    patches of kp values and, unless a 1x1 filter reads the input in place, a ring of k_h
+    zero-point-padded input rows. The C owns the figure (tm_conv_2d_widened_get_buffer_size in
+    tm_conv_2d.h); tests/engine/test_interface.py holds this function to it over a grid of shapes.
     """
     kp = k_h * _round4(k_w * filter_c)
     if kp > CONV_K16_MAX or k_h > CONV_K16_MAX_ROWS or (dil_h, dil_w) != (1, 1):
@@ -326,8 +328,8 @@ def conv_filter16(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndar
 def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int) -> int:
     """im2col scratch of the DSP conv path: two patches of k_h*k_w*filter_c int8.
 
-    A 1x1 filter without padding reads its patch straight from the input.
-    Must match TM_CONV_2D_SCRATCH_BYTES in tm_conv_2d.h.
+    A 1x1 filter without padding reads its patch straight from the input. The C owns the figure
+    (tm_conv_2d_im2col_get_buffer_size in tm_conv_2d.h; held to it by tests/engine/test_interface.py).
     """
     if k_h == 1 and k_w == 1 and pad_h == 0 and pad_w == 0:
         return 0
@@ -336,7 +338,9 @@ def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w:
 
 def depthwise_dsp_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, in_c: int, out_w: int,
                                 stride_w: int) -> int:
-    """The channel-planar int16 ring of the DSP 3x3 depthwise path; must match TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES."""
+    """The channel-planar int16 ring of the DSP 3x3 depthwise path (the C owns the figure:
+    tm_depthwise_conv_2d_3x3_get_buffer_size in tm_depthwise_conv_2d.h, held to it by
+    tests/engine/test_interface.py)."""
     if (k_h, k_w, dil_h, dil_w) == (3, 3, 1, 1) and stride_w in (1, 2):
         cols = (out_w - 1) * stride_w + 3
         return 2 * ((3 * cols + 2) & ~1) * in_c
