@@ -57,9 +57,10 @@ typedef struct {
     const int32_t *bias;                  /* [output_c] or NULL */
     const int32_t *multiplier;            /* [output_c], Q31 */
     const int32_t *shift;                 /* [output_c], > 0 left */
-    const int32_t *bias_folded;           /* [output_c] for the DSP path, or NULL */
+    const int32_t *bias_folded;           /* [output_c] for the im2col algorithm, or NULL */
     const tm_requant_t *requant;          /* [output_c] folded requantization, or NULL */
-    const int32_t *filter16;              /* DSP widened-patch path: [output_c][kp / 2 + 4], or NULL */
+    const int32_t *filter16;              /* widened-patch algorithm: [output_c][kp / 2 + 4] (layout in
+                                             tm_conv_2d_widened.c), or NULL */
     int32_t filter16_post;                /* 1: filter16's records add the zero point after the shift */
 } tm_conv_2d_params_t;
 
