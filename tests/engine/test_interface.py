@@ -235,3 +235,19 @@ def test_source_closures_link(build, tmp_path):
         defined = set().union(*(objects[name][0] for name in closure))
         needed = {s for name in closure for s in objects[name][1] if s.startswith("tm_")}
         assert needed <= defined, (build, entry, closure, sorted(needed - defined))
+
+
+def test_closure_follows_the_includes(tmp_path):
+    """engine_sources comes from the #includes: a FULLY_CONNECTED model links its own algorithms
+    and the shared dot rows, not the convolutions; a file that is not there is a one-line error."""
+    from tinyml.errors import TinymlError
+
+    assert source_closure(["tm_fully_connected.c"]) == [
+        "tm_fully_connected.c", "tm_fully_connected_generic.c", "tm_fully_connected_row16.c", "tm_support_dot_s8.c"]
+    (tmp_path / "tm_a.c").write_text('#include "tm_a.h"\n#include "tm_common.h"\n')
+    (tmp_path / "tm_a.h").write_text('#include "tm_b.h"\n')
+    (tmp_path / "tm_b.h").write_text("")
+    (tmp_path / "tm_b.c").write_text('#include "tm_b.h"\n')
+    assert source_closure(["tm_a.c"], tmp_path) == ["tm_a.c", "tm_b.c"]
+    with pytest.raises(TinymlError, match="tm_missing.c not found"):
+        source_closure(["tm_missing.c"], tmp_path)

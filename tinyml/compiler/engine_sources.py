@@ -20,7 +20,10 @@ _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)\.h"', re.M)
 
 
 def engine_dir() -> Path:
-    return firmware_dir() / "engine"
+    try:
+        return firmware_dir() / "engine"
+    except FileNotFoundError as exc:   # the engine's sources live in the checkout, beside the package
+        raise TinymlError(str(exc)) from exc
 
 
 @lru_cache(maxsize=None)
