@@ -28,6 +28,9 @@ void tm_depthwise_conv_2d_scalar_s8(const tm_depthwise_conv_2d_params_t *p, cons
     const int32_t tap_dx = p->dilation_w * channels;
     const int32_t tap_dy = p->dilation_h * p->input_w * channels;
     const int32_t pad = -p->input_offset;
+    /* Read once: the int8 output stores may alias *p as far as C knows. */
+    const tm_requant_t *const requant = p->requant;
+    const int32_t act_min = p->act_min, act_max = p->act_max;
     int32_t n, oy, ox, c, ky, kx;
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * p->input_w * channels;
@@ -72,10 +75,10 @@ void tm_depthwise_conv_2d_scalar_s8(const tm_depthwise_conv_2d_params_t *p, cons
                             }
                         }
                     }
-                    output[c] = tm_requant_s8(a0, &p->requant[c], p->act_min, p->act_max);
-                    output[c + 1] = tm_requant_s8(a1, &p->requant[c + 1], p->act_min, p->act_max);
-                    output[c + 2] = tm_requant_s8(a2, &p->requant[c + 2], p->act_min, p->act_max);
-                    output[c + 3] = tm_requant_s8(a3, &p->requant[c + 3], p->act_min, p->act_max);
+                    output[c] = tm_requant_s8(a0, &requant[c], act_min, act_max);
+                    output[c + 1] = tm_requant_s8(a1, &requant[c + 1], act_min, act_max);
+                    output[c + 2] = tm_requant_s8(a2, &requant[c + 2], act_min, act_max);
+                    output[c + 3] = tm_requant_s8(a3, &requant[c + 3], act_min, act_max);
                 }
                 for (; c < channels; ++c) {
                     const int8_t *w = p->filter + c;
@@ -90,7 +93,7 @@ void tm_depthwise_conv_2d_scalar_s8(const tm_depthwise_conv_2d_params_t *p, cons
                             a += x * *w;
                         }
                     }
-                    output[c] = tm_requant_s8(a, &p->requant[c], p->act_min, p->act_max);
+                    output[c] = tm_requant_s8(a, &requant[c], act_min, act_max);
                 }
             }
         }
