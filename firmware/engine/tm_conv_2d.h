@@ -22,39 +22,17 @@
  * requant (compile time, when every channel's pair allows it) replaces
  * MBQM(acc) + output_offset by tm_requant (tm_common.h): one SMLAL and a shift.
  *
- * DSP path (built with __ARM_FEATURE_DSP and groups == 1, given bias_folded and requant):
- *   acc = bias_folded[oc] + sum over all taps of filter * x
- *   bias_folded[oc] = bias[oc] + input_offset * sum(filter[oc])   (compile time)
- * where padded taps read x = input_zero_point (so filter * (x + input_offset) = 0
- * and the two sums are equal). Patches of two output pixels are gathered into
- * the scratch buffer (im2col, TM_CONV_2D_SCRATCH_BYTES: whole filter rows are
- * copied at once, padding rows filled), then a 2 pixel x 2 channel block is
- * multiplied four bytes at a time with SXTB16 + SMLAD (on a Cortex-M with an
- * optimising gcc, an inline-assembly loop of 22 instructions per 16 MACs when the
- * second patch starts k bytes after the first, as in the scratch buffer and for
- * 1x1 stride-1 convolutions; the same sums in the same order, so the same bytes).
- * A 1x1 filter without padding reads its patches straight from the input.
- *
- * Widened patches (given filter16: groups 1, dilation 1, kp <= TM_CONV_2D_K16_MAX,
- * filter_h <= TM_CONV_2D_K16_MAX_ROWS): each filter row of filter_w * filter_c taps is
- * padded with zeros to rw = a multiple of 4, kp = filter_h * rw, and the compiler stores per output
- * channel the weights widened to int16, each group of four taps t..t+3 of a row in the
- * order (t, t+2, t+1, t+3), two per int32 word (the first in the low half):
- *   w16[oc][ky*rw + 4j + {0,1,2,3}] = filter[oc][ky][4j + {0,2,1,3}]  (0 past the row)
- * followed by four words: bias_folded[oc] and the packed requantization (multiplier2,
- * round, e) of tm_requant_rec (tm_dsp.h; the same result as tm_requant, saturated to
- * int8, for the accumulator bound the compiler checks): kp/2 + 4 words per channel.
- * Every right shift 1..31 has such a record: above 23 (filter16_post = 1) the zero point is
- * added after the shift (tm_dsp.h). This path needs neither bias_folded nor requant, so a
- * layer whose shifts the tm_requant_t records cannot hold still runs here.
- * The input rows a pixel needs are kept padded with the zero point in a ring of filter_h
- * rows (TM_CONV_2D_ROW_BYTES each; a 1x1 filter without padding with filter_c % 4 == 0
- * reads the input in place), each pixel's patch is read from them four bytes at a time
- * and widened once (SXTB16, SXTB16 ror 8: the same order; the bytes past a filter row
- * meet zero weights), and every output channel is SMLAD over kp/2 int16 pairs: for
- * kp 4 or 8 and the activation range all of int8 the patch stays in registers for all
- * channels of the pixel, else 2 pixels x 2 channels at a time (then clamped to
- * [act_min, act_max]). The same terms plus zeros, so the same int32 sum.
+ * Algorithms (one file each; tm_conv_2d.c dispatches with tm_conv_2d_choose below, and each
+ * file's header comment writes its own math):
+ *   TM_CONV_2D_GENERIC  tm_conv_2d_generic.c  the formula above, any layer
+ *   TM_CONV_2D_IM2COL   tm_conv_2d_im2col.c   groups 1, given bias_folded and requant: patches of
+ *                       two pixels gathered (im2col), then 2 pixel x 2 channel dot products
+ *                       (tm_support_dot_s8.c: SMLAD on DSP cores, a scalar block elsewhere)
+ *   TM_CONV_2D_WIDENED  tm_conv_2d_widened.c  DSP cores, given filter16: int16-widened weights
+ *                       and patches, packed requantization records
+ * The compiler (tinyml/compiler/ops_conv.py) gives each layer the data of one algorithm and
+ * the scratch of tm_conv_2d_get_buffer_size; tests/engine/test_interface.py holds its figures
+ * to these C functions.
  */
 #ifndef TM_CONV_2D_H
 #define TM_CONV_2D_H
@@ -79,14 +57,15 @@ typedef struct {
     const int32_t *bias;                  /* [output_c] or NULL */
     const int32_t *multiplier;            /* [output_c], Q31 */
     const int32_t *shift;                 /* [output_c], > 0 left */
-    const int32_t *bias_folded;           /* [output_c] for the DSP path, or NULL */
+    const int32_t *bias_folded;           /* [output_c] for the im2col algorithm, or NULL */
     const tm_requant_t *requant;          /* [output_c] folded requantization, or NULL */
-    const int32_t *filter16;              /* DSP widened-patch path: [output_c][kp / 2 + 4], or NULL */
+    const int32_t *filter16;              /* widened-patch algorithm: [output_c][kp / 2 + 4] (layout in
+                                             tm_conv_2d_widened.c), or NULL */
     int32_t filter16_post;                /* 1: filter16's records add the zero point after the shift */
 } tm_conv_2d_params_t;
 
-/* Widened-patch path (filter16): padded filter row rw, patch kp (two int16 patches of
-   scratch: at most 4 KB), at most TM_CONV_2D_K16_MAX_ROWS filter rows, padded input row bytes. */
+/* Widened-patch algorithm (tm_conv_2d_widened.c): padded filter row rw, patch kp (two int16
+   patches of scratch: at most 4 KB), at most TM_CONV_2D_K16_MAX_ROWS filter rows, padded input row bytes. */
 #define TM_CONV_2D_K16_MAX 1024
 #define TM_CONV_2D_K16_MAX_ROWS 16
 #define TM_CONV_2D_RW(p) (((p)->filter_w * (p)->filter_c + 3) / 4 * 4)
@@ -95,25 +74,74 @@ typedef struct {
     ((p)->filter_h == 1 && (p)->filter_w == 1 && (p)->pad_h == 0 && (p)->pad_w == 0 && ((p)->filter_c & 3) == 0)
 #define TM_CONV_2D_ROW_BYTES(p) ((((p)->output_w - 1) * (p)->stride_w + (p)->filter_w) * (p)->filter_c / 4 * 4 + 8)
 
-/* Scratch bytes the DSP path needs (0: none); the compiler computes the same. */
-#define TM_CONV_2D_SCRATCH_BYTES(p)                                                          \
-    ((p)->filter16 != NULL                                                                   \
-         ? 4 * TM_CONV_2D_KP(p) + (TM_CONV_2D_DIRECT16(p) ? 0 : (p)->filter_h * TM_CONV_2D_ROW_BYTES(p)) \
-     : ((p)->filter_h == 1 && (p)->filter_w == 1 && (p)->pad_h == 0 && (p)->pad_w == 0)     \
-         ? 0                                                                                 \
-         : ((2 * (p)->filter_h * (p)->filter_w * (p)->filter_c + 3) / 4 * 4))
+/* The layer's shape suits the widened-patch algorithm (groups 1, dilation 1, kp and rows bounded). */
+static inline int32_t tm_conv_2d_widened_fits(const tm_conv_2d_params_t *p)
+{
+    return p->filter_c == p->input_c && p->dilation_h == 1 && p->dilation_w == 1 &&
+           TM_CONV_2D_KP(p) <= TM_CONV_2D_K16_MAX && p->filter_h <= TM_CONV_2D_K16_MAX_ROWS;
+}
 
-/* scratch: TM_CONV_2D_SCRATCH_BYTES(p) bytes, or NULL (then the generic path runs). */
-void tm_conv_2d_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+/* Scratch bytes of the widened-patch algorithm (0 when the shape does not suit it): two int16
+   patches of kp, then (unless a 1x1 filter reads the input in place) a ring of filter_h padded rows. */
+static inline int32_t tm_conv_2d_widened_get_buffer_size(const tm_conv_2d_params_t *p)
+{
+    if (!tm_conv_2d_widened_fits(p)) {
+        return 0;
+    }
+    return 4 * TM_CONV_2D_KP(p) + (TM_CONV_2D_DIRECT16(p) ? 0 : p->filter_h * TM_CONV_2D_ROW_BYTES(p));
+}
+
+/* Scratch bytes of the im2col algorithm: two patches of filter_h * filter_w * filter_c int8
+   (rounded up to a word), none for a 1x1 filter without padding, which reads the input in place. */
+static inline int32_t tm_conv_2d_im2col_get_buffer_size(const tm_conv_2d_params_t *p)
+{
+    if (p->filter_h == 1 && p->filter_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
+        return 0;
+    }
+    return (2 * p->filter_h * p->filter_w * p->filter_c + 3) / 4 * 4;
+}
+
+typedef enum {
+    TM_CONV_2D_GENERIC = 0,
+    TM_CONV_2D_IM2COL = 1,
+    TM_CONV_2D_WIDENED = 2
+} tm_conv_2d_algorithm_t;
 
 /*
- * Shared with FULLY_CONNECTED (DSP path only): out0/out1[oc] for oc < channels,
- * the dot products of rows row0 and row1 (row1 NULL: one row) of length k with
- * the filter rows, acc = bias_folded[oc] + sum filter * row, requantized with
- * requant[per_channel ? oc : 0] and clamped to [act_min, act_max].
+ * The algorithm tm_conv_2d_s8 runs for p in this build (DSP cores, or TM_DSP_EMULATE, or
+ * neither), given a scratch buffer or not: the layer's data picks it (filter16: widened;
+ * bias_folded and requant: im2col), and a shape or build it does not suit runs the generic C.
+ * A new algorithm: its enum value, its case here and in tm_conv_2d.c.
  */
-void tm_s8_dot_rows_2x2(const int8_t *row0, const int8_t *row1, const int8_t *filter, int32_t k,
-                        int32_t channels, const int32_t *bias_folded, const tm_requant_t *requant,
-                        int32_t per_channel, int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1);
+static inline tm_conv_2d_algorithm_t tm_conv_2d_choose(const tm_conv_2d_params_t *p, int32_t has_scratch)
+{
+#if TM_DSP_AVAILABLE
+    if (p->filter16 != NULL) {
+        return has_scratch && tm_conv_2d_widened_fits(p) ? TM_CONV_2D_WIDENED : TM_CONV_2D_GENERIC;
+    }
+#endif
+    if (p->bias_folded != NULL && p->requant != NULL && p->filter_c == p->input_c &&
+        (has_scratch || tm_conv_2d_im2col_get_buffer_size(p) == 0)) {
+        return TM_CONV_2D_IM2COL;
+    }
+    return TM_CONV_2D_GENERIC;
+}
+
+/* Scratch bytes tm_conv_2d_s8 needs for p in this build (the chosen algorithm's; 0: none). */
+static inline int32_t tm_conv_2d_get_buffer_size(const tm_conv_2d_params_t *p)
+{
+    switch (tm_conv_2d_choose(p, 1)) {
+    case TM_CONV_2D_WIDENED:
+        return tm_conv_2d_widened_get_buffer_size(p);
+    case TM_CONV_2D_IM2COL:
+        return tm_conv_2d_im2col_get_buffer_size(p);
+    default:
+        return 0;
+    }
+}
+#define TM_CONV_2D_SCRATCH_BYTES(p) tm_conv_2d_get_buffer_size(p)
+
+/* scratch: tm_conv_2d_get_buffer_size(p) bytes, or NULL (then the generic path runs). */
+void tm_conv_2d_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 #endif /* TM_CONV_2D_H */

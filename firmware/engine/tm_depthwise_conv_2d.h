@@ -19,32 +19,21 @@
  * nothing, as in TFLite-Micro. With requant (compile time) MBQM(acc) + output_offset
  * is tm_requant (tm_common.h).
  *
- * DSP path (__ARM_FEATURE_DSP, depth_multiplier 1, given bias_folded and requant):
- *   acc = bias_folded[c] + sum over all taps of filter[0][ky][kx][c] * x
- *   bias_folded[c] = bias[c] + input_offset * sum over taps of filter[0][ky][kx][c]  (compile time)
- * where taps outside the image read x = input_zero_point (their term is then 0 in
- * both sums). Four channels per 32-bit word: SXTB16 splits input and filter words
- * into even/odd channel pairs, SMLABB/SMLATT accumulate each channel. Output pixels
- * whose window lies inside the image walk the taps without bounds checks; border
- * pixels walk only their taps inside the image, with bias[c] and the input offset
- * added in 16-bit lanes (SADD16) instead of the folded bias.
- * 3x3 filters (dilation 1, stride_w 1 or 2), any channel count and depth multiplier, with
- * the scratch buffer and `packed` (out = SSAT8(...), then clamped to [act_min, act_max]
- * when that is narrower than int8): three input
- * rows are kept, widened to int16, in a channel-planar ring: channel c's plane is
- * TM_DW3_PLANE halfwords at scratch + 2 * c * TM_DW3_PLANE, and halfword 3 * col + slot
- * holds column col (input column col - pad_w, TM_DW3_COLS of them) of the input row
- * iy with (iy + pad_h) mod 3 = slot; padding columns and rows outside the image hold the
- * zero point (their terms are 0 with the folded bias). An output pixel's window is then 9
- * consecutive halfwords (3 columns x 3 slots), read as 5 words, and each output channel
- * runs along the output row with its taps in registers. The slots' order depends on the
- * output row: with q = (oy * stride_h) mod 3, the slot of its first input row, slot s holds
- * filter row (s - q) mod 3, so packed (compile time) has, per output channel oc,
- * TM_DW3_PACKED_CHANNEL int32 words: for each rotation q = 0, 1, 2 five tap words, the
- * int16 pairs (t0, t1), (t2, t3), (t4, t5), (t6, t7) of t[3 kx + s] = filter[0][(s - q) mod 3][kx][oc]
- * (the first in the low half), then t8 in the high half of the fifth word with e
- * (tm_requant_rec) in its low byte; then multiplier2, bias_folded[oc] + round, round
- * (tm_dsp.h tm_requant_rec).
+ * Algorithms (one file each; tm_depthwise_conv_2d.c dispatches with tm_depthwise_conv_2d_choose
+ * below, and each file's header comment writes its own math):
+ *   TM_DEPTHWISE_CONV_2D_GENERIC  tm_depthwise_conv_2d_generic.c  the formula above, any layer
+ *   TM_DEPTHWISE_CONV_2D_3X3      tm_depthwise_conv_2d_3x3.c      DSP cores, 3x3 filter, dilation 1,
+ *                                 stride_w 1 or 2, given packed and scratch: a widened int16 ring of rows
+ *   TM_DEPTHWISE_CONV_2D_DSP      tm_depthwise_conv_2d_dsp.c      DSP cores, depth multiplier 1, given
+ *                                 bias_folded and requant: four channels per word
+ *   TM_DEPTHWISE_CONV_2D_SCALAR   tm_depthwise_conv_2d_scalar.c   cores without SIMD, the same data:
+ *                                 four channels per pass, MUL + ADD
+ *   TM_DEPTHWISE_CONV_2D_3X3_SCALAR  tm_depthwise_conv_2d_3x3_scalar.c  cores without SIMD, 3x3 filter,
+ *                                 dilation 1, any depth multiplier, given bias_folded, requant and
+ *                                 scratch: one channel at a time over a zero-point-padded int32 plane
+ * The compiler (tinyml/compiler/ops_conv.py) gives each layer the data of one algorithm and the
+ * scratch of tm_depthwise_conv_2d_get_buffer_size; tests/engine/test_interface.py holds its
+ * figures to these C functions.
  */
 #ifndef TM_DEPTHWISE_CONV_2D_H
 #define TM_DEPTHWISE_CONV_2D_H
@@ -52,6 +41,7 @@
 #include <stdint.h>
 
 #include "tm_common.h"
+#include "tm_dsp.h"
 
 typedef struct {
     int32_t batches;
@@ -77,21 +67,90 @@ typedef struct {
 /* Words per output channel of `packed`: 3 rotations x 5 tap words, then 3 requant words. */
 #define TM_DW3_PACKED_CHANNEL 18
 
-/*
- * Scratch bytes of the DSP 3x3 path (0: none; the compiler computes the same): 3x3 filter,
- * dilation 1, stride_w 1 or 2; input_c planes of TM_DW3_PLANE halfwords (the last window's
- * fifth word reads one halfword past its last tap).
- */
-#define TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES(p)                                                       \
-    (((p)->filter_h == 3 && (p)->filter_w == 3 && (p)->dilation_h == 1 && (p)->dilation_w == 1 &&   \
-      ((p)->stride_w == 1 || (p)->stride_w == 2))                                                   \
-         ? 2 * TM_DW3_PLANE(p) * (p)->input_c                                                      \
-         : 0)
-/* Columns of the 3x3 path's padded rows (every window of the output row), halfwords a plane. */
+/* Columns of the 3x3 algorithm's padded rows (every window of the output row), halfwords a plane. */
 #define TM_DW3_COLS(p) (((p)->output_w - 1) * (p)->stride_w + 3)
 #define TM_DW3_PLANE(p) ((3 * TM_DW3_COLS(p) + 2) & ~1)
 
-/* scratch: TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES(p) bytes, or NULL. */
+/* The layer's shape suits the 3x3 algorithm: 3x3 filter, dilation 1, stride_w 1 or 2. */
+static inline int32_t tm_depthwise_conv_2d_3x3_fits(const tm_depthwise_conv_2d_params_t *p)
+{
+    return p->filter_h == 3 && p->filter_w == 3 && p->dilation_h == 1 && p->dilation_w == 1 &&
+           (p->stride_w == 1 || p->stride_w == 2);
+}
+
+/* Scratch bytes of the 3x3 algorithm (0 when the shape does not suit it): input_c planes of
+   TM_DW3_PLANE halfwords (the last window's fifth word reads one halfword past its last tap). */
+static inline int32_t tm_depthwise_conv_2d_3x3_get_buffer_size(const tm_depthwise_conv_2d_params_t *p)
+{
+    return tm_depthwise_conv_2d_3x3_fits(p) ? 2 * TM_DW3_PLANE(p) * p->input_c : 0;
+}
+#define TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES(p) tm_depthwise_conv_2d_3x3_get_buffer_size(p)
+
+/* The 3x3 algorithm without SIMD: one channel's int32 plane of every window, at most 4 KB. */
+#define TM_DW3_SCALAR_ROWS(p) (((p)->output_h - 1) * (p)->stride_h + 3)
+#define TM_DW3_SCALAR_COLS(p) (((p)->output_w - 1) * (p)->stride_w + 3)
+#define TM_DW3_SCALAR_MAX_SCRATCH 4096
+
+/* Scratch bytes of the 3x3 algorithm for cores without SIMD (0 when the shape does not suit it). */
+static inline int32_t tm_depthwise_conv_2d_3x3_scalar_get_buffer_size(const tm_depthwise_conv_2d_params_t *p)
+{
+    if (p->filter_h != 3 || p->filter_w != 3 || p->dilation_h != 1 || p->dilation_w != 1) {
+        return 0;
+    }
+    const int32_t bytes = 4 * TM_DW3_SCALAR_ROWS(p) * TM_DW3_SCALAR_COLS(p);
+    return bytes <= TM_DW3_SCALAR_MAX_SCRATCH ? bytes : 0;
+}
+
+typedef enum {
+    TM_DEPTHWISE_CONV_2D_GENERIC = 0,
+    TM_DEPTHWISE_CONV_2D_3X3 = 1,
+    TM_DEPTHWISE_CONV_2D_DSP = 2,
+    TM_DEPTHWISE_CONV_2D_SCALAR = 3,
+    TM_DEPTHWISE_CONV_2D_3X3_SCALAR = 4
+} tm_depthwise_conv_2d_algorithm_t;
+
+/*
+ * The algorithm tm_depthwise_conv_2d_s8 runs for p in this build, given a scratch buffer or not:
+ * the layer's data picks it (packed: 3x3; bias_folded and requant with depth multiplier 1: four
+ * channels at a time), a shape or build it does not suit runs the generic C. A new algorithm:
+ * its enum value, its case here and in tm_depthwise_conv_2d.c.
+ */
+static inline tm_depthwise_conv_2d_algorithm_t tm_depthwise_conv_2d_choose(const tm_depthwise_conv_2d_params_t *p,
+                                                                           int32_t has_scratch)
+{
+#if TM_DSP_AVAILABLE
+    if (has_scratch && p->packed != NULL && tm_depthwise_conv_2d_3x3_get_buffer_size(p) > 0) {
+        return TM_DEPTHWISE_CONV_2D_3X3;
+    }
+    if (p->depth_multiplier == 1 && p->bias_folded != NULL && p->requant != NULL) {
+        return TM_DEPTHWISE_CONV_2D_DSP;
+    }
+#else
+    if (has_scratch && p->bias_folded != NULL && p->requant != NULL &&
+        tm_depthwise_conv_2d_3x3_scalar_get_buffer_size(p) > 0) {
+        return TM_DEPTHWISE_CONV_2D_3X3_SCALAR;
+    }
+    if (p->depth_multiplier == 1 && p->bias_folded != NULL && p->requant != NULL) {
+        return TM_DEPTHWISE_CONV_2D_SCALAR;
+    }
+#endif
+    return TM_DEPTHWISE_CONV_2D_GENERIC;
+}
+
+/* Scratch bytes tm_depthwise_conv_2d_s8 needs for p in this build (0: none). */
+static inline int32_t tm_depthwise_conv_2d_get_buffer_size(const tm_depthwise_conv_2d_params_t *p)
+{
+    switch (tm_depthwise_conv_2d_choose(p, 1)) {
+    case TM_DEPTHWISE_CONV_2D_3X3:
+        return tm_depthwise_conv_2d_3x3_get_buffer_size(p);
+    case TM_DEPTHWISE_CONV_2D_3X3_SCALAR:
+        return tm_depthwise_conv_2d_3x3_scalar_get_buffer_size(p);
+    default:
+        return 0;
+    }
+}
+
+/* scratch: tm_depthwise_conv_2d_get_buffer_size(p) bytes, or NULL. */
 void tm_depthwise_conv_2d_s8(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output,
                              int8_t *scratch);
 

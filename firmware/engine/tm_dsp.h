@@ -98,6 +98,16 @@ static inline int32_t tm_smmlar_emulated(int32_t a, int32_t b, int32_t c)
 #define TM_DSP_AVAILABLE 0
 #endif
 
+/* The Thumb-2 assembly kernels run on a real DSP core with an optimising gcc/clang (the int8
+   2x2 inline-assembly loop needs 14 free registers, which -O0's frame pointer does not leave;
+   -O0 builds and TM_DSP_EMULATE take the C twins). */
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__) && \
+    !defined(TM_DSP_EMULATE) && !defined(TM_FORCE_GENERIC)
+#define TM_DSP_ASM 1
+#else
+#define TM_DSP_ASM 0
+#endif
+
 /* Four int8 from any address (the compiler emits one LDR where unaligned loads are legal). */
 static inline int32_t tm_read_s8x4(const int8_t *p)
 {

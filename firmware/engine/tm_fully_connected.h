@@ -22,8 +22,9 @@
  * DSP path (__ARM_FEATURE_DSP, filter_offset == 0, given bias_folded and requant):
  *   acc = bias_folded[oc] + sum filter[oc][i] * input[b][i]
  *   bias_folded[oc] = bias[oc] + input_offset * sum_i filter[oc][i]   (compile time)
- * computed two batches x two channels at a time with SXTB16 + SMLAD (the core
- * shared with tm_conv_2d.c).
+ * computed two batches x two channels at a time by tm_s8_dot_rows_2x2 (tm_support_dot_s8.h,
+ * shared with CONV_2D's im2col algorithm: SXTB16 + SMLAD, or the scalar block on cores without SIMD).
+ * Otherwise tm_fully_connected_generic.c runs the formula above.
  *
  * Given filter16 (the compiler's speed trade on DSP targets; it needs neither bias_folded nor
  * requant, and covers every shift TFLite produces), each row runs tm_fully_connected_row16_s8:
@@ -35,6 +36,7 @@
 #include <stdint.h>
 
 #include "tm_common.h"
+#include "tm_dsp.h"
 
 typedef struct {
     int32_t batches;
@@ -53,6 +55,30 @@ typedef struct {
     const tm_requant_t *requant; /* folded requantization (as multiplier), or NULL */
     const int32_t *filter16;    /* DSP row path (tm_fully_connected_row16.h), or NULL */
 } tm_fully_connected_params_t;
+
+typedef enum {
+    TM_FULLY_CONNECTED_GENERIC = 0,
+    TM_FULLY_CONNECTED_ROWS = 1,
+    TM_FULLY_CONNECTED_ROW16 = 2
+} tm_fully_connected_algorithm_t;
+
+/*
+ * The algorithm tm_fully_connected_s8 runs for p in this build: filter16 on DSP cores (row16),
+ * bias_folded and requant with filter_offset 0 (the 2 x 2 dot rows), else the generic C. None
+ * needs scratch. A new algorithm: its enum value, its case here and in tm_fully_connected.c.
+ */
+static inline tm_fully_connected_algorithm_t tm_fully_connected_choose(const tm_fully_connected_params_t *p)
+{
+#if TM_DSP_AVAILABLE
+    if (p->filter16 != NULL) {
+        return TM_FULLY_CONNECTED_ROW16;
+    }
+#endif
+    if (p->bias_folded != NULL && p->requant != NULL && p->filter_offset == 0) {
+        return TM_FULLY_CONNECTED_ROWS;
+    }
+    return TM_FULLY_CONNECTED_GENERIC;
+}
 
 void tm_fully_connected_s8(const tm_fully_connected_params_t *p, const int8_t *input, int8_t *output);
 

@@ -169,7 +169,8 @@ def random_scale(rng: np.random.Generator, lo: float = 1e-3, hi: float = 1.0) ->
 _C_TYPES = {"int32_t": ctypes.c_int32, "uint32_t": ctypes.c_uint32, "int16_t": ctypes.c_int16,
             "int8_t": ctypes.c_int8, "uint8_t": ctypes.c_uint8, "float": ctypes.c_float}
 _STRUCT = re.compile(r"typedef\s+struct\s*\{(?P<body>[^}]*)\}\s*(?P<name>\w+)\s*;", re.S)
-_FIELD = re.compile(r"^\s*(?:const\s+)?(?P<type>\w+)\s+(?P<ptr>\*\s*)?(?P<name>\w+)\s*(?:\[(?P<n>\w+)\])?\s*;", re.M)
+_FIELD = re.compile(r"^\s*(?:const\s+)?(?P<type>\w+)\s+(?P<names>[^;]+);", re.M)
+_DECLARATOR = re.compile(r"^\s*(?P<ptr>\*\s*)?(?P<name>\w+)\s*(?:\[(?P<n>\w+)\])?\s*$")
 _DEFINE = re.compile(r"^#define\s+(\w+)\s+\(?(-?\d+)\)?\s*$", re.M)
 
 
@@ -182,11 +183,15 @@ def header_structs(header: Path) -> dict[str, type[ctypes.Structure]]:
     for match in _STRUCT.finditer(text):
         body = re.sub(r"/\*.*?\*/", "", match["body"], flags=re.S)
         fields: list[tuple[str, Any]] = []
-        for f in _FIELD.finditer(body):
-            ctype: Any = ctypes.c_void_p if f["ptr"] else _C_TYPES[f["type"]]
-            if f["n"]:
-                ctype = ctype * (defines[f["n"]] if f["n"] in defines else int(f["n"]))
-            fields.append((f["name"], ctype))
+        for line in _FIELD.finditer(body):
+            for declarator in line["names"].split(","):   # `int32_t input_h, input_w, input_c;`
+                f = _DECLARATOR.match(declarator)
+                if f is None:
+                    raise ValueError(f"{header.name}: cannot read the field '{declarator.strip()}'")
+                ctype: Any = ctypes.c_void_p if f["ptr"] else _C_TYPES[line["type"]]
+                if f["n"]:
+                    ctype = ctype * (defines[f["n"]] if f["n"] in defines else int(f["n"]))
+                fields.append((f["name"], ctype))
         structs[match["name"]] = type(match["name"], (ctypes.Structure,), {"_fields_": fields})
     return structs
 

@@ -137,17 +137,18 @@ def engine_sources(compile_json: dict) -> list[Path]:
     return [ENGINE_DIR / name for name in compile_json["engine_sources"]]
 
 
-def build_engine(model: Path, target: str = "generic", defines: Sequence[str] = (), opt: str = "-O1") -> Engine:
-    """compile_tflite + gcc -shared; cached per (model, target, defines)."""
+def build_engine(model: Path, target: str = "generic", defines: Sequence[str] = (), opt: str = "-O1",
+                 optimize: str = "speed") -> Engine:
+    """compile_tflite + gcc -shared; cached per (model, target, defines, opt, optimize)."""
     from tinyml.compiler import compile_tflite
     from tinyml.tflite_graph import load_tflite
 
-    key = (str(model), target, tuple(defines), opt)
+    key = (str(model), target, tuple(defines), opt) + ((optimize,) if optimize != "speed" else ())
     if key in _ENGINES:
         return _ENGINES[key]
     tag = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
     out_dir = _WORK / f"c_{tag}"
-    result = compile_tflite(model, out_dir, target=target)
+    result = compile_tflite(model, out_dir, target=target, optimize=optimize)
     info = json.loads((out_dir / "compile.json").read_text())
     lib_path = out_dir / "libmodel.so"
     command = ["gcc", *C_FLAGS, opt, "-shared", "-fPIC", *[f"-D{d}" for d in defines],
@@ -190,8 +191,8 @@ def random_inputs(engine: Engine, count: int, seed: int) -> np.ndarray:
 
 
 def assert_engine_matches_tflm(model: Path, count: int = 6, seed: int = 0, target: str = "generic",
-                               defines: Sequence[str] = ()) -> Engine:
-    engine = build_engine(model, target, defines)
+                               defines: Sequence[str] = (), optimize: str = "speed") -> Engine:
+    engine = build_engine(model, target, defines, optimize=optimize)
     inputs = random_inputs(engine, count, seed)
     ours = engine.run(inputs)
     theirs = tflm_outputs(model, inputs).reshape(ours.shape)

@@ -11,16 +11,12 @@ from ..errors import TinymlError
 from ..fsutil import atomic_output_dir
 from ..tflite_graph import Graph, load_tflite
 from .cwriter import model_header, model_source
+from .engine_sources import source_closure
 from .layers import TARGETS, Layer, lower_graph
 from .palette import WEIGHT_ENCODINGS, PaletteStats, palettize_layer
 from .planner import MemoryPlan, plan_memory
 from .quant import sizing_all_fast_paths
 from .plot import plot_memory_plan
-
-
-# Kernel sources that call into another kernel's source (the shared DSP dot-product core).
-_SOURCE_DEPENDENCIES = {"tm_fully_connected.c": ("tm_conv_2d.c", "tm_fully_connected_row16.c"),
-                        "tm_depthwise_conv_3x3_scalar.c": ("tm_depthwise_conv_2d.c",)}
 
 
 @dataclass
@@ -146,9 +142,9 @@ def compile_tflite(model: str | Path, out_dir: Path, target: str = "generic", pr
     plan = plan_memory(graph, layers)
     infos = _with_encoding(_layer_infos(graph, layers), encoded)
     weight_bytes = sum(info.weight_bytes for info in infos)
-    sources = sorted({source for layer in layers if not layer.alias
-                      for source in (layer.source, *_SOURCE_DEPENDENCIES.get(layer.source, ()))}
-                     | ({"tm_palette.c"} if encoded else set()))
+    # Each kernel's file and what its #includes pull in (algorithm files, shared dot loops).
+    sources = source_closure({layer.source for layer in layers if not layer.alias}
+                             | ({"tm_palette.c"} if encoded else set()))
     summary = {
         "model": str(model) if not isinstance(model, bytes) else "<bytes>",
         "model_sha256": graph.sha256,

@@ -19,7 +19,7 @@ from .fold import fold_static_shapes
 TARGETS = ("generic", "cortex-m4", "cortex-m7", "rv32", "cortex-m0")
 DSP_TARGETS = ("cortex-m4", "cortex-m7")
 # Cores without SIMD multiply-accumulate whose convolutions and fully connected layers take the
-# folded bias and requantization records (the scalar 2x2 block of tm_conv_2d.c); "generic" keeps
+# folded bias and requantization records (the scalar 2x2 block of tm_support_dot_s8.c); "generic" keeps
 # TFLite's reference arithmetic.
 SCALAR_TARGETS = ("rv32", "cortex-m0")
 OPTIMIZE = ("speed", "size")

@@ -217,8 +217,10 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
     )
 
 
-CONV_K16_MAX = 1024  # TM_CONV_2D_K16_MAX in tm_conv_2d.h
-CONV_K16_MAX_ROWS = 16  # TM_CONV_2D_K16_MAX_ROWS
+# The widened-patch bounds; the C header owns them (TM_CONV_2D_K16_MAX, TM_CONV_2D_K16_MAX_ROWS in
+# tm_conv_2d.h) and tests/engine/test_interface.py fails when these differ.
+CONV_K16_MAX = 1024
+CONV_K16_MAX_ROWS = 16
 
 
 def _round4(k: int) -> int:
@@ -227,10 +229,10 @@ def _round4(k: int) -> int:
 
 def conv_k16_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int, stride_w: int, out_w: int,
                            dil_h: int, dil_w: int) -> int:
-    """Scratch of the widened-patch DSP conv path (filter16), 0 when it does not apply.
-
-    Must match TM_CONV_2D_SCRATCH_BYTES in tm_conv_2d.h: two int16 patches of kp values and,
-    unless a 1x1 filter reads the input in place, a ring of k_h zero-point-padded input rows.
+    """Scratch of the widened-patch DSP conv path (filter16), 0 when it does not apply: two int16
+    patches of kp values and, unless a 1x1 filter reads the input in place, a ring of k_h
+    zero-point-padded input rows. The C owns the figure (tm_conv_2d_widened_get_buffer_size in
+    tm_conv_2d.h); tests/engine/test_interface.py holds this function to it over a grid of shapes.
     """
     kp = k_h * _round4(k_w * filter_c)
     if kp > CONV_K16_MAX or k_h > CONV_K16_MAX_ROWS or (dil_h, dil_w) != (1, 1):
@@ -327,8 +329,8 @@ def conv_filter16(weights: np.ndarray, bias_folded: np.ndarray, records: np.ndar
 def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w: int) -> int:
     """im2col scratch of the DSP conv path: two patches of k_h*k_w*filter_c int8.
 
-    A 1x1 filter without padding reads its patch straight from the input.
-    Must match TM_CONV_2D_SCRATCH_BYTES in tm_conv_2d.h.
+    A 1x1 filter without padding reads its patch straight from the input. The C owns the figure
+    (tm_conv_2d_im2col_get_buffer_size in tm_conv_2d.h; held to it by tests/engine/test_interface.py).
     """
     if k_h == 1 and k_w == 1 and pad_h == 0 and pad_w == 0:
         return 0
@@ -337,20 +339,22 @@ def conv_dsp_scratch_bytes(k_h: int, k_w: int, filter_c: int, pad_h: int, pad_w:
 
 def depthwise_dsp_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, in_c: int, out_w: int,
                                 stride_w: int) -> int:
-    """The channel-planar int16 ring of the DSP 3x3 depthwise path; must match TM_DEPTHWISE_CONV_2D_SCRATCH_BYTES."""
+    """The channel-planar int16 ring of the DSP 3x3 depthwise path (the C owns the figure:
+    tm_depthwise_conv_2d_3x3_get_buffer_size in tm_depthwise_conv_2d.h, held to it by
+    tests/engine/test_interface.py)."""
     if (k_h, k_w, dil_h, dil_w) == (3, 3, 1, 1) and stride_w in (1, 2):
         cols = (out_w - 1) * stride_w + 3
         return 2 * ((3 * cols + 2) & ~1) * in_c
     return 0
 
 
-DW3_SCALAR_MAX_SCRATCH = 4096  # TM_DW3_SCALAR_MAX_SCRATCH in tm_depthwise_conv_3x3_scalar.h
+DW3_SCALAR_MAX_SCRATCH = 4096  # TM_DW3_SCALAR_MAX_SCRATCH in tm_depthwise_conv_2d.h
 
 
 def depthwise_scalar3_scratch_bytes(k_h: int, k_w: int, dil_h: int, dil_w: int, out_h: int, out_w: int,
                                     stride_h: int, stride_w: int) -> int:
-    """The int32 plane of tm_depthwise_conv_3x3_scalar.c (one channel of every window), 0 when the
-    path does not apply; must match TM_DW3_SCALAR_APPLIES / TM_DW3_SCALAR_SCRATCH_BYTES."""
+    """The int32 plane of tm_depthwise_conv_2d_3x3_scalar.c (one channel of every window), 0 when the
+    path does not apply: tm_depthwise_conv_2d_3x3_scalar_get_buffer_size (tests/engine/test_interface.py)."""
     if (k_h, k_w, dil_h, dil_w) != (3, 3, 1, 1):
         return 0
     plane = 4 * ((out_h - 1) * stride_h + 3) * ((out_w - 1) * stride_w + 3)
@@ -427,7 +431,7 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         fields["bias"] = c_name(index, "bias")
     requant = _add_requant(consts, fields, index, multipliers, shifts, out_zp)
     scratch = 0
-    # --- 3x3 on a core without SIMD: one channel at a time over an int32 plane (tm_depthwise_conv_3x3_scalar.h)
+    # --- 3x3 on a core without SIMD: one channel at a time over an int32 plane (tm_depthwise_conv_2d_3x3_scalar.h)
     plane = depthwise_scalar3_scratch_bytes(k_h, k_w, dil_h, dil_w, out.shape[1], out.shape[2], stride_h, stride_w)
     if context.folded and not context.dsp and requant and (multiplier == 1 or plane):
         folded = _folded_bias(bias, weights.reshape(-1, out_c).T, -in_zp)
@@ -436,8 +440,8 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         if plane:
             macs = batches * out.shape[1] * out.shape[2] * out_c * k_h * k_w
             return Layer(
-                op.index, op.opcode, "tm_depthwise_conv_3x3_scalar_s8", "tm_depthwise_conv_2d_params_t",
-                "tm_depthwise_conv_3x3_scalar.h", "tm_depthwise_conv_3x3_scalar.c", fields, consts,
+                op.index, op.opcode, "tm_depthwise_conv_2d_s8", "tm_depthwise_conv_2d_params_t",
+                "tm_depthwise_conv_2d.h", "tm_depthwise_conv_2d.c", fields, consts,
                 [inp.index], [out.index],
                 [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch")],
                 scratch_bytes=plane, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),

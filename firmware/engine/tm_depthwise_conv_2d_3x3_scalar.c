@@ -1,6 +1,6 @@
-/* tm_depthwise_conv_3x3_scalar.c - 3x3 DEPTHWISE_CONV_2D on cores without SIMD; the arithmetic
-   and the plane are in tm_depthwise_conv_3x3_scalar.h. */
-#include "tm_depthwise_conv_3x3_scalar.h"
+/* tm_depthwise_conv_2d_3x3_scalar.c - 3x3 DEPTHWISE_CONV_2D on cores without SIMD; the arithmetic
+   and the plane are in tm_depthwise_conv_2d_3x3_scalar.h. */
+#include "tm_depthwise_conv_2d_3x3_scalar.h"
 
 #include <stddef.h>
 
@@ -9,7 +9,7 @@
 
 #if !TM_DSP_AVAILABLE
 
-/* Channel c of image in_n into the plane (tm_depthwise_conv_3x3_scalar.h), zero point around it. */
+/* Channel c of image in_n into the plane (tm_depthwise_conv_2d_3x3_scalar.h), zero point around it. */
 static void dw3s_plane(const tm_depthwise_conv_2d_params_t *p, const int8_t *in_n, int32_t c, int32_t *plane)
 {
     const int32_t rows = TM_DW3_SCALAR_ROWS(p), cols = TM_DW3_SCALAR_COLS(p);
@@ -86,17 +86,10 @@ static void depthwise_3x3_scalar(const tm_depthwise_conv_2d_params_t *p, const i
     }
 }
 
-#endif /* !TM_DSP_AVAILABLE */
-
-void tm_depthwise_conv_3x3_scalar_s8(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output,
-                                     int8_t *scratch)
+void tm_depthwise_conv_2d_3x3_scalar_s8(const tm_depthwise_conv_2d_params_t *p, const int8_t *input, int8_t *output,
+                                        int8_t *scratch)
 {
-#if !TM_DSP_AVAILABLE
-    if (scratch != NULL && TM_DW3_SCALAR_APPLIES(p)) {
-        depthwise_3x3_scalar(p, input, output, (int32_t *)(void *)scratch);
-        return;
-    }
-#endif
-    (void)scratch;
-    tm_depthwise_conv_2d_s8(p, input, output, NULL);
+    depthwise_3x3_scalar(p, input, output, (int32_t *)(void *)scratch);
 }
+
+#endif /* !TM_DSP_AVAILABLE */
