@@ -2,7 +2,7 @@
 (printed, never asserted), stored in benchmarks/results/learning.{json,md}.
 
     python benchmarks/bench_learning.py                    # continual digits 0-6 -> 7-9, federated iid + dirichlet:0.5
-    python benchmarks/bench_learning.py --only continual
+    python benchmarks/bench_learning.py --only continual   # keeps the stored federated figures (and vice versa)
     python benchmarks/bench_learning.py --board-bench      # + the int8 models on the emulated STM32F405 (QEMU)
 
 Targets: continual: old-class int8 accuracy after the update within 2 points of
@@ -118,34 +118,27 @@ def federated(work: Path, partition: str, on_board: bool, rounds: int) -> dict:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["continual", "federated"], default=None)
-    parser.add_argument("--board-bench", action="store_true", help="Also bench the models on the emulated board.")
-    parser.add_argument("--rounds", type=int, default=20)
-    args = parser.parse_args()
-    figures: dict = {"facts": machine_facts()}   # before the run: the commit and tree that are measured
-    with tempfile.TemporaryDirectory(prefix="bench_learning_") as tmp:
-        work = Path(tmp)
-        if args.only in (None, "continual"):
-            figures["continual"] = continual(work, args.board_bench)
-        if args.only in (None, "federated"):
-            for partition in ("iid", "dirichlet:0.5"):
-                figures[f"federated_{partition}"] = federated(work, partition, args.board_bench, args.rounds)
+def facts_line(facts: dict | None) -> str:
+    if not facts:
+        return "measured at commit 99b43ae, before machine facts were stored beside the figures"
+    return (f"commit {facts['commit'][:12]}{' (dirty)' if facts['dirty'] else ''}, {facts['measured_at']}, "
+            f"{facts['cpu']} ({facts['cores']} cores, load {facts['load_average_1m']} at the start), "
+            f"Python {facts['python']}")
+
+
+def store(figures: dict) -> None:
+    """learning.{json,md} from every section measured so far (each with its own commit and machine facts)."""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "learning.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
-    facts = figures["facts"]
-    lines = ["# bench_learning", "", f"Commit {facts['commit'][:12]}{' (dirty)' if facts['dirty'] else ''}, "
-             f"{facts['measured_at']}, {facts['cpu']} ({facts['cores']} cores, load {facts['load_average_1m']}), "
-             f"Python {facts['python']}.", ""]
+    lines = ["# bench_learning", ""]
     if "continual" in figures:
         c = figures["continual"]
         r = c["report"]
-        lines += [f"Continual digits 0-6 -> 7-9: chosen **{r['method']}** (`--method auto`, on validation data only: "
-                  f"accuracy, then cross-entropy), {r['epochs']} epochs, lr {r.get('lr')}, memory "
-                  f"{r['memory']['exemplars']} exemplars ({r['memory']['bytes_int8']:,} B int8). Test splits: "
-                  f"{r['test_samples']['old']} old-class, {r['test_samples']['new']} new-class samples. "
-                  f"Prepare {c['prepare_seconds']:.0f} s, update {c['update_seconds']:.0f} s.", "",
+        lines += [f"Continual digits 0-6 -> 7-9 ({facts_line(c.get('facts'))}): chosen **{r['method']}** "
+                  f"(`--method auto`, on validation data only: accuracy, then cross-entropy), {r['epochs']} epochs, "
+                  f"lr {r.get('lr')}, memory {r['memory']['exemplars']} exemplars ({r['memory']['bytes_int8']:,} B "
+                  f"int8). Test splits: {r['test_samples']['old']} old-class, {r['test_samples']['new']} new-class "
+                  f"samples. Prepare {c['prepare_seconds']:.0f} s, update {c['update_seconds']:.0f} s.", "",
                   "| model | old classes int8 | new classes int8 | old float | new float | validation | "
                   "validation cross-entropy |", "| --- | --- | --- | --- | --- | --- | --- |"]
 
@@ -171,12 +164,36 @@ def main() -> None:
     for key, value in figures.items():
         if key.startswith("federated"):
             r = value["report"]
-            lines.append(f"- {key}: federated int8 {r['federated_int8_accuracy']:.2%}, centralized int8 "
+            lines.append(f"- {key} ({facts_line(value.get('facts'))}): federated int8 {r['federated_int8_accuracy']:.2%}, centralized int8 "
                          f"{r['centralized_int8_accuracy']:.2%}, gap {r['gap_points']:+.2f} points, "
                          f"{r['bytes_exchanged']:,} B exchanged, {value['seconds']:.0f} s"
                          + (f"; on the emulated STM32F405 {value['on_device_accuracy']:.2%}" if "on_device_accuracy" in value
                             else ""))
     (RESULTS / "learning.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["continual", "federated"], default=None,
+                        help="Run one part; the other part's stored figures are kept as they are.")
+    parser.add_argument("--board-bench", action="store_true", help="Also bench the models on the emulated board.")
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    stored = RESULTS / "learning.json"
+    figures: dict = json.loads(stored.read_text()) if args.only and stored.is_file() else {}
+    figures.pop("facts", None)
+    with tempfile.TemporaryDirectory(prefix="bench_learning_") as tmp:
+        work = Path(tmp)
+        if args.only in (None, "continual"):
+            facts = machine_facts()   # before the run: the commit and tree that are measured
+            figures["continual"] = {"facts": facts, **continual(work, args.board_bench)}
+            store(figures)
+        if args.only in (None, "federated"):
+            for partition in ("iid", "dirichlet:0.5"):
+                facts = machine_facts()
+                figures[f"federated_{partition}"] = {"facts": facts,
+                                                     **federated(work, partition, args.board_bench, args.rounds)}
+                store(figures)
     print(f"-> {RESULTS / 'learning.json'}, {RESULTS / 'learning.md'}")
 
 
