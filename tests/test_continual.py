@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyml.continual import REPLAY_FILE, STATE_FILE, UpdateOptions, update
+from tinyml.continual import (REPLAY_FILE, STATE_FILE, MethodResult, UpdateOptions, align_new_class_weights,
+                              choose_method, update)
 from tinyml.errors import TinymlError
 from tinyml.prepare import PrepareOptions, prepare
 
@@ -37,7 +38,7 @@ def previous(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def updated(previous, tmp_path_factory):
     out = tmp_path_factory.mktemp("continual_v2") / "digits-v2"
-    return update(UpdateOptions(from_dir=previous, data="digits:7-9", out=out, method="replay", epochs=6,
+    return update(UpdateOptions(from_dir=previous, data="digits:7-9", out=out, method="replay-lwf", epochs=6,
                                 joint_epochs=2, progress=False))
 
 
@@ -56,14 +57,16 @@ def test_update_learns_new_classes_and_reports_every_baseline(previous, updated)
     assert manifest["labels"] == [str(i) for i in range(10)]
     assert manifest["model_sha256"] != old_manifest["model_sha256"]
     assert manifest["updated_from"] == old_manifest["model_sha256"] == report["previous"]["model_sha256"]
-    assert report["new_classes"] == ["7", "8", "9"] and report["method"] == "replay"
+    assert report["new_classes"] == ["7", "8", "9"] and report["method"] == "replay-lwf"
     rows = {r["method"]: r for r in report["models"]}
-    assert set(rows) == {"previous", "finetune", "replay", "joint"}
+    assert set(rows) == {"previous", "finetune", "replay-lwf", "joint"}
+    assert all(r["old_int8"] is not None and r["new_int8"] is not None for r in rows.values())
     # The previous model cannot name classes it never had; the chosen method keeps the old ones better
     # than plain fine-tuning, which forgets.
     assert rows["previous"]["new_int8"] == 0.0
-    assert rows["replay"]["old_int8"] > rows["finetune"]["old_int8"]
-    assert rows["replay"]["new_int8"] > 0.5
+    assert rows["replay-lwf"]["old_int8"] > rows["finetune"]["old_int8"]
+    assert rows["replay-lwf"]["new_int8"] > 0.5
+    assert rows["replay-lwf"]["selection_loss"] > 0
     assert report["memory"]["exemplars"] == 140
     for name in ("model.tflite", "model_data.cc", "test_vectors.npz", "report.md", "update_accuracy.png",
                  STATE_FILE, REPLAY_FILE):
@@ -99,6 +102,10 @@ def test_an_update_can_follow_an_update(updated, tmp_path):
     result = update(UpdateOptions(from_dir=updated.out_dir, data="digits:8-9", out=tmp_path / "v3", method="lwf",
                                   epochs=1, progress=False))
     assert result.report["new_classes"] == [] and result.report["joint_note"]
+    # Every method is measured in int8 too, not only the chosen one (here lwf and the fine-tuning baseline).
+    rows = {r["method"]: r for r in result.report["models"]}
+    assert set(rows) == {"previous", "finetune", "lwf"}
+    assert all(0.0 <= r[k] <= 1.0 for r in rows.values() for k in ("old_int8", "new_int8"))
     assert json.loads((tmp_path / "v3" / "manifest.json").read_text())["labels"] == [str(i) for i in range(10)]
 
 
@@ -138,3 +145,31 @@ def test_update_refuses_images_of_another_size(previous, tmp_path):
     with pytest.raises(TinymlError, match="images are"):
         update(UpdateOptions(from_dir=previous, data=str(data), out=tmp_path / "o", epochs=1, progress=False))
     assert not (tmp_path / "o").exists()
+
+
+def _result(name: str, accuracy: float, loss: float) -> MethodResult:
+    return MethodResult(name, 0.0, 0.0, selection_score=accuracy, selection_loss=loss)
+
+
+def test_auto_choice_breaks_accuracy_ties_by_validation_cross_entropy():
+    candidates = ["replay-lwf", "replay", "ewc"]
+    results = {"replay-lwf": _result("replay-lwf", 1.0, 0.05), "replay": _result("replay", 1.0, 0.01),
+               "ewc": _result("ewc", 0.9, 0.001)}
+    assert choose_method(results, candidates) == "replay"
+    results["replay"].selection_loss = 0.05
+    assert choose_method(results, candidates) == "replay-lwf"   # a full tie: the earlier candidate
+
+
+def test_weight_aligning_gives_new_rows_the_old_rows_mean_norm():
+    import torch
+
+    from tinyml import models
+
+    model = models.build_student(models.StudentConfig.parse("w4.00-d4"), (8, 8, 1), 10)
+    with torch.no_grad():
+        model.classifier.weight[7:] *= 5.0
+    old_rows = model.classifier.weight[:7].clone()
+    align_new_class_weights(model, 7)
+    norms = model.classifier.weight.norm(dim=1)
+    assert torch.allclose(norms[7:].mean(), norms[:7].mean(), rtol=1e-5)
+    assert torch.equal(model.classifier.weight[:7], old_rows)

@@ -613,11 +613,12 @@ def demo_cmd(out_dir: Path, epochs: int | None, samples: int | None, quiet: bool
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Output folder for the updated model (written atomically).")
 @click.option("--method", default="auto", show_default=True,
-              help="auto (the best of replay, ewc, lwf on validation data), replay, ewc or lwf.")
+              help="auto (the best of replay-lwf, replay, ewc, lwf on validation data), one of those, or "
+              "replay-lwf-wa (replay-lwf with weight aligning of the new classes).")
 @click.option("--old-data", default=None, help="The previous training data, for the joint-retraining upper bound "
               "[default: the dataset recorded by prepare].")
 @click.option("--board", default=None, help="Board profile [default: the previous model's].")
-@click.option("--epochs", type=int, default=15, show_default=True, help="Update epochs per method.")
+@click.option("--epochs", type=int, default=30, show_default=True, help="Update epochs per method.")
 @click.option("--joint-epochs", type=int, default=None, help="Epochs of joint retraining [default: the dataset's].")
 @click.option("--memory-per-class", type=int, default=20, show_default=True,
               help="Exemplars of each new class kept in the replay memory for the next update.")

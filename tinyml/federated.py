@@ -8,6 +8,22 @@ the same command with the server's address. Flower's simulation engine would
 pull Ray, a cluster runtime far heavier than these models on 2 cores; the gRPC
 route needs none.
 
+flwr 1.42 marks start_server/start_client deprecated (still working) in favour
+of its Deployment Runtime: a `flower-superlink` process, one `flower-supernode`
+process per client (by address, so still real processes), and a Flower App
+(pyproject.toml with [tool.flwr.app] components, a ServerApp and a ClientApp)
+submitted with `flwr run`. Tried on this machine (outside the tree): it does
+what this module needs (the legacy Strategy subclass below runs unchanged in a
+ServerApp; a killed ClientApp is a round failure, a NaN update is dropped by
+check_update), but the ServerApp runs in a process the SuperLink spawns (the
+report must come back through files), every message starts a fresh
+`flwr-clientapp` process that re-imports torch and reloads the data, the app is
+packaged and installed under FLWR_HOME with a `flwr` config file naming the
+SuperLink, and in a 1-round toy run with no fault injected one of three
+replies failed as "Message Unavailable" at the 60 s round timeout (most likely
+a ClientApp still importing torch on the loaded machine). Moving over is open
+work (issue 19).
+
 Robustness: Flower's strategy accepts failures (a client that dies mid-round is
 a failure of that round, the others are aggregated), and every update is checked
 before aggregation (same number of arrays, same shapes, all finite): a bad one
