@@ -46,10 +46,25 @@ def _markdown(report: dict[str, Any], plots: list[str]) -> str:
         f"Ops: {', '.join(r['ops'])}. Wall time {r['wall_seconds']:.1f} s "
         f"({', '.join(f'{k} {v:.1f} s' for k, v in r['stage_seconds'].items())}).",
     ]
+    if r.get("pruning"):
+        lines += ["", *_pruning_table(r["pruning"])]
     if r.get("family"):
         lines += ["", *_family_table(r)]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def _pruning_table(p: dict[str, Any]) -> list[str]:
+    kept = ", ".join(f"{layer['layer']} {layer['before']}->{layer['after']}" for layer in p["layers"])
+    return [f"## Structured pruning ({p['source']} {p['ratio']:g})", "",
+            "| | before | after |", "| --- | ---: | ---: |",
+            f"| student | {p['student_before']} | {p['student']} |",
+            f"| MACs | {p['macs_before']:,} | {p['macs_after']:,} |",
+            f"| params | {p['params_before']:,} | {p['params_after']:,} |",
+            f"| float test accuracy | {_pct(p['float_accuracy_before'])} | {_pct(p['float_accuracy_after'])} |",
+            "", f"Pruned, before fine-tuning: {_pct(p['float_accuracy_pruned_not_tuned'])}; fine-tuned "
+            f"{p['fine_tune_epochs']} epochs with the teacher; int8 after: {_pct(p['int8_accuracy_after'])}.",
+            f"Output channels per layer: {kept}."]
 
 
 def _family_table(r: dict[str, Any]) -> list[str]:
