@@ -210,6 +210,12 @@ def test_prepare_with_prune_exports_the_smaller_model_and_reports_before_and_aft
     assert report["engine"]["figures_within"] and not report["engine"]["figures_match"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["student"] == report["student"] and manifest["macs"] == 92_224
+    # `tinyml update` starts from the pruned student: its name rebuilds the architecture.
+    from tinyml.continual import _load_previous
+
+    previous = _load_previous(out)
+    assert previous.student == report["student"]
+    assert models.footprint(previous.model, DIGITS, 10).macs == 92_224
 
 
 @pytest.mark.slow
