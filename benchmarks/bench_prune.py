@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -64,7 +65,7 @@ def on_device(model_dir: Path, work: Path, samples: int | None) -> dict:
 def point(label: str, extra: list[str], work: Path, samples: int | None) -> dict:
     from tinyml import models
 
-    out = work / label.replace(" ", "_").replace("/", "_")
+    out = work / re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")   # the firmware build runs through a shell
     print(f"[bench_prune] {label}: tinyml prepare {' '.join(extra)}", flush=True)
     report, wall = run_prepare(out, extra)
     footprint = models.footprint(models.StudentConfig.parse(report["student"]), (8, 8, 1), 10)
@@ -138,18 +139,24 @@ def main() -> None:
     from tinyml.prune import ratio_for_macs
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-prune-"))
-    rows = []
-    for ratio in args.ratios:
-        extra = ["--no-sweep"] + (["--prune", f"{ratio:g}"] if ratio > 0 else [])
-        rows.append(point(f"ratio {ratio:g}", extra, work, args.samples))
+    facts = machine_facts()     # before the runs: the commit that was measured
+    command = "python benchmarks/bench_prune.py " + " ".join(sys.argv[1:])
+    plan = [(f"ratio {ratio:g}", ["--no-sweep"] + (["--prune", f"{ratio:g}"] if ratio > 0 else []))
+            for ratio in args.ratios]
     if not args.no_budget_points:
         to_30k = ratio_for_macs(models.StudentConfig.parse(BASE_STUDENT), (8, 8, 1), 10, 30_000)
         if to_30k is not None and to_30k not in args.ratios:
-            rows.append(point(f"ratio {to_30k:g} (<=30K)", ["--no-sweep", "--prune", f"{to_30k:g}"], work, args.samples))
-        rows.append(point("--max-macs 30K", ["--max-macs", "30K"], work, args.samples))
-        rows.append(point("--max-macs 20K", ["--max-macs", "20K"], work, args.samples))
+            plan.append((f"ratio {to_30k:g} (<=30K)", ["--no-sweep", "--prune", f"{to_30k:g}"]))
+        plan += [("--max-macs 30K", ["--max-macs", "30K"]), ("--max-macs 20K", ["--max-macs", "20K"])]
+    rows: list[dict] = []
+    for label, extra in plan:
+        rows.append(point(label, extra, work, args.samples))
+        store(rows, facts, command, final=len(rows) == len(plan))   # a stopped run keeps what it measured
+    print(f"[bench_prune] stored {RESULTS / 'prune.json'}, prune.md, prune.png (work in {work})")
 
-    base = next(r for r in rows if r["ratio"] == 0.0 and r["label"].startswith("ratio"))
+
+def store(rows: list[dict], facts: dict, command: str, final: bool) -> None:
+    base = next((r for r in rows if r["ratio"] == 0.0 and r["label"].startswith("ratio")), rows[0])
     findings = []
     for r in rows:
         if r is base:
@@ -162,20 +169,17 @@ def main() -> None:
                         f">= 2x MACs for <= 0.5 point: {'met' if mac_factor >= 2 and drop <= 0.5 else 'not met'}; "
                         f"<= 30,000 MACs with >= 98.6%: "
                         f"{'met' if r['macs'] <= 30_000 and r['int8_accuracy'] >= 0.986 else 'not met'}")
-    for line in findings:
-        print(f"[bench_prune] {line}")
-
-    facts = machine_facts()
-    command = "python benchmarks/bench_prune.py " + " ".join(sys.argv[1:])
+    if final:
+        for line in findings:
+            print(f"[bench_prune] {line}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"what": "digits, w4.00-d4 pruned at a sweep of ratios through `tinyml prepare --prune` and <= 30K-MAC "
                        "points; int8 accuracy on host TFLite-Micro over the whole test split; on-device accuracy and "
                        "instructions on the emulated STM32F405 (QEMU -icount shift=0)",
-               "command": command, **facts, "rows": rows, "findings": findings}
+               "command": command, "complete": final, **facts, "rows": rows, "findings": findings}
     (RESULTS / "prune.json").write_text(json.dumps(payload, indent=2) + "\n")
     (RESULTS / "prune.md").write_text(markdown(rows, facts, command, base, findings))
     plot(rows, RESULTS / "prune.png")
-    print(f"[bench_prune] stored {RESULTS / 'prune.json'}, prune.md, prune.png (work in {work})")
 
 
 if __name__ == "__main__":

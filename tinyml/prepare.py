@@ -223,10 +223,11 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         _say(options, f"  {pruned.student}: {pruned.macs_before:,} -> {pruned.macs_after:,} MACs, "
                       f"{pruned.params_before:,} -> {pruned.params_after:,} params")
         pruned_accuracy = distill.evaluate(pruned.model, splits.x_test, splits.y_test)
-        # Fine-tuning starts from the pruned weights (initialize=False), at a third of the learning
-        # rate of training from scratch, distilled from the same teacher as before.
-        finetune = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd,
-                                       lr=distill.TrainConfig().lr / 3)
+        # Fine-tuning starts from the pruned weights (initialize=False), distilled from the same teacher,
+        # at the full one-cycle learning rate: on digits a third of it left w4.00-d4 at ratio 0.5 / 0.7 on
+        # 98.61% / 92.22% float, the full rate on 98.89% / 95.56% (magnitude pruning leaves the network
+        # near chance, 29% / 10%: it needs retraining more than a gentle nudge).
+        finetune = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd)
         _say(options, f"fine-tuning {pruned.student} ({options.kd}, {student_epochs} epochs)")
         tuned = distill.train_student(pruned.model, splits, finetune, teacher=teacher if options.kd != "none" else None,
                                       progress=options.progress, initialize=False)
