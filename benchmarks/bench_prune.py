@@ -112,10 +112,11 @@ def plot(rows: list[dict], path: Path) -> None:
             label=f"{BASE_STUDENT} pruned (int8, host TFLite-Micro)")
     others = [r for r in rows if not r["label"].startswith("ratio")]
     ax.scatter([r["macs"] for r in others], [100 * r["int8_accuracy"] for r in others], color="#cc3311", zorder=3,
-               label="<= 30K MACs points")
+               label="--max-macs points (a member as is / pruned by the budget)")
     ax.axvline(30_000, color="#999999", linestyle="--", linewidth=0.8)
     ax.axhline(98.6, color="#999999", linestyle=":", linewidth=0.8)
     ax.set_xscale("log")
+    ax.set_xlim(min(r["macs"] for r in rows) / 1.5, max(r["macs"] for r in rows) * 3)   # room for the labels
     ax.set_xlabel("MACs per inference (log)")
     ax.set_ylabel("int8 test accuracy (%)")
     ax.set_title("digits: structured pruning, accuracy vs MACs")
