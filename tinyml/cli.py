@@ -82,7 +82,10 @@ def boards_cmd(as_json: bool) -> None:
 @click.option("--max-weight-kb", type=float, default=None, help="Cap the student's int8 weights (KB) below the board's.")
 @click.option("--max-flash", default=None, help="Cap the model's flash (the engine's compiled constants), e.g. 16KB.")
 @click.option("--max-ram", default=None, help="Cap the model's RAM (the engine's planned arena), e.g. 8KB.")
-@click.option("--max-macs", default=None, help="Cap the multiply-accumulates per inference, e.g. 100K.")
+@click.option("--max-macs", default=None, help="Cap the multiply-accumulates per inference, e.g. 100K; met by "
+              "pruning the student when no family member meets it unpruned.")
+@click.option("--prune", "prune_ratio", type=float, default=None, help="After distillation, remove this share of "
+              "the channels of every layer (0 < RATIO < 1), fine-tune with the teacher, export the smaller dense model.")
 @click.option("--max-latency-ms", type=float, default=None,
               help="Cap the latency estimated before training on the board's clock (MACs x the engine's measured "
                    "instructions per MAC for the board's target, one instruction per cycle).")
@@ -101,7 +104,8 @@ def boards_cmd(as_json: bool) -> None:
 @click.option("--qat-epochs", type=int, default=None, help="QAT fine-tuning epochs [half the student's].")
 @click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, max_flash,
-                max_ram, max_macs, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, qat, qat_epochs,
+                max_ram, max_macs, prune_ratio, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, qat,
+                qat_epochs,
                 quiet) -> None:
     """Distill a tiny CNN student for a board, quantize it to full int8, check it
     on the real TFLite-Micro kernels on the host, and write every file a
@@ -124,7 +128,7 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
     result = prepare(PrepareOptions(
         dataset=dataset, board=board, out=out_dir, kd=kd, teacher=teacher, teacher_arch=teacher_arch, epochs=epochs,
         teacher_epochs=teacher_epochs, seed=seed, sweep=sweep, progress=not quiet,
-        max_weight_bytes=int(max_weight_kb * 1024) if max_weight_kb else None, budgets=budgets,
+        max_weight_bytes=int(max_weight_kb * 1024) if max_weight_kb else None, budgets=budgets, prune=prune_ratio,
         qat={None: "auto", True: "on", False: "off"}[qat], qat_epochs=qat_epochs,
     ))
     r = result.report
@@ -138,6 +142,10 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
     click.echo(f"{r['student']} ({r['selection']}): {r['params']:,} params, {r['macs']:,} MACs; engine "
                f"({e['optimize']}) {e['constants_bytes']:,} B of flash, {e['arena_bytes']:,} B arena; .tflite "
                f"{r['flash_bytes']:,} B; {r['wall_seconds']:.1f} s -> {result.out_dir}")
+    if "pruning" in r:
+        pr = r["pruning"]
+        click.echo(f"pruned {pr['student_before']} -> {pr['student']} (ratio {pr['ratio']:g}): {pr['macs_before']:,} -> "
+                   f"{pr['macs_after']:,} MACs, float {pr['float_accuracy_before']:.2%} -> {pr['float_accuracy_after']:.2%}")
 
 
 @cli.command("convert")

@@ -106,18 +106,23 @@ class StudentConfig:
     width: float          # width multiplier on base_channels
     depth: int            # number of depthwise-separable blocks
     base_channels: int = 8
+    # Explicit output channels of the stem and of every block (depth + 1 numbers), replacing the
+    # widths the multiplier gives: what structured pruning (tinyml/prune.py) leaves of a member.
+    channels: tuple[int, ...] | None = None
 
     def name(self) -> str:
         suffix = "" if self.base_channels == 8 else f"-b{self.base_channels}"
-        return f"w{self.width:.2f}-d{self.depth}{suffix}"
+        kept = "" if self.channels is None else "-c" + ".".join(str(c) for c in self.channels)
+        return f"w{self.width:.2f}-d{self.depth}{suffix}{kept}"
 
     @classmethod
     def parse(cls, name: str) -> StudentConfig:
-        """Inverse of name(): 'w0.50-d3' or 'w1-d4-b16'."""
-        match = re.fullmatch(r"w(\d+(?:\.\d+)?)-d(\d+)(?:-b(\d+))?", name.strip())
+        """Inverse of name(): 'w0.50-d3', 'w1-d4-b16' or a pruned 'w4.00-d3-c8.8.16.16'."""
+        match = re.fullmatch(r"w(\d+(?:\.\d+)?)-d(\d+)(?:-b(\d+))?(?:-c(\d+(?:\.\d+)*))?", name.strip())
         if not match:
-            raise TinymlError(f"bad student name '{name}' (expected like w0.50-d3 or w1.00-d4-b16)")
-        return cls(float(match[1]), int(match[2]), int(match[3] or 8))
+            raise TinymlError(f"bad student name '{name}' (expected like w0.50-d3, w1.00-d4-b16 or w4.00-d3-c8.8.16.16)")
+        channels = tuple(int(c) for c in match[4].split(".")) if match[4] else None
+        return cls(float(match[1]), int(match[2]), int(match[3] or 8), channels)
 
 
 def _round_channels(value: float) -> int:
@@ -144,7 +149,13 @@ def _student_plan(config: StudentConfig, input_shape: InputShape) -> tuple[int, 
         if stride == 2:
             channels *= 2
         blocks.append((stride, channels))
+    if config.channels is not None:   # pruned: the same strides, the kept widths
+        blocks = [(stride, kept) for (stride, _), kept in zip(blocks, config.channels[1:])]
     return stem_stride, blocks
+
+
+def stem_channels(config: StudentConfig) -> int:
+    return config.channels[0] if config.channels is not None else _round_channels(config.base_channels * config.width)
 
 
 class _DepthwiseSeparable(nn.Sequential):
@@ -160,8 +171,11 @@ def build_student(config: StudentConfig, input_shape: InputShape, num_classes: i
     _, _, channels = _check_shape(input_shape, num_classes)
     if config.depth < 0 or config.width <= 0 or config.base_channels < 1:
         raise TinymlError(f"bad student config {config}")
+    if config.channels is not None and (len(config.channels) != config.depth + 1 or min(config.channels) < 1):
+        raise TinymlError(f"student {config.name()}: needs {config.depth + 1} positive channel counts "
+                          f"(the stem and each block), got {len(config.channels)}")
     stem_stride, plan = _student_plan(config, input_shape)
-    c_stem = _round_channels(config.base_channels * config.width)
+    c_stem = stem_channels(config)
     stages: list[nn.Module] = []
     stage_channels: list[int] = []
     current: list[nn.Module] = list(_conv_bn_relu(channels, c_stem, 3, stride=stem_stride))

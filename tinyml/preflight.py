@@ -89,8 +89,12 @@ def positive(value: float | None, option: str) -> None:
 
 def prepare_options(dataset_spec: str, board_name: str, out: Path, teacher_path: str | None,
                     teacher_arch: str | None, kd: str, epochs: int | None, teacher_epochs: int | None,
-                    max_weight_bytes: int | None) -> Board:
+                    max_weight_bytes: int | None, prune_ratio: float | None = None) -> Board:
     """Everything `tinyml prepare` can check before torch and TensorFlow load; returns the board."""
+    if prune_ratio is not None:
+        from .prune import check_ratio   # the standard library only, until pruning runs
+
+        check_ratio(prune_ratio)
     if kd not in ("none", "hinton", "fitnets", "attention"):
         raise TinymlError(f"unknown distillation '{kd}' (choose hinton, fitnets, attention or none)")
     profile = board(board_name)

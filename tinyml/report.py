@@ -48,6 +48,8 @@ def _markdown(report: dict[str, Any], plots: list[str]) -> str:
     ]
     if r.get("quantization"):
         lines += ["", *_quantization_section(r)]
+    if r.get("pruning"):
+        lines += ["", *_pruning_table(r["pruning"])]
     if r.get("family"):
         lines += ["", *_family_table(r)]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
@@ -69,6 +71,19 @@ def _quantization_section(r: dict[str, Any]) -> list[str]:
                   f"output bytes (max difference {agreement['max_abs_output_difference']}), arg-max agreement "
                   f"{_pct(agreement['argmax_agreement'])}."]
     return lines
+
+
+def _pruning_table(p: dict[str, Any]) -> list[str]:
+    kept = ", ".join(f"{layer['layer']} {layer['before']}->{layer['after']}" for layer in p["layers"])
+    return [f"## Structured pruning ({p['source']} {p['ratio']:g})", "",
+            "| | before | after |", "| --- | ---: | ---: |",
+            f"| student | {p['student_before']} | {p['student']} |",
+            f"| MACs | {p['macs_before']:,} | {p['macs_after']:,} |",
+            f"| params | {p['params_before']:,} | {p['params_after']:,} |",
+            f"| float test accuracy | {_pct(p['float_accuracy_before'])} | {_pct(p['float_accuracy_after'])} |",
+            "", f"Pruned, before fine-tuning: {_pct(p['float_accuracy_pruned_not_tuned'])}; fine-tuned "
+            f"{p['fine_tune_epochs']} epochs with the teacher; int8 after: {_pct(p['int8_accuracy_after'])}.",
+            f"Output channels per layer: {kept}."]
 
 
 def _family_table(r: dict[str, Any]) -> list[str]:
