@@ -33,7 +33,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "tests"))  # the fixture model (firmware_fixtures), as bench_harness uses it
 from machine_facts import machine_facts  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -150,8 +149,8 @@ def main() -> int:
         print(f"error: --fault-rate {args.fault_rate} is outside [0, 0.2)", file=sys.stderr)
         return 2
 
-    from firmware_fixtures import OUTPUT_BYTES, fixture_outputs, write_fixture_model_dir
-    from firmware_fixtures.boards import fixture_image, running_board
+    from tinyml.testing.fixture_boards import fixture_image, running_board
+    from tinyml.testing.fixture_model import OUTPUT_BYTES, fixture_outputs, write_fixture_model_dir
     from tinyml.errors import TinymlError
     from tinyml.host.harness import LOG_NAME, run_bench
     from tinyml.host.transport import FaultPlan, FaultyTransport, open_port
