@@ -7,7 +7,7 @@
 
     nice python3 benchmarks/bench_boards.py [--model MODEL.tflite] [--samples 8]
 
-Without --model it builds the small CNN of tests/test_rv32.py (conv, depthwise, dense).
+Without --model it builds the small CNN of tinyml.testing.keras_models (conv, depthwise, dense).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def main() -> None:
@@ -44,7 +43,7 @@ def main() -> None:
     if args.model:
         model = args.model.read_bytes()
     else:
-        from test_rv32 import small_int8_model
+        from tinyml.testing.keras_models import small_int8_model
 
         model = small_int8_model()
     (work / "model.tflite").write_bytes(model)

@@ -54,7 +54,6 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 RESULTS = ROOT / "benchmarks" / "results"
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
@@ -122,9 +121,9 @@ def default_mlperf_dir() -> Path:
 
 
 def _tiny():
-    from conftest import _tiny_keras_model  # the 8x8 CNN of the tests (17,568 MACs)
+    from tinyml.testing.keras_models import tiny_keras_model  # the 8x8 CNN of the tests (17,568 MACs)
 
-    return _tiny_keras_model()
+    return tiny_keras_model()
 
 
 def _digits():
@@ -225,22 +224,14 @@ def convert(spec: ModelSpec, path: Path, seed: int = 0) -> Path:
     """Full-int8 .tflite of the Keras model (fixed seed: the same model every run)."""
     import tensorflow as tf
 
+    from tinyml.tf_convert import keras_to_int8
+
     tf.keras.utils.set_random_seed(seed)
     model = spec.build()
     rng = np.random.default_rng(seed)
-
-    def representative():
-        for _ in range(16):
-            yield [rng.uniform(spec.low, spec.high, size=(1, *spec.input_shape)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    samples = [[rng.uniform(spec.low, spec.high, size=(1, *spec.input_shape)).astype(np.float32)] for _ in range(16)]
     with contextlib.redirect_stdout(io.StringIO()):  # the converter's "Saved artifact ..." listing
-        path.write_bytes(converter.convert())
+        path.write_bytes(keras_to_int8(model, samples))
     return path
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 RESULTS = ROOT / "benchmarks" / "results"
 FIGURES: dict[str, Any] = {}
 
@@ -74,8 +73,8 @@ def store_results() -> None:
 def host_port_figures(work: Path) -> None:
     import numpy as np
 
-    from firmware_fixtures import fixture_outputs, write_fixture_model_dir
-    from firmware_fixtures.boards import fixture_image, running_board
+    from tinyml.testing.fixture_boards import fixture_image, running_board
+    from tinyml.testing.fixture_model import fixture_outputs, write_fixture_model_dir
     from tinyml.host.harness import run_bench
     from tinyml.host.link import BoardLink
     from tinyml.host.transport import FaultPlan, FaultyTransport, open_port

@@ -47,10 +47,8 @@ def natmod_figures(tflite: Path) -> dict:
     import shutil
     import subprocess
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_micropython_c import COMPILERS, _compile, _sections
-
     from tinyml.micropython.c_module import compile_micropython_c
+    from tinyml.testing.natmod import COMPILERS, compile_module, sections
 
     sizes = {}
     with tempfile.TemporaryDirectory(prefix="bench-natmod-") as tmp:
@@ -61,15 +59,15 @@ def natmod_figures(tflite: Path) -> dict:
             folder = Path(tmp) / arch
             compile_micropython_c(tflite, folder, "micropython-natmod", arch, "model")
             try:
-                linked = _compile(folder, arch, True, "model", Path(tmp))
+                linked = compile_module(folder, arch, True, "model", Path(tmp))
             except subprocess.CalledProcessError as exc:
                 print(f"[natmod] {arch}: compile failed: {exc.stderr}")
                 continue
-            sections = _sections(linked)
-            code = sum(size for name, (_, size) in sections.items() if name.startswith(".text"))
-            const = sum(size for name, (_, size) in sections.items()
+            found = sections(linked)
+            code = sum(size for name, (_, size) in found.items() if name.startswith(".text"))
+            const = sum(size for name, (_, size) in found.items()
                         if name.startswith(".rodata") or name.startswith(".data.rel.ro") or name.startswith(".srodata"))
-            bss = sum(size for name, (_, size) in sections.items() if name.startswith(".bss") or name.startswith(".sbss"))
+            bss = sum(size for name, (_, size) in found.items() if name.startswith(".bss") or name.startswith(".sbss"))
             sizes[arch] = {"text": code, "const": const, "bss": bss, "heap_on_import": code + const + bss}
             print(f"[natmod] {arch}: .text {code:,} B, constants {const:,} B, arena/bss {bss:,} B -> about "
                   f"{code + const + bss:,} B of heap on import (.mpy code+constants, then the arena)")

@@ -23,13 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 def main() -> None:
-    from test_mlperf import MODELS, _models_dir, _vectors
-
-    import test_mlperf
+    from tinyml.testing.mlperf_models import MODELS, bench_vectors, models_dir as default_models_dir
     from tinyml.boards import load_board
     from tinyml.compiler import compile_tflite
     from tinyml.host.emulator import start_emulator
@@ -40,10 +37,9 @@ def main() -> None:
     parser.add_argument("--optimize", choices=["speed", "size"], default="speed")
     parser.add_argument("--models", type=Path, default=None, help="folder of the reference .tflite files")
     args = parser.parse_args()
-    models_dir = args.models or _models_dir()
+    models_dir = args.models or default_models_dir()
     if models_dir is None:
         sys.exit("error: MLPerf Tiny reference models not found (give --models DIR)")
-    test_mlperf.SAMPLES = args.samples
     board = load_board("stm32f405")
     rows = []
     with tempfile.TemporaryDirectory(prefix="tinyml-bench-mlperf-") as tmp:
@@ -54,7 +50,7 @@ def main() -> None:
             started = time.monotonic()
             compiled = compile_tflite(models_dir / file_name, directory / "compiled", target=board.compile_target,
                                       optimize=args.optimize)
-            data = _vectors(directory, models_dir / file_name, compiled.sha256, seed=len(name))
+            data = bench_vectors(directory, models_dir / file_name, compiled.sha256, seed=len(name), samples=args.samples)
             image = build_mlperf_firmware(board, directory / "compiled", directory / "build")
             built = time.monotonic()
             _, input_type, results_kind = mlperf_build_options(directory / "compiled")

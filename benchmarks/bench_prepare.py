@@ -51,6 +51,9 @@ def digits(work: Path, kd: str = "hinton") -> dict:
 
 
 def mnist(work: Path) -> dict:
+    from machine_facts import machine_facts
+
+    facts = machine_facts()  # before the run: the commit and tree that are measured
     r, wall = run_prepare(work / "mnist5k", "--dataset", "mnist5k", "--board", "stm32f405", "--max-weight-kb", "64",
                           "--no-sweep")
     from tinyml.compiler import compile_tflite
@@ -69,6 +72,23 @@ def mnist(work: Path) -> dict:
           f"{r['flash_bytes']:,} B")
     print(f"  int8 >= 95%: {mark(r['student_int8_accuracy'] >= 0.95)}; <= 64 KB of weights: "
           f"{mark(weight_bytes <= 64 * 1024)}")
+    stored = {"facts": facts, "command": "tinyml prepare --dataset mnist5k --board stm32f405 --max-weight-kb 64 "
+              "--no-sweep", "student": r["student"], "params": r["params"], "macs": r["macs"],
+              "weight_bytes": weight_bytes, "engine_constants_bytes": compiled.weight_bytes,
+              "tflite_bytes": r["flash_bytes"], "wall_seconds": round(wall, 1),
+              **{key: r[key] for key in SPREAD_KEYS}}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "prepare_mnist5k.json").write_text(json.dumps(stored, indent=2) + "\n")
+    (RESULTS / "prepare_mnist5k.md").write_text("\n".join([
+        "# `tinyml prepare --dataset mnist5k --board stm32f405 --max-weight-kb 64 --no-sweep`", "",
+        "`python benchmarks/bench_prepare.py --only mnist5k`", "",
+        f"student {r['student']}: {r['params']:,} params, {r['macs']:,} MACs; teacher "
+        f"{r['teacher_accuracy']:.2%}, alone {r['student_alone_accuracy']:.2%}, distilled float "
+        f"{r['student_float_accuracy']:.2%}, int8 on host TFLite-Micro {r['student_int8_accuracy']:.2%}; "
+        f"weights (int8 weights + int32 biases) {weight_bytes:,} B, engine constants {compiled.weight_bytes:,} B, "
+        f".tflite {r['flash_bytes']:,} B; wall {wall:.1f} s", "",
+        f"Commit {facts['commit'][:10]}{' (dirty)' if facts['dirty'] else ''}, {facts['cpu']}, {facts['cores']} "
+        f"cores, load {facts['load_average_1m']}."]) + "\n")
     return r
 
 

@@ -25,6 +25,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,7 +33,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "tests"))  # the fixture model (firmware_fixtures), as bench_harness uses it
 from machine_facts import machine_facts  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -85,11 +85,45 @@ BYTE_FAULT_RATE = 0.01  # the issue's figure: 1% of bytes dropped, 1% flipped, 1
 RESETS = 3
 
 
-def _reset_offsets(samples: int) -> list[int]:
-    """Host-to-board byte counts at which the resets fire: a quarter, half and three quarters of
-    the way (about 90 wire bytes a sample sent, byte faults included)."""
-    per_sample = 90
-    return [samples * per_sample * k // (RESETS + 1) for k in range(1, RESETS + 1)]
+def _reset_offsets(samples: int, rate: float) -> list[int]:
+    """Host-to-board byte counts at which the resets fire: about a quarter, half and three
+    quarters of the way. A sample's request is 81 wire bytes and its answer 33; each of the
+    3 byte faults spoils a byte with probability `rate`, so a round trip arrives whole with
+    probability (1 - rate) ** (3 * 114) and a sample costs 81 bytes over that (4% extra
+    bytes for duplicates aside). 0.8 of that estimate: the last reset must fall inside the run."""
+    per_sample = 0.8 * 81 / (1.0 - rate) ** (3 * 114)
+    return [int(samples * per_sample * k / (RESETS + 1)) for k in range(1, RESETS + 1)]
+
+
+class ProgressLines:
+    """A line every `every_s` seconds while the bench runs: samples in its log so far
+    (run_bench writes one JSON line per answered sample and flushes it)."""
+
+    def __init__(self, log: Path, total: int, every_s: float = 30.0) -> None:
+        self.log, self.total, self.every_s = log, total, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._stop.wait(self.every_s):
+            done = max(0, self._count() - 1)  # the first line is the run's header
+            print(f"reliability: {done}/{self.total} samples after {time.monotonic() - started:.0f} s", flush=True)
+
+    def _count(self) -> int:
+        try:
+            with self.log.open("rb") as handle:
+                return sum(1 for _ in handle)
+        except OSError:
+            return 0
+
+    def __enter__(self) -> "ProgressLines":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def main() -> int:
@@ -100,6 +134,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--batch", type=int, default=1,
                         help="samples per INFER frame (1: at 3%% byte faults a 64-sample frame never arrives whole)")
+    parser.add_argument("--max-retries", type=int, default=0,
+                        help="sends of one sample before the link gives up (0: no limit; the run then ends only "
+                        "if the board answers nothing for 30 s). At 1%% each a round trip arrives whole 3.2%% "
+                        "of the time, so the link's default of 40 gives up on 27%% of samples")
+    parser.add_argument("--min-timeout", type=float, default=0.05,
+                        help="the link's shortest reply timeout in s (its default 0.5 s suits serial lines; the "
+                        "host port answers in milliseconds, and at 1%% most sends are lost)")
     args = parser.parse_args()
     if args.samples < RESETS + 1:
         print(f"error: --samples must be at least {RESETS + 1}", file=sys.stderr)
@@ -108,15 +149,15 @@ def main() -> int:
         print(f"error: --fault-rate {args.fault_rate} is outside [0, 0.2)", file=sys.stderr)
         return 2
 
-    from firmware_fixtures import OUTPUT_BYTES, fixture_outputs, write_fixture_model_dir
-    from firmware_fixtures.boards import fixture_image, running_board
+    from tinyml.testing.fixture_boards import fixture_image, running_board
+    from tinyml.testing.fixture_model import OUTPUT_BYTES, fixture_outputs, write_fixture_model_dir
     from tinyml.errors import TinymlError
     from tinyml.host.harness import LOG_NAME, run_bench
     from tinyml.host.transport import FaultPlan, FaultyTransport, open_port
 
     rate = args.fault_rate
     facts = machine_facts()  # before the run: the commit and tree that are measured
-    offsets = _reset_offsets(args.samples)
+    offsets = _reset_offsets(args.samples, rate)
     error: str | None = None
     report: dict | None = None
     with tempfile.TemporaryDirectory(prefix="tinyml-bench-reliability-") as tmp:
@@ -136,8 +177,11 @@ def main() -> int:
                   f"duplicated, resets after {offsets} bytes sent", flush=True)
             started = time.monotonic()
             try:
-                report = run_bench(board.port, model_dir, work / "bench", transport=switch, progress=False,
-                                   hello_timeout_s=1.5, batch=args.batch).report
+                with ProgressLines(work / "bench" / LOG_NAME, args.samples):
+                    report = run_bench(board.port, model_dir, work / "bench", transport=switch, progress=False,
+                                       hello_timeout_s=1.5, batch=args.batch,
+                                       max_retries=args.max_retries or None,
+                                       min_timeout_s=args.min_timeout).report
             except TinymlError as exc:
                 error = str(exc)
                 print(f"reliability: the run ended early: {error}", flush=True)
@@ -186,6 +230,8 @@ def main() -> int:
         "samples_per_second": round(len(samples) / wall, 2),
         "seed": args.seed,
         "batch": args.batch,
+        "max_retries": args.max_retries or None,
+        "min_timeout_s": args.min_timeout,
     }
     clean = (error is None and not lost and not counted_twice and not wrong_output and not misscored
              and resets_fired == RESETS and accuracy_matches)

@@ -9,7 +9,7 @@ benchmarks/results/xtensa.{md,json}:
 
     nice python3 benchmarks/bench_xtensa.py [--model MODEL.tflite] [--samples 8]
 
-Without --model it builds the small CNN of tests/test_rv32.py (conv, depthwise, dense).
+Without --model it builds the small CNN of tinyml.testing.keras_models (conv, depthwise, dense).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -50,10 +49,10 @@ def main() -> None:
         model = args.model.read_bytes()
         model_name = args.model.name
     else:
-        from test_rv32 import small_int8_model
+        from tinyml.testing.keras_models import small_int8_model
 
         model = small_int8_model()
-        model_name = "small CNN of tests/test_rv32.py"
+        model_name = "small CNN of tinyml.testing.keras_models (as tests/test_rv32.py)"
     (work / "model.tflite").write_bytes(model)
     compiled = compile_tflite(work / "model.tflite", work / "compiled", target="generic")
     print(f"model {model_name}: {compiled.macs:,} MACs, weights {compiled.weight_bytes:,} B, "

@@ -20,7 +20,7 @@ import numpy as np
 
 from tinyml.errors import TinymlError
 
-from .link import BoardLink
+from .link import DEFAULT_MAX_RETRIES, BoardLink
 from .protocol import PROTOCOL_VERSION
 from .report import per_class_scores, write_bench_report
 from .transport import Transport, open_port
@@ -179,7 +179,8 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
               resume: Path | None = None, progress: bool = True, transport: Transport | None = None,
               batch: int | None = None, hello_timeout_s: float = 1.5,
               extra: dict[str, Any] | None = None, fresh: bool = False, hello_attempts: int = 4,
-              link_factory: Any = None) -> BenchResult:
+              link_factory: Any = None, max_retries: int | None = DEFAULT_MAX_RETRIES,
+              min_timeout_s: float = 0.5) -> BenchResult:
     """Benchmarks the model the board runs against model_dir's test vectors.
 
     port: a pyserial URL (ignored when a transport is given: a session's, or a fault-injecting one).
@@ -190,6 +191,9 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
     out_dir is created only once the board has answered.
     link_factory: transport -> a link with BoardLink's hello/infer/stats/batch_size (default BoardLink;
     host/micropython.py's MicroPythonLink benches over the raw REPL).
+    max_retries: sends of one request before BoardLink gives up (None: no limit; the run then
+    ends only when the board answers nothing for a while); min_timeout_s: BoardLink's shortest
+    reply timeout. Both ignored with a link_factory.
     """
     vectors = load_vectors(model_dir)
     total = len(vectors.inputs) if samples is None else int(samples)
@@ -206,7 +210,8 @@ def run_bench(port: str, model_dir: Path, out_dir: Path, baud: int = 115200, sam
     own_transport = transport is None
     transport = transport or open_port(port, baud)
     try:
-        link = (link_factory or BoardLink)(transport)
+        link = link_factory(transport) if link_factory else BoardLink(transport, max_retries=max_retries,
+                                                                              min_timeout_s=min_timeout_s)
         info = link.hello(attempts=hello_attempts, timeout_s=hello_timeout_s)
         if not info.model_ready:
             raise TinymlError(f"board on {transport.url} failed to initialise its model ({info.backend} backend)")

@@ -16,6 +16,15 @@ from . import protocol as p
 from .transport import Transport
 
 DEFAULT_MAX_BATCH = 32  # bigger frames gain little efficiency and cost more on a retransmit
+# Sends of one request before the link gives up on it. Why 40 by default: on a
+# working line a request almost never needs more than a few, so 40 in a row
+# means the board is gone; a line that damages 1% of bytes each way needs ~31
+# sends on average for one 64-byte sample (3.2% of round trips arrive whole),
+# and runs there with max_retries=None (give up only when nothing is answered
+# for STALL_GIVE_UP_S).
+DEFAULT_MAX_RETRIES = 40
+RETIRED_SEQS_KEPT = 1024  # superseded transmissions whose late answer still completes a job
+STALL_GIVE_UP_S = 30.0  # no valid answer for this long (and 10 timeouts): the board is gone
 
 
 @dataclass
@@ -46,8 +55,7 @@ class _Frame:
     job: _Job
     attempt: int                  # the job's transmission this frame belongs to
     final: bool                   # its answer completes the job (INFER, INFER_LOADED)
-    sent_order: int = -1          # link-wide order of its latest transmission
-    first_sent_order: int = -1    # ... and of its first
+    sent_order: int = -1          # link-wide order of its transmission (each seq goes out once)
     sent_at: float = 0.0
 
 
@@ -66,14 +74,19 @@ class _Job:
 
 
 class BoardLink:
-    def __init__(self, transport: Transport, reply_timeout_s: float = 10.0, max_retries: int = 40) -> None:
+    def __init__(self, transport: Transport, reply_timeout_s: float = 10.0,
+                 max_retries: int | None = DEFAULT_MAX_RETRIES, min_timeout_s: float = 0.5) -> None:
         self.transport = transport
         self.stats = LinkStats()
         self.info: p.BoardInfo | None = None
         # Until an answer has been timed, a generous wait: a lost frame is usually
         # noticed sooner by a later answer or an ERROR frame.
         self.reply_timeout_s = reply_timeout_s
-        self.max_retries = max_retries
+        self.max_retries = max_retries  # sends of one request; None: no limit, only the stall clock gives up
+        # The shortest reply timeout, whatever the measured round trip: room for a
+        # serial line's or an emulator's pauses. A link known to be quick (a local
+        # pty under heavy injected loss) may take less.
+        self.min_timeout_s = min_timeout_s
         self._decoder = p.FrameDecoder()
         self._seq = 0
         self._order = 0
@@ -189,7 +202,7 @@ class BoardLink:
         # before it; four times the smoothed delay leaves room for jitter.
         if self._rtt is None:
             return self.reply_timeout_s
-        return max(0.5, 4.0 * self._rtt)
+        return max(self.min_timeout_s, 4.0 * self._rtt)
 
     def _hello_after_boot(self) -> int:
         """After BOOT: counts it and asks HELLO again; returns that request's seq."""
@@ -239,8 +252,12 @@ class BoardLink:
         """The one retransmit loop. Frames go out while the board's receive buffer
         has room; answers come back in order, so an answer shows that frames sent
         before it and still unanswered were lost. A lost, damaged, refused or
-        timed-out frame, or a reboot, sends its job again (jobs.resend decides how)."""
-        outstanding: OrderedDict[int, _Frame] = OrderedDict()  # by first transmission, oldest first
+        timed-out frame, or a reboot, sends its job again (jobs.resend decides how)
+        in frames with new seqs: every seq goes out once, so an answer names the
+        transmission it answers (an exact round-trip time and an exact gap), and
+        a late answer to a retired seq still completes its job."""
+        outstanding: OrderedDict[int, _Frame] = OrderedDict()  # sent, unanswered, of a live attempt; oldest first
+        retired: OrderedDict[int, _Frame] = OrderedDict()      # sent, then superseded by a resend: a late answer counts
         inflight_bytes = 0
         queue: deque[_Job] = deque()    # jobs with frames still to send; restarted ones wait behind the current
         active: dict[int, _Job] = {}    # unanswered jobs by id()
@@ -255,18 +272,24 @@ class BoardLink:
             nonlocal inflight_bytes
             self._order += 1
             frame.sent_order, frame.sent_at = self._order, time.monotonic()
-            if frame.first_sent_order < 0:
-                frame.first_sent_order = self._order
-            if frame.seq not in outstanding:
-                outstanding[frame.seq] = frame
-                inflight_bytes += len(frame.wire)
+            outstanding[frame.seq] = frame
+            inflight_bytes += len(frame.wire)
             self._note(f"send seq {frame.seq} ({why})")
             self._send(frame.wire)
 
-        def forget(frame: _Frame) -> None:
+        def forget(frame: _Frame, retire: bool = False) -> None:
             nonlocal inflight_bytes
             if outstanding.pop(frame.seq, None) is not None:
                 inflight_bytes -= len(frame.wire)
+                if retire:
+                    retired[frame.seq] = frame
+                    while len(retired) > RETIRED_SEQS_KEPT:
+                        retired.popitem(last=False)
+
+        def live(frame: _Frame) -> bool:
+            """The frame belongs to the current attempt of an unanswered job. Any other
+            frame still outstanding would hold receive-buffer room forever."""
+            return active.get(id(frame.job)) is frame.job and frame.attempt == frame.job.attempt
 
         def resend(job: _Job, why: str, attempt: int | None = None) -> None:
             nonlocal last_resend
@@ -274,43 +297,56 @@ class BoardLink:
                 return  # answered meanwhile, or already sent again for the same loss
             self.stats.retries += 1
             last_resend = time.monotonic()
-            if job.attempt >= self.max_retries:
+            if self.max_retries is not None and job.attempt >= self.max_retries:
                 raise TinymlError(f"board on {self.transport.url} stopped answering: samples "
                                   f"{job.indices[0]}..{job.indices[-1]} sent {job.attempt} times")
             for frame in job.frames[:job.next_frame]:
-                forget(frame)
+                forget(frame, retire=True)
             replacements = jobs.resend(job)
             del active[id(job)]
             for new in replacements:
                 active[id(new)] = new
             if jobs.resend_at_once:
-                # Repeated at once, ahead of new work (an unchanged frame keeps its seq,
-                # so a late answer to its first transmission still counts).
+                # Repeated at once, ahead of new work.
                 for new in replacements:
                     for frame in new.frames:
                         transmit(frame, why)
                     new.next_frame = len(new.frames)
-                for new in reversed(replacements):
-                    for frame in reversed(new.frames):
-                        outstanding.move_to_end(frame.seq, last=False)
             else:
                 for new in replacements:
                     if new not in queue:
                         queue.append(new)
                 self._note(f"restart samples {job.indices[0]}..{job.indices[-1]} ({why})")
 
+        def complete(job: _Job) -> None:
+            """The job's final answer arrived: none of its frames is waited for any more."""
+            del active[id(job)]
+            for frame in job.frames:
+                forget(frame)
+            if job in queue:
+                queue.remove(job)
+
         def answered_frame(frame: _Frame) -> None:
-            """The board answered `frame`: frames sent before it, still unanswered, were lost."""
+            """The board answered `frame`: frames sent before it, still unanswered, were lost
+            (a final answer proves its own job's earlier frames arrived)."""
             forget(frame)
             for older in list(outstanding.values()):
-                if older.seq in outstanding and older.sent_order < frame.first_sent_order:
+                if older.seq not in outstanding or older.sent_order >= frame.sent_order:
+                    continue
+                if not live(older) or (frame.final and older.job is frame.job):
+                    forget(older)
+                else:
                     resend(older.job, f"gap before {frame.seq}", older.attempt)
 
         def resend_oldest(why: str) -> None:
-            if outstanding:
+            while outstanding:
                 oldest = next(iter(outstanding.values()))
+                if not live(oldest):
+                    forget(oldest)
+                    continue
                 if time.monotonic() - max(oldest.sent_at, last_resend) > 0.05:  # one resend per burst of errors
                     resend(oldest.job, why, oldest.attempt)
+                return
 
         while True:
             # Fill the board's receive buffer (at least one frame in flight).
@@ -338,18 +374,23 @@ class BoardLink:
                 if event.type in (p.MSG_INFER | p.MSG_REPLY, p.MSG_LOAD | p.MSG_REPLY,
                                   p.MSG_INFER_LOADED | p.MSG_REPLY):
                     frame = outstanding.get(event.seq)
-                    if frame is None:
-                        self.stats.duplicates_ignored += 1  # answered already, or superseded by a resend
-                        continue
+                    late = frame is None
+                    if late:
+                        frame = retired.get(event.seq)
+                        if frame is None or not frame.final or active.get(id(frame.job)) is not frame.job:
+                            self.stats.duplicates_ignored += 1  # answered already, or superseded by a resend
+                            continue
                     job = frame.job
                     results = jobs.results(job, frame, event)
                     if results is None:
                         self.stats.damaged_frames += 1  # well formed, but not an answer to this frame
                         continue
-                    answered_frame(frame)
-                    if frame.attempt == 1 and job.attempt == 1 and frame.sent_order == frame.first_sent_order:
-                        # A resent frame's delay is ambiguous. Up at once, down slowly: one
-                        # estimate serves frames answered at once and ones that compute.
+                    if late:
+                        retired.pop(event.seq, None)  # an earlier transmission's answer: the job is done
+                    else:
+                        answered_frame(frame)
+                        # Each seq is sent once, so the delay is this frame's. Up at once,
+                        # down slowly: one estimate serves frames answered at once and ones that compute.
                         delay = time.monotonic() - frame.sent_at
                         self._rtt = delay if self._rtt is None or delay > self._rtt else 0.9 * self._rtt + 0.1 * delay
                         jobs.clean_answer()
@@ -357,8 +398,8 @@ class BoardLink:
                     last_progress = time.monotonic()
                     if not frame.final:
                         continue
-                    del active[id(job)]
-                    self._note(f"result seq {event.seq}")
+                    complete(job)
+                    self._note(f"result seq {event.seq}{' (late)' if late else ''}")
                     for index, output, latency in results:
                         if index in answered:
                             continue
@@ -371,9 +412,11 @@ class BoardLink:
                     frame = outstanding.get(event.seq) if event.seq != p.SEQ_UNKNOWN else None
                     if error.code in (p.ERR_CRC, p.ERR_FRAMING, p.ERR_TOO_LARGE):
                         resend_oldest(f"board {error.name} error")  # a request arrived damaged
-                    elif error.code == p.ERR_LOAD and frame is not None:
-                        answered_frame(frame)  # refused: that sample's load is incomplete
-                        resend(frame.job, "board load error", frame.attempt)
+                    elif error.code == p.ERR_LOAD:
+                        if frame is not None:
+                            answered_frame(frame)  # refused: that sample's load is incomplete
+                            resend(frame.job, "board load error", frame.attempt)
+                        # else: a refusal of a retired frame; its job was sent again already
                     elif frame is not None or error.code == p.ERR_VERSION:
                         self._raise_board_error(error)
                 elif event.type == p.MSG_BOOT:
@@ -396,13 +439,21 @@ class BoardLink:
                 timeout = self._timeout() * backoff
                 stale = [frame for frame in outstanding.values() if now - frame.sent_at > timeout]
                 for frame in stale:
-                    if frame.seq in outstanding:
+                    if frame.seq not in outstanding:
+                        continue
+                    if live(frame):
                         resend(frame.job, f"timeout {timeout:.2f} s", frame.attempt)
+                    else:
+                        forget(frame)
                 if stale:
                     backoff = min(4.0, backoff * 1.5)  # the board may just be slower than measured
-                if now - last_progress > max(30.0, 10 * timeout):
+                if now - last_progress > max(STALL_GIVE_UP_S, 10 * timeout):
                     raise TinymlError(f"board on {self.transport.url} stopped answering "
                                       f"({len(outstanding)} frames unanswered for {now - last_progress:.0f} s)")
+            elif active and not queue:
+                raise TinymlError("internal: samples "
+                                  f"{sorted(i for job in active.values() for i in job.indices)[:5]} are "
+                                  "neither in flight nor waiting to be sent")
 
 
 class _JobSource(Protocol):
@@ -435,11 +486,15 @@ class _BatchSource:
         self.info = link._require_info()
 
     def _job(self, indices: list[int], inputs: list[bytes], attempt: int) -> _Job:
-        seq = self.link._next_seq()
         job = _Job(indices, inputs, attempt=attempt)
-        job.frames = [_Frame(seq, p.encode_frame(p.MSG_INFER, seq, p.infer_payload(indices[0], inputs)), job,
-                             attempt, True)]
+        self._build(job)
         return job
+
+    def _build(self, job: _Job) -> None:
+        """The job's INFER frame under a fresh seq (each transmission has its own)."""
+        seq = self.link._next_seq()
+        wire = p.encode_frame(p.MSG_INFER, seq, p.infer_payload(job.indices[0], job.inputs))
+        job.frames, job.next_frame = [_Frame(seq, wire, job, job.attempt, True)], 0
 
     def next_job(self) -> _Job | None:
         chunk: list[tuple[int, bytes]] = []
@@ -467,7 +522,7 @@ class _BatchSource:
         self.current = max(1, self.current // 2)
         if len(job.indices) <= self.current:
             job.attempt += 1
-            job.frames[0].attempt = job.attempt
+            self._build(job)
             return [job]
         # Shorter frames in its place; a late answer to the old seq is then ignored
         # (its samples are answered by the new ones).

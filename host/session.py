@@ -26,7 +26,7 @@ from tinyml.progress import say
 
 from .build import FirmwareImage, TflmSource, build_firmware, ensure_compiled, image_of
 from .emulator import EmulatedBoard, find_running_emulator, resolve_port, start_emulator, start_host_board
-from .link import BoardLink
+from .link import DEFAULT_MAX_RETRIES, BoardLink
 from .protocol import BoardInfo
 from .transport import Transport, open_port
 
@@ -239,7 +239,8 @@ class BoardSession:
         return facts
 
     def bench(self, model_dir: Path, out_dir: Path, samples: int | None = None, fresh: bool = False,
-              progress: bool = True, batch: int | None = None, resume: Path | None = None):
+              progress: bool = True, batch: int | None = None, resume: Path | None = None,
+              max_retries: int | None = DEFAULT_MAX_RETRIES):
         """`tinyml bench` on this board (see host/harness.run_bench)."""
         from .harness import run_bench
 
@@ -248,7 +249,7 @@ class BoardSession:
         started = time.monotonic()
         result = run_bench(self.port or "", model_dir, out_dir, baud=self.baud, samples=samples, fresh=fresh,
                            resume=resume, progress=progress, transport=self.transport, batch=batch,
-                           extra=self.facts(), hello_attempts=self.hello_attempts)
+                           extra=self.facts(), hello_attempts=self.hello_attempts, max_retries=max_retries)
         self._timed("bench", started)
         return result
 

@@ -8,31 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinyml.testing.keras_models import keras_to_tflite, tiny_keras_model
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _tiny_keras_model():
-    import tensorflow as tf
-
-    inp = tf.keras.Input((8, 8, 1), batch_size=1)
-    x = tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
-    x = tf.keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
-    x = tf.keras.layers.Conv2D(16, 1, activation="relu")(x)
-    x = tf.keras.layers.GlobalAveragePooling2D()(x)
-    x = tf.keras.layers.Dense(10)(x)
-    return tf.keras.Model(inp, x)
-
-
-def keras_to_tflite(model, int8: bool) -> bytes:
-    """The .tflite of a Keras model on 8x8x1 inputs: full int8 (random calibration) or float."""
-    import tensorflow as tf
-
-    if int8:
-        from tinyml.tf_convert import keras_to_int8
-
-        rng = np.random.default_rng(0)
-        return keras_to_int8(model, [[rng.random((1, 8, 8, 1), dtype=np.float32)] for _ in range(32)])
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+# The models live in tinyml.testing.keras_models (the benchmarks build them too).
+_tiny_keras_model = tiny_keras_model
 
 
 @pytest.fixture(scope="session")

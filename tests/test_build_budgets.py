@@ -16,8 +16,9 @@ import pytest
 from tinyml.boards import load_board
 from tinyml.errors import TinymlError
 from tinyml.host.build import ModelNeeds, build_firmware, model_needs, overflow_message
+from tinyml.testing.fixture_model import FIXTURE_DIR
 
-FIXTURE_MODEL = Path(__file__).parent / "firmware_fixtures"
+FIXTURE_MODEL = FIXTURE_DIR  # the fixture model.h + model.c (tinyml.testing)
 # What GNU ld prints when the image does not fit (arm-none-eabi-gcc 12).
 LD_FLASH = ("/usr/lib/gcc/arm-none-eabi/12.2.1/../../../arm-none-eabi/bin/ld: tinyml_fw.elf section `.text' will not "
             "fit in region `FLASH'\n/usr/lib/gcc/arm-none-eabi/12.2.1/../../../arm-none-eabi/bin/ld: region `FLASH' "

@@ -65,6 +65,7 @@ def files(tmp_path):
     (("compile", "missing.tflite", "--out", "out"), "no such model file: missing.tflite"),
     (("emit", "missing.tflite", "--out", "out"), "no such model file: missing.tflite"),
     (("demo", "--out", "a_file"), "is a file, not a folder"),
+    (("bench", "--model-dir", ".", "--max-retries", "-1"), "--max-retries -1: give a count of sends, or 0 for no limit"),
 ])
 def test_bad_arguments_are_answered_before_torch_and_tensorflow_load(files, args, message):
     result = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=files,

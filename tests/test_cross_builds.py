@@ -16,9 +16,10 @@ import pytest
 from tinyml.boards import list_boards
 from tinyml.host.pio_envs import PlatformioIni, read_platformio_ini
 from tinyml.paths import firmware_dir
+from tinyml.testing.fixture_model import FIXTURE_DIR
 
 FIRMWARE = firmware_dir()
-FIXTURE_MODEL = Path(__file__).parent / "firmware_fixtures"
+FIXTURE_MODEL = FIXTURE_DIR  # the fixture model.h + model.c (tinyml.testing)
 WARNINGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 
 CORTEX_M = {

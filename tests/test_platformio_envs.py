@@ -18,9 +18,10 @@ import pytest
 from tinyml.host.pio_envs import (PlatformioIniError, build_steps, link_relevant_flags, match_sources,
                                   parse_build_flags, read_platformio_ini)
 from tinyml.paths import firmware_dir
+from tinyml.testing.fixture_model import FIXTURE_DIR
 
 FIRMWARE = firmware_dir()
-FIXTURE_MODEL = Path(__file__).parent / "firmware_fixtures"
+FIXTURE_MODEL = FIXTURE_DIR  # the fixture model.h + model.c (tinyml.testing)
 INI = read_platformio_ini(FIRMWARE / "platformio.ini")
 
 # Every environment is classified, so a new one cannot go unchecked.

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import keras_to_tflite
+from tinyml.testing.keras_models import small_int8_model
 from tinyml.boards import load_board
 
 pytestmark = [
@@ -19,19 +19,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("riscv64-unknown-elf-gcc") is None or shutil.which("qemu-system-riscv32") is None,
                        reason="needs riscv64-unknown-elf-gcc and qemu-system-riscv32"),
 ]
-
-
-def small_int8_model() -> bytes:
-    """conv 3x3 -> depthwise 3x3 stride 2 -> flatten -> dense: ops the engine compiles."""
-    import tensorflow as tf
-
-    tf.keras.utils.set_random_seed(0)
-    inp = tf.keras.Input((8, 8, 1), batch_size=1)
-    x = tf.keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
-    x = tf.keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
-    x = tf.keras.layers.Flatten()(x)
-    x = tf.keras.layers.Dense(10)(x)
-    return keras_to_tflite(tf.keras.Model(inp, x), int8=True)
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from firmware_fixtures import FIXTURE_DIR
+from firmware_fixtures import FIXTURE_DIR, TEST_FIXTURES_DIR
 from tinyml.boards import load_board
 from tinyml.errors import TinymlError
 from tinyml.host.build import TflmSource, build_port_firmware, check_model_dir
 from tinyml.paths import firmware_dir
 
-CTOR_PROBE_DIR = FIXTURE_DIR / "ctor_probe"
+CTOR_PROBE_DIR = TEST_FIXTURES_DIR / "ctor_probe"
 # ctor_probe.cc's three constructors, in declaration order: 0x21 0x21 . . ->
 # 0x21 0x21 0x35 0x35 -> 0x21 (0x21*2+1) (0x35*2+1) 0x35.
 CTOR_STAMPS = bytes([0x21, 0x43, 0x6B, 0x35])
@@ -249,7 +249,7 @@ def test_core_forgets_a_load_the_inference_overwrote(tmp_path, state_dir):
 
     model = write_fixture_firmware_dir(tmp_path / "model", input_bytes=6084)  # 78 x 78: more than one frame
     image = build_port_firmware("host", "host", model, tmp_path / "build",
-                                backend=str(FIXTURE_DIR / "clobber_backend"), engine_dir=None)
+                                backend=str(TEST_FIXTURES_DIR / "clobber_backend"), engine_dir=None)
     inputs = np.random.default_rng(3).integers(-128, 128, (5, 6084), dtype=np.int8)
     expected = fixture_outputs(inputs)
 

@@ -24,9 +24,10 @@ import pytest
 
 from tinyml.host.pio_envs import read_platformio_ini
 from tinyml.paths import firmware_dir
+from tinyml.testing.fixture_model import FIXTURE_DIR
 
 FIRMWARE = firmware_dir()
-FIXTURE_MODEL = Path(__file__).parent / "firmware_fixtures"
+FIXTURE_MODEL = FIXTURE_DIR  # the fixture model.h + model.c (tinyml.testing)
 ARDUINO_COMPILE_ONLY = Path(__file__).parent / "compile_only" / "arduino"
 # C headers for the freestanding Xtensa compile: picolibc as built for the LX106.
 XTENSA_LIBC_INCLUDE = Path("/usr/lib/xtensa-lx106-elf/include")
@@ -178,7 +179,7 @@ def test_lx106_engine_agrees_with_tflite_micro(tmp_path):
     """The small CNN of test_rv32 (conv, depthwise stride 2, dense), compiled for the
     generic C path, built with xtensa-lx106-elf-gcc, run on QEMU's Xtensa sim:
     every output byte equals host tflite-micro's."""
-    from test_rv32 import small_int8_model
+    from tinyml.testing.keras_models import small_int8_model
 
     from tinyml.boards import load_board
     from tinyml.compiler.compile import compile_tflite

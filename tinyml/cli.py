@@ -456,6 +456,9 @@ def flash_cmd(board_name: str | None, model_dir: Path, port: str | None, image: 
 @click.option("--samples", type=int, default=None, help="Bench the first N test vectors [default: all].")
 @click.option("--fresh", is_flag=True, help="Start over: discard the samples an earlier run logged in --out "
               "(by default the same command resumes them, after checking they are of the same model).")
+@click.option("--max-retries", type=int, default=40, show_default=True,
+              help="Sends of one request before the link gives up on the board; 0: no limit (a very lossy line), "
+              "the run then ends only when nothing is answered for 30 s.")
 @click.option("--protocol", type=click.Choice(["tinyml", "mlperf-tiny"]), default="tinyml", show_default=True,
               help="tinyml: our binary framed protocol; mlperf-tiny: the EEMBC runner's ASCII protocol.")
 @click.option("--profile", is_flag=True, help="Then time every layer on the board (firmware flashed with --profile): "
@@ -469,8 +472,8 @@ def flash_cmd(board_name: str | None, model_dir: Path, port: str | None, image: 
 @click.option("--quiet", is_flag=True, help="No progress lines or bar.")
 @_runtime_option
 @click.option("--module-name", default="model", show_default=True, help="--runtime micropython: the module to import.")
-def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, protocol, profile, runs, warmup,
-              input_uint8, input_type, quiet, runtime, module_name) -> None:
+def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, max_retries, protocol, profile, runs,
+              warmup, input_uint8, input_type, quiet, runtime, module_name) -> None:
     """Stream the test set to a board and measure on-device accuracy, agreement
     with host TFLite-Micro (bytes), latency (cycles, or instructions on an
     emulator, and as time on the board profile's clock) and link efficiency.
@@ -484,6 +487,8 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, protoc
     if out_dir is not None:
         preflight.output_path(out_dir)
     preflight.positive(samples, "--samples")
+    if max_retries < 0:
+        raise TinymlError(f"--max-retries {max_retries}: give a count of sends, or 0 for no limit")
     if protocol == "mlperf-tiny" and (fresh or profile):
         raise TinymlError("--fresh and --profile are not available with --protocol mlperf-tiny")
     from .host.session import BoardSession
@@ -508,7 +513,8 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, protoc
                                 warmup=warmup, input_uint8=input_uint8, board_name=board.name if board else None,
                                 input_type=input_type)
         else:
-            result = session.bench(model_dir, out_dir, samples=samples, fresh=fresh, progress=not quiet)
+            result = session.bench(model_dir, out_dir, samples=samples, fresh=fresh, progress=not quiet,
+                                   max_retries=max_retries or None)
         click.echo(_bench_summary(result.report) + f" -> {out_dir}")
         if profile:
             from .host.profile import format_table

@@ -41,7 +41,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 FW=$(dirname "$HERE")
 mkdir -p "$OUT"
 SOURCES="$FW/core/tm_core.c $FW/core/tm_frame.c $FW/backends/engine/tm_model_engine.c"
-MODEL=${TINYML_FUZZ_MODEL_DIR:-$FW/../tests/firmware_fixtures}
+MODEL=${TINYML_FUZZ_MODEL_DIR:-$FW/../tinyml/testing/fixture_firmware}
 INCLUDES="-I$FW/core -I$MODEL"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=0}
