@@ -299,12 +299,20 @@ def code_bytes(compiled: Path, engine_dir: Path, work: Path, target: str = "cort
     return total, model_text
 
 
-def engine_text_bytes(engine_dir: Path, work: Path, target: str = "cortex-m4") -> dict[str, int]:
-    """.text of every engine kernel object for a target's core at the firmware's flags."""
+# Linked only by models compiled with `--weights palette*`: bounded on its own (tests/test_compiler.py),
+# printed apart from the kernels' 16 KB.
+OPTIONAL_SOURCES = ("tm_palette.c",)
+
+
+def engine_text_bytes(engine_dir: Path, work: Path, target: str = "cortex-m4", optional: bool = False) -> dict[str, int]:
+    """.text of every engine kernel object for a target's core at the firmware's flags
+    (optional: of the OPTIONAL_SOURCES instead)."""
     sizes = {}
     work.mkdir(parents=True, exist_ok=True)
     gcc, size_tool, core = TOOLCHAINS.get(target, ARM_M4)
     for source in sorted(engine_dir.glob("*.c")):
+        if (source.name in OPTIONAL_SOURCES) != optional:
+            continue
         obj = work / f"{source.stem}.o"
         subprocess.run([gcc, *core, *FIRMWARE_CFLAGS, "-c", f"-I{engine_dir}", str(source),
                         "-o", str(obj)], check=True, capture_output=True, text=True)
@@ -664,6 +672,7 @@ def main() -> None:
                 print(format_layers(row), flush=True)
 
     engine_text = engine_text_bytes(engine_dir, work / "engine_objects")
+    optional_text = engine_text_bytes(engine_dir, work / "engine_objects_optional", optional=True)
     engine_text_per_target = {target: sum(engine_text_bytes(engine_dir, work / f"engine_objects_{target}",
                                                                target).values())
                               for target in ("cortex-m4", *TOOLCHAINS) if shutil.which(TOOLCHAINS.get(target, ARM_M4)[0])}
@@ -680,6 +689,7 @@ def main() -> None:
           f"(target <= {TARGETS['engine_text_bytes']:,})")
     print("  " + ", ".join(f"{k} {v}" for k, v in engine_text.items()))
     print("engine .text, all kernels, per target: " + ", ".join(f"{k} {v:,} B" for k, v in engine_text_per_target.items()))
+    print("  and, linked only by palettized models: " + ", ".join(f"{k} {v:,} B" for k, v in optional_text.items()))
     print(quoted_i5)
     print("targets (issue 16): byte-exact; arena <= 0.7x TFLM 32-bit; engine code <= 16 KB; cortex-m4 instr/MAC "
           + ", ".join(f"{k} <= {v}" for k, v in TARGETS["instructions_per_mac_m4"].items()))
@@ -690,6 +700,7 @@ def main() -> None:
     stem = f"engine{args.tag}"
     payload = {"rows": [asdict(r) for r in rows], "engine_text_bytes": engine_text,
                "engine_text_total": sum(engine_text.values()), "engine_text_per_target": engine_text_per_target,
+               "engine_text_optional": optional_text,
                "quoted_tflm": QUOTED_TFLM, "targets": TARGETS,
                "facts": facts}
     facts_md = (f"Commit `{facts['commit']}`{' (with uncommitted changes)' if facts['worktree_dirty'] else ''} "
@@ -703,6 +714,8 @@ def main() -> None:
                         + (quoted + "\n" if "| mlperf" in quoted else "")
                         + f"Engine `.text` (all kernels, cortex-m4, -O2): {sum(engine_text.values()):,} bytes; "
                         + "per target: " + ", ".join(f"{k} {v:,} B" for k, v in engine_text_per_target.items())
+                        + "; linked only by palettized models: "
+                        + ", ".join(f"{k} {v:,} B" for k, v in optional_text.items())
                         + ".\n\n"
                         + "".join("```\n" + format_layers(r) + "\n```\n\n" for r in rows if r.layers)
                         + quoted_i5 + "\n")):

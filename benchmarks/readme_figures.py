@@ -355,10 +355,84 @@ def learning_federate() -> Row:
                f"`bench_learning.py` ({results_link('learning.json', None)})")
 
 
+def qat() -> Row:
+    data, device = load("qat.json"), load("qat-device.json")
+    cases = []
+    for case in data["cases"]:
+        drop = float(case["ptq_drop_points"])
+        outlier = f", {case['outlier']}" if case["outlier"] else ""
+        text = (f"{case['weight_granularity']} weights{outlier}: float {pct(case['float_accuracy'])}, PTQ "
+                f"{pct(case['ptq_int8_accuracy'])}, QAT {pct(case['qat_int8_accuracy'])}")
+        if drop >= 1.0:   # issue 18's target applies where post-training quantization loses a point or more
+            text += f" (recovers {float(case['recovered_fraction']):.2f} of the drop, target 2/3: " \
+                    f"{met(float(case['recovered_fraction']) >= 2 / 3)})"
+        cases.append(text)
+    exact = min(float(case["tflite_vs_fake_quant"]["output_bytes_equal"]) for case in data["cases"])
+    on_device = "; ".join(f"{m['model'].removesuffix('.tflite')} {pct(m['on_device_accuracy'])} (host "
+                          f"{pct(m['host_int8_accuracy'])}, p50 {num(m['latency_p50'])} instructions)"
+                          for m in device["models"])
+    first = data["cases"][0]
+    figure = (f"{'; '.join(cases)}; the .tflite's int8 outputs equal the fake-quantized PyTorch net's on "
+              f"{pct(exact, 0)} of the output bytes (the learned ranges are written into it, not re-calibrated); "
+              f"on the emulated STM32F405: {on_device}")
+    return Row(f"quantization-aware training (`--qat`), digits {first['student']}, {first['test_samples']} test "
+               "samples, int8 on host TFLite-Micro", figure,
+               f"`bench_qat.py`, `bench_qat_device.py` ({results_link('qat.json', data['machine'])}; "
+               f"{results_link('qat-device.json', device['machine'])})")
+
+
+def prune() -> Row:
+    data = load("prune.json")
+    rows = data["rows"]
+    base = rows[0]
+    points = []
+    for row in rows:
+        device = row["device"]
+        points.append(f"{row['label']} ({row['student']}): {num(row['macs'])} MACs, {num(row['weight_bytes'])} B "
+                      f"of weights, int8 {pct(row['int8_accuracy'])}, on device {pct(device['on_device_accuracy'])} "
+                      f"at p50 {num(device['instructions_p50'])} instructions")
+    best = [r for r in rows[1:] if base["int8_accuracy"] - r["int8_accuracy"] <= 0.005 + 1e-9]
+    top = max(best, key=lambda r: base["macs"] / r["macs"]) if best else None
+    summary = (f"{base['macs'] / top['macs']:.2f}x fewer MACs and "
+               f"{base['device']['instructions_p50'] / top['device']['instructions_p50']:.2f}x fewer instructions "
+               f"within 0.5 points ({top['label']}; target 2x: met)" if top else "no point within 0.5 points")
+    under = [r for r in rows if r["macs"] <= 30_000]
+    best_under = max(under, key=lambda r: r["int8_accuracy"]) if under else None
+    figure = (f"{'; '.join(points)}. {summary}; best at <= 30,000 MACs "
+              + (f"{pct(best_under['int8_accuracy'])} (target 98.6%: {met(best_under['int8_accuracy'] >= 0.986)})"
+                 if best_under else "none"))
+    return Row("structured pruning (`--prune`, torch-pruning's dependency graph, fine-tuned with the teacher), "
+               "digits, int8 on host TFLite-Micro and on the emulated STM32F405 over the whole test split",
+               figure, f"`bench_prune.py` ({results_link('prune.json', data)}; plot `prune.png`)")
+
+
+def palette() -> Row:
+    data = load("palette.json")
+    parts = []
+    for model in dict.fromkeys(row["model"] for row in data["rows"]):
+        variants = [r for r in data["rows"] if r["model"] == model and r["variant"] != "int8" and r["samples"]]
+        texts = []
+        for r in variants:
+            accuracy = f", {r['accuracy']:.2f}%" if r["accuracy"] is not None else ""
+            texts.append(f"{r['variant']}/{r['granularity']} {r['weight_ratio']:.2f}x weight flash, "
+                         f"{r['instructions_ratio']:.2f}x instructions, arena {num(r['arena_int8'])} -> "
+                         f"{num(r['arena'])} B{accuracy}")
+        int8 = next(r for r in data["rows"] if r["model"] == model and r["variant"] == "int8")
+        accuracy = f", int8 {int8['accuracy']:.2f}%" if int8["accuracy"] is not None else ""
+        parts.append(f"{model}{accuracy}: " + "; ".join(texts))
+    agreement = min(r["agreement"] for r in data["rows"] if r["samples"])
+    figure = (f"byte agreement with `tflite-micro` {pct(agreement, 0)} on every variant; " + " | ".join(parts)
+              + " (targets: 4-bit <= 0.55x, 2-bit <= 0.30x, <= 1.15x instructions; the all-FC autoencoder decodes "
+                "each weight once per inference, and conv layers are decoded whole into the arena)")
+    return Row("palettized weights (`tinyml palettize`, `compile --weights palette4|palette2`), Cortex-M4 path on "
+               "QEMU mps2-an386, accuracy on host TFLite-Micro over the digits test split", figure,
+               f"`bench_palette.py` ({results_link('palette.json', data['facts'])})")
+
+
 # The table's rows, in order; a row that reads a new result file is one more function here.
 ROWS: list[Callable[[], Row]] = [
     prepare_seeds, firmware_overhead, prepare_mnist5k, demo, engine, xtensa, mlperf, tflm, harness, reliability,
-    fuzz, micropython, learning_update, learning_federate,
+    fuzz, micropython, learning_update, learning_federate, qat, prune, palette,
 ]
 
 
