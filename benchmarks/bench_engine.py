@@ -127,7 +127,12 @@ def _tiny():
 
 
 def _digits():
-    """The digits student tinyml picks for STM32F405 (w6.00-d4: 620 K MACs, 24 K params) in Keras."""
+    """A fixed synthetic CNN shaped like the student family on 8x8 digits (conv, four depthwise-separable
+    blocks, mean, dense: 620 K MACs, 24 K params; the family's w6.00-d4 when it was written), random
+    weights: the reference whose instructions per MAC tinyml.budgets uses to estimate latency. The
+    trained student itself is benched from a `tinyml prepare` output (--model-dir); building this
+    one through the PyTorch -> ONNX path instead would change the reference every stored figure
+    and the budgets' constants rest on."""
     import tensorflow as tf
 
     layers = tf.keras.layers
@@ -474,7 +479,7 @@ def run_semihost(compiled: Path, inputs: np.ndarray, expected: np.ndarray, work:
 def measure(name: str, tflite: Path, target: str, runner: str, work: Path, samples: int,
             engine_dir: Path, model_dir: Path | None, profile: bool, optimize: str = "speed") -> Row:
     from tinyml.compiler import compile_tflite
-    from tinyml.emit import emit_artifacts
+    from tinyml.artifacts import emit_artifacts
     from tinyml.verify import run_tflm
 
     compiled = work / f"{name}-{target}" / "compiled"

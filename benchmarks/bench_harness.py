@@ -1,7 +1,7 @@
 """Figures of the board link and the on-device bench (printed, never asserted;
 stored in benchmarks/results/harness.json and .md with the commit and machine).
 
-    python benchmarks/bench_harness.py                      # host port + fault plans (fixture model)
+    python benchmarks/bench_harness.py                      # native port + fault plans (fixture model)
     python benchmarks/bench_harness.py --model-dir OUT      # + a `tinyml prepare` output on emulated STM32F405
     python benchmarks/bench_harness.py --prepare            # prepares the digits student first (minutes)
 
@@ -83,7 +83,7 @@ def host_port_figures(work: Path) -> None:
     with running_board(fixture_image(work)) as board:
         for batch in (1, 8, 32):
             r = run_bench(board.port, model_dir, work / f"bench_host_b{batch}", batch=batch, progress=False).report
-            say(f"host port batch {batch}", f"host port, batch {batch:2d}: {r['samples']} samples, wire_efficiency "
+            say(f"native port batch {batch}", f"native port, batch {batch:2d}: {r['samples']} samples, wire_efficiency "
                 f"{r['wire_efficiency']:.3f}, host-side rate {r['host_samples_per_s']:.0f} samples/s, agreement "
                 f"{r['agreement']:.3f}", {"samples": r["samples"], "wire_efficiency": r["wire_efficiency"],
                                           "host_samples_per_s": r["host_samples_per_s"], "agreement": r["agreement"]})

@@ -1,6 +1,6 @@
 """Reliability figure (issue 15 item 8), printed, never asserted, stored in
 benchmarks/results/reliability.{md,json}: one bench of 10,000 samples against
-the host port (firmware/ports/host, fixture model) through a line that drops
+the native port (firmware/ports/native, fixture model) through a line that drops
 1% of bytes, flips 1% and duplicates 1% (both directions, all at once) and
 resets the board 3 times mid-run; then checks that no sample was lost, none
 counted twice and none misscored.
@@ -140,7 +140,7 @@ def main() -> int:
                         "of the time, so the link's default of 40 gives up on 27%% of samples")
     parser.add_argument("--min-timeout", type=float, default=0.05,
                         help="the link's shortest reply timeout in s (its default 0.5 s suits serial lines; the "
-                        "host port answers in milliseconds, and at 1%% most sends are lost)")
+                        "native port answers in milliseconds, and at 1%% most sends are lost)")
     args = parser.parse_args()
     if args.samples < RESETS + 1:
         print(f"error: --samples must be at least {RESETS + 1}", file=sys.stderr)
@@ -162,7 +162,7 @@ def main() -> int:
     report: dict | None = None
     with tempfile.TemporaryDirectory(prefix="tinyml-bench-reliability-") as tmp:
         work = Path(tmp)
-        print("reliability: building the host-port firmware (fixture model)", flush=True)
+        print("reliability: building the native-port firmware (fixture model)", flush=True)
         model_dir = write_fixture_model_dir(work / "model", count=args.samples, seed=args.seed)
         image = fixture_image(work)
         with running_board(image) as board:
@@ -245,7 +245,7 @@ def main() -> int:
     rows = [r for r in rows if r["reliability"]["byte_fault_rate"] != rate] + [{"facts": facts, "reliability": row}]
     rows.sort(key=lambda r: -r["reliability"]["byte_fault_rate"])
     stored.write_text(json.dumps({"runs": rows}, indent=2) + "\n")
-    lines = ["# Bench under mixed line faults and board resets (host port, fixture model)", "",
+    lines = ["# Bench under mixed line faults and board resets (native port, fixture model)", "",
              "Each byte fault (drop, flip, duplicate) at the given rate per byte, both directions, "
              f"plus {RESETS} injected board resets; batch of 1 sample per frame.", "",
              "| fault rate each | samples | completed | dropped | flipped | duplicated | resets | retries "

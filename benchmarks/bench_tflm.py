@@ -63,7 +63,7 @@ class ModelFigures:
 
 
 def emit_model(name: str, out: Path, digits_dir: Path | None, samples: int) -> Path:
-    from tinyml.emit import emit_artifacts, read_test_vectors
+    from tinyml.artifacts import emit_artifacts, read_test_vectors
     from tinyml.tflite_graph import load_tflite
 
     if name == "digits":

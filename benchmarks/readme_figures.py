@@ -152,10 +152,10 @@ def _rows_by(data: dict, target: str, kind: str | None = None) -> dict[str, dict
 
 
 def engine() -> Row:
-    after = load("engine-mlperf-after-merge.json")
+    after = load("engine-mlperf.json")
     before = _rows_by(load("engine-before.json"), "cortex-m4", "trained")
-    synthetic = _rows_by(load("engine.json"), "cortex-m4", "synthetic")
-    nosimd = load("engine-nosimd.json")
+    synthetic = _rows_by(load("engine-quick.json"), "cortex-m4", "synthetic")
+    nosimd = load("engine-nosimd-now.json")
     rv32_before = _rows_by(load("engine-before-rv32.json"), "rv32", "trained")
     trained = _rows_by(after, "cortex-m4", "trained")
     samples = sorted({row["samples"] for row in trained.values()})
@@ -186,13 +186,15 @@ def engine() -> Row:
               f"{m0['mlperf-resnet8']['instructions_per_mac']:.2f} as Cortex-M0 code; the digits model "
               f"{rv32['digits']['instructions_per_mac']:.2f} and {m0['digits']['instructions_per_mac']:.2f}. "
               f"Engine `.text`, all kernels: {per_target['cortex-m4'] / 1024:.1f} KB Cortex-M4, "
-              f"{per_target['rv32'] / 1024:.1f} KB rv32, {per_target['cortex-m0'] / 1024:.1f} KB Cortex-M0")
+              f"{per_target['rv32'] / 1024:.1f} KB rv32, {per_target['cortex-m0'] / 1024:.1f} KB Cortex-M0"
+              + "".join(f"; {name}, linked only by palettized models, {size / 1024:.1f} KB"
+                        for name, size in after.get("engine_text_optional", {}).items()))
     return Row("engine on the four trained MLPerf Tiny int8 reference models, Cortex-M4 path (QEMU, instructions, "
                f"{'/'.join(map(str, samples))} inputs each, every output byte-exact with `tflite-micro`: agreement "
                f"{pct(min(row['agreement'] for row in trained.values()), 0)})", figure,
-               f"`bench_engine.py` ({results_link('engine-mlperf-after-merge.json', after['facts'])}; synthetic: "
-               f"{results_link('engine.json', load('engine.json')['facts'])}; no-SIMD: "
-               f"{results_link('engine-nosimd.json', nosimd['facts'])}; per-layer profiles in "
+               f"`bench_engine.py` ({results_link('engine-mlperf.json', after['facts'])}; synthetic: "
+               f"{results_link('engine-quick.json', load('engine-quick.json')['facts'])}; no-SIMD: "
+               f"{results_link('engine-nosimd-now.json', nosimd['facts'])}; per-layer profiles in "
                f"`benchmarks/results/engine*.md`)")
 
 
@@ -251,7 +253,7 @@ def harness() -> Row:
     ok = all(v["complete_and_correct"] for v in per_fault)
     port = figures["faulty:// 1e-3/byte + reset + garbage"]
     batches = ", ".join(f"batch {k.rsplit(' ', 1)[1]} {v['wire_efficiency']:.3f}"
-                        for k, v in figures.items() if k.startswith("host port batch"))
+                        for k, v in figures.items() if k.startswith(("native port batch", "host port batch")))
     figure = (f"one bench per fault ({names}): {'every sample once and correct' if ok else 'NOT all correct'}; "
               f"through a `faulty://` port (1e-3 per byte dropped, flipped and duplicated, with a board reset and a "
               f"garbage burst): {num(port['samples'])} samples, {pct(port['agreement'], 0)} agreement, "
@@ -277,7 +279,7 @@ def reliability() -> Row:
             parts.append(f"{head}: ended early, {num(r['logged_samples'])} samples done, {r['counted_twice']} twice, "
                          f"{r['misscored']} misscored ({r['error']}; {commit_of(entry['facts'])})")
     return Row("bench of 10,000 samples under mixed byte faults (drop + flip + duplicate, each at the rate, both "
-               "directions) and 3 board resets, host port (at 1% each a one-sample round trip, 81 bytes out and 33 "
+               "directions) and 3 board resets, native port (at 1% each a one-sample round trip, 81 bytes out and 33 "
                "back, arrives whole about 3% of the time)", "; ".join(parts),
                "`bench_reliability.py` ([reliability.md](benchmarks/results/reliability.md))")
 

@@ -16,12 +16,12 @@ from tinyml.errors import TinymlError
 from tinyml.paths import firmware_dir
 from tinyml.progress import say
 
-HOST_PORT = "host"
+NATIVE_PORT = "native"
 
 
 @dataclass(frozen=True)
 class FirmwareImage:
-    """A linked firmware: for the host port an executable, else an ELF to flash or emulate."""
+    """A linked firmware: for the native port an executable, else an ELF to flash or emulate."""
 
     path: Path
     board: str
@@ -217,8 +217,8 @@ def build_port_firmware(port: str, board_name: str, compiled_dir: Path, build_di
     needs = model_needs(compiled_dir, backend)
     _run(["cmake", "--build", str(cmake_dir), "-j", str(min(2, os.cpu_count() or 1))], log,
          f"building the firmware for {board_name}", explain=lambda text: overflow_message(text, board_name, needs))
-    built = cmake_dir / ("tinyml_fw" if port == HOST_PORT else "tinyml_fw.elf")
-    final = build_dir / (f"{board_name}" if port == HOST_PORT else f"{board_name}.elf")
+    built = cmake_dir / ("tinyml_fw" if port == NATIVE_PORT else "tinyml_fw.elf")
+    final = build_dir / (f"{board_name}" if port == NATIVE_PORT else f"{board_name}.elf")
     temp = final.with_name(final.name + ".tmp")
     shutil.copy2(built, temp)
     os.replace(temp, final)
@@ -251,12 +251,12 @@ def build_firmware(board: Board, compiled_dir: Path, build_dir: Path, backend: s
     return image
 
 
-def build_host_firmware(compiled_dir: Path, build_dir: Path, backend: str = "engine", profile: bool = False,
+def build_native_firmware(compiled_dir: Path, build_dir: Path, backend: str = "engine", profile: bool = False,
                         engine_dir: Path | None = None, sanitize: bool = False) -> FirmwareImage:
     """The firmware as a POSIX process on a pty (tests, fuzzing). engine_dir=None: the
     model calls no engine kernels (test fixture); pass default_engine_dir() for compiled models."""
     extra = ["-DTINYML_SANITIZE=ON"] if sanitize else []
-    return build_port_firmware(HOST_PORT, "host", compiled_dir, build_dir, backend, profile, 115200, engine_dir,
+    return build_port_firmware(NATIVE_PORT, "native", compiled_dir, build_dir, backend, profile, 115200, engine_dir,
                                extra=extra)
 
 

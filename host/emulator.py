@@ -196,14 +196,14 @@ def start_emulator(board: Board, image: FirmwareImage, timeout_s: float = 10.0, 
                    kept=kept, work_dir=work_dir)
 
 
-def start_host_board(image: FirmwareImage, timeout_s: float = 10.0, record: bool = False,
+def start_native_board(image: FirmwareImage, timeout_s: float = 10.0, record: bool = False,
                      model_dir: Path | None = None, kept: bool = True) -> EmulatedBoard:
-    """Runs a host-port firmware (build_host_firmware) as a process on a pty;
+    """Runs a native-port firmware (build_native_firmware) as a process on a pty;
     recorded (record=True) under the same keys as an emulator."""
-    if image.port != "host":
-        raise TinymlError(f"{image.path} is a {image.port} image, not a host-port one")
-    key = record_key("host", model_dir, kept) if record else None
-    return _launch([str(image.path)], "host", Path(image.path), timeout_s, record, key=key, model_dir=model_dir,
+    if image.port != "native":
+        raise TinymlError(f"{image.path} is a {image.port} image, not a native-port one")
+    key = record_key("native", model_dir, kept) if record else None
+    return _launch([str(image.path)], "native", Path(image.path), timeout_s, record, key=key, model_dir=model_dir,
                    kept=kept)
 
 

@@ -22,7 +22,7 @@ from tinyml.errors import TinymlError
 
 from .link import DEFAULT_MAX_RETRIES, BoardLink
 from .protocol import PROTOCOL_VERSION
-from .report import per_class_scores, write_bench_report
+from .bench_report import per_class_scores, write_bench_report
 from .transport import Transport, open_port
 
 LOG_NAME = "bench_samples.jsonl"
@@ -133,7 +133,7 @@ def latency_time_basis(unit: str, hello_clock_hz: int, board_profile: dict[str, 
     clock_hz = int(profile.get("clock_hz") or hello_clock_hz or 0)
     timer = profile.get("timer") or ""
     if unit == "nanoseconds":
-        return 0, "nanoseconds measured by the host-port firmware's clock"
+        return 0, "nanoseconds measured by the native-port firmware's clock"
     if unit == "us":
         return 0, "microseconds measured on the board (MicroPython's time.ticks_us)"
     if not clock_hz:

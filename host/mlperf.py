@@ -26,7 +26,7 @@ from tinyml.paths import firmware_dir
 
 from .build import FirmwareImage, build_firmware
 from .harness import BenchResult, load_vectors, percentiles
-from .report import write_bench_report
+from .bench_report import write_bench_report
 from .transport import Transport, open_port
 
 READY = "m-ready"

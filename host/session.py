@@ -25,7 +25,7 @@ from tinyml.errors import TinymlError
 from tinyml.progress import say
 
 from .build import FirmwareImage, TflmSource, build_firmware, ensure_compiled, image_of
-from .emulator import EmulatedBoard, find_running_emulator, resolve_port, start_emulator, start_host_board
+from .emulator import EmulatedBoard, find_running_emulator, resolve_port, start_emulator, start_native_board
 from .link import DEFAULT_MAX_RETRIES, BoardLink
 from .protocol import BoardInfo
 from .transport import Transport, open_port
@@ -93,7 +93,7 @@ class BoardSession:
     def boot(cls, board: Board | None, image: FirmwareImage, expected_sha256: str | None = None,
              model_dir: Path | None = None, keep_running: bool = False, work_dir: Path | None = None,
              protocol: str = "tinyml", progress: bool = False) -> BoardSession:
-        """Boots a built image: QEMU for an emulated board, a process for a host-port image (board None)."""
+        """Boots a built image: QEMU for an emulated board, a process for a native-port image (board None)."""
         _check_protocol(protocol)
         session = cls(board, None, board.baud if board else 115200, expected_sha256, protocol=protocol,
                       keep_running=keep_running, model_dir=model_dir, work_dir=work_dir, progress=progress)
@@ -157,11 +157,11 @@ class BoardSession:
             self.check_model()
 
     def _boot(self) -> None:
-        if self.image is None or (self.board is None and self.image.port != "host"):
+        if self.image is None or (self.board is None and self.image.port != "native"):
             raise TinymlError("internal: a session without a port needs a board and an image to boot")
         started = time.monotonic()
-        if self.image.port == "host":
-            self.emulator = start_host_board(self.image)
+        if self.image.port == "native":
+            self.emulator = start_native_board(self.image)
         else:
             assert self.board is not None
             self.emulator = start_emulator(self.board, self.image, model_dir=self.model_dir,
@@ -169,7 +169,7 @@ class BoardSession:
         self._owns_emulator = True
         self.port = self.emulator.port
         self._timed("boot", started)
-        what = "QEMU" if self.image.port != "host" else "the host-port firmware"
+        what = "QEMU" if self.image.port != "native" else "the native-port firmware"
         self._say("qemu", f"emulated by {what} on {self.port}")
 
     def close(self, failed: bool = False) -> None:

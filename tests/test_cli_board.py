@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinyml.emit import emit_artifacts
+from tinyml.artifacts import emit_artifacts
 from tinyml.verify import io_quantization, quantize_input
 
 pytestmark = [

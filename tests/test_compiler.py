@@ -65,7 +65,7 @@ def test_outputs_follow_the_contract(tiny_models, tmp_path):
     # Each kernel's dispatcher and the algorithm files its #includes pull in.
     assert result.engine_sources == ["tm_conv_2d.c", "tm_conv_2d_generic.c", "tm_conv_2d_im2col.c",
                                      "tm_conv_2d_widened.c", "tm_depthwise_conv_2d.c", "tm_depthwise_conv_2d_3x3.c",
-                                     "tm_depthwise_conv_2d_dsp.c", "tm_depthwise_conv_2d_generic.c",
+                                     "tm_depthwise_conv_2d_3x3_scalar.c", "tm_depthwise_conv_2d_dsp.c", "tm_depthwise_conv_2d_generic.c",
                                      "tm_depthwise_conv_2d_scalar.c", "tm_fully_connected.c",
                                      "tm_fully_connected_generic.c", "tm_fully_connected_row16.c", "tm_mean.c",
                                      "tm_support_dot_s8.c"]

@@ -78,13 +78,13 @@ def test_update_learns_new_classes_and_reports_every_baseline(previous, updated)
 
 def test_board_running_the_old_model_refuses_the_update_in_one_line(previous, updated, tmp_path):
     from tinyml.compiler import compile_tflite
-    from tinyml.host.build import build_host_firmware, default_engine_dir
-    from tinyml.host.emulator import start_host_board
+    from tinyml.host.build import build_native_firmware, default_engine_dir
+    from tinyml.host.emulator import start_native_board
     from tinyml.host.harness import run_bench
 
     compile_tflite(previous / "model.tflite", tmp_path / "compiled", target="generic")
-    image = build_host_firmware(tmp_path / "compiled", tmp_path / "fw", engine_dir=default_engine_dir())
-    board = start_host_board(image)
+    image = build_native_firmware(tmp_path / "compiled", tmp_path / "fw", engine_dir=default_engine_dir())
+    board = start_native_board(image)
     try:
         with pytest.raises(TinymlError) as info:
             run_bench(board.port, updated.out_dir, tmp_path / "bench_new", progress=False)

@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from tinyml.emit import (TFLM_INT8_REGISTRATIONS, TFLM_RESOLVER_METHODS, emit_artifacts, model_ops_header,
+from tinyml.artifacts import (TFLM_INT8_REGISTRATIONS, TFLM_RESOLVER_METHODS, emit_artifacts, model_ops_header,
                          read_test_vectors)
 from tinyml.errors import TinymlError
 from tinyml.verify import io_quantization, quantize_input, run_tflm

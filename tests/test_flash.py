@@ -2,7 +2,7 @@
 the error paths (no board, several boards, busy port, missing tool) and the
 HELLO check of the model hash afterwards. Real uploads cannot run here: the
 tools are stand-in scripts on PATH that record their arguments, and the board
-behind the port is the host-port firmware or the emulated rv32 board."""
+behind the port is the native-port firmware or the emulated rv32 board."""
 
 from __future__ import annotations
 
@@ -200,16 +200,16 @@ def test_openocd_when_st_flash_is_absent(monkeypatch, tool_path, tmp_path, pty_d
 
 @pytest.mark.slow
 def test_hello_after_flashing_checks_the_model_hash(monkeypatch, tool_path, tmp_path):
-    """The port behind the fake ST-LINK is the host-port firmware serving the fixture model."""
-    from tinyml.host.build import build_host_firmware
-    from tinyml.host.emulator import start_host_board
+    """The port behind the fake ST-LINK is the native-port firmware serving the fixture model."""
+    from tinyml.host.build import build_native_firmware
+    from tinyml.host.emulator import start_native_board
 
     system_path = os.pathsep.join(["/usr/local/bin", "/usr/bin", "/bin"])
     if shutil.which("cmake", path=system_path) is None or shutil.which("cc", path=system_path) is None:
         pytest.skip("needs cmake and a host C compiler")
     monkeypatch.setenv("PATH", f"{tool_path}{os.pathsep}{system_path}")
-    image = build_host_firmware(FIXTURE_MODEL, tmp_path / "host")
-    board_process = start_host_board(image)
+    image = build_native_firmware(FIXTURE_MODEL, tmp_path / "host")
+    board_process = start_native_board(image)
     try:
         fake_tool(tool_path, "pio")
         fake_ports(monkeypatch, (board_process.port, STLINK, None))

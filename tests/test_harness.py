@@ -1,4 +1,4 @@
-"""`run_bench` against the host-port firmware: scores, report files, the JSONL
+"""`run_bench` against the native-port firmware: scores, report files, the JSONL
 log and resuming it, and the one-line errors for bad boards and bad input."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_bench_scores_and_reports(board, model_dir, tmp_path):
     assert report["latency_unit"] == "nanoseconds" and 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
     assert report["line_rate_fraction"] is None  # a pty has no real baud
     assert 0.9 <= report["wire_efficiency"] < 1.0
-    assert report["model_sha256"] == FIXTURE_SHA256 and report["board"] == "host"
+    assert report["model_sha256"] == FIXTURE_SHA256 and report["board"] == "native"
     assert report["link"]["retries"] == result.retries == 0
     for name in ("report.md", "bench_latency.png", "bench_confusion.png", "bench_accuracy.png"):
         assert (tmp_path / name).stat().st_size > 0
@@ -214,9 +214,9 @@ def test_report_has_time_memory_and_per_class_scores(board, model_dir, tmp_path)
         assert row["recall"] == (hits / support if support else None)
         chosen = int((predicted == index).sum())
         assert row["precision"] == (hits / chosen if chosen else None)
-    # The host port times in nanoseconds: the time figures are the same numbers in microseconds.
+    # The native port times in nanoseconds: the time figures are the same numbers in microseconds.
     assert report["latency_us"]["p50"] == pytest.approx(report["latency_nanoseconds"]["p50"] / 1000)
-    assert "host-port firmware" in report["latency_time_basis"]
+    assert "native-port firmware" in report["latency_time_basis"]
     assert report["memory"]["arena_bytes"] == report["arena_bytes"]
     assert "throughput_sps" not in report and report["host_samples_per_s"] > 0
     text = (tmp_path / "report.md").read_text()

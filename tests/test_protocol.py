@@ -1,5 +1,5 @@
 """Framing and messages of the board link, host side (the C side is exercised
-against it in test_firmware_host.py)."""
+against it in test_firmware_native.py)."""
 
 from __future__ import annotations
 

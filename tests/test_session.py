@@ -1,5 +1,5 @@
 """The board session (host/session.py) and the emulator records behind
-`tinyml emulator list|stop`, on the host-port firmware with the fixture model:
+`tinyml emulator list|stop`, on the native-port firmware with the fixture model:
 boot, model hash check, bench, and the clean-up on every path."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from firmware_fixtures import FIXTURE_SHA256, write_fixture_model_dir
 from firmware_fixtures.boards import fixture_image
 from tinyml.errors import TinymlError
-from tinyml.host.emulator import find_running_emulator, list_emulators, resolve_port, start_host_board, stop_emulators
+from tinyml.host.emulator import find_running_emulator, list_emulators, resolve_port, start_native_board, stop_emulators
 from tinyml.host.session import BoardSession
 
 
@@ -56,13 +56,13 @@ def test_session_stops_the_board_when_the_block_fails(image, state):
 
 def test_session_refuses_another_model_and_cleans_up(image, state, monkeypatch):
     started = []
-    real_start = start_host_board
+    real_start = start_native_board
 
     def spy(*args, **kwargs):
         started.append(real_start(*args, **kwargs))
         return started[-1]
 
-    monkeypatch.setattr("tinyml.host.session.start_host_board", spy)
+    monkeypatch.setattr("tinyml.host.session.start_native_board", spy)
     with pytest.raises(TinymlError, match=f"runs model {FIXTURE_SHA256}, but the model dir holds model {'ab' * 32}"):
         with BoardSession.boot(None, image, expected_sha256="ab" * 32):
             pass
@@ -78,19 +78,19 @@ def test_connect_to_a_port_without_a_board_is_one_line(tmp_path, state):
 
 def test_records_are_keyed_by_board_and_model_dir(image, tmp_path, state):
     """Two boards flashed from two model dirs both run; each is found and stopped alone."""
-    first = start_host_board(image, record=True, model_dir=tmp_path / "a")
-    second = start_host_board(image, record=True, model_dir=tmp_path / "b")
+    first = start_native_board(image, record=True, model_dir=tmp_path / "a")
+    second = start_native_board(image, record=True, model_dir=tmp_path / "b")
     assert first.key != second.key and first.alive() and second.alive()
-    assert {e.pid for e in list_emulators("host")} == {first.pid, second.pid}
-    assert find_running_emulator("host", tmp_path / "a").pid == first.pid
+    assert {e.pid for e in list_emulators("native")} == {first.pid, second.pid}
+    assert find_running_emulator("native", tmp_path / "a").pid == first.pid
     assert resolve_port(None, _HostBoard(), tmp_path / "b") == second.port
     # Not told which of two: no guess.
-    assert find_running_emulator("host") is None
-    with pytest.raises(TinymlError, match="several emulated host boards run"):
+    assert find_running_emulator("native") is None
+    with pytest.raises(TinymlError, match="several emulated native boards run"):
         resolve_port(None, _HostBoard(), tmp_path / "c")
-    stopped = stop_emulators("host", tmp_path / "a")
+    stopped = stop_emulators("native", tmp_path / "a")
     assert [e.pid for e in stopped] == [first.pid] and not first.alive() and second.alive()
-    assert find_running_emulator("host").pid == second.pid  # the only one left
+    assert find_running_emulator("native").pid == second.pid  # the only one left
     stop_emulators("all")
     assert not second.alive() and list_emulators() == [] and list(state.glob("*.json")) == []
 
@@ -98,7 +98,7 @@ def test_records_are_keyed_by_board_and_model_dir(image, tmp_path, state):
 class _HostBoard:
     """resolve_port needs only a name and whether the board is emulated."""
 
-    name = "host"
+    name = "native"
     emulator = {"program": "tinyml_fw"}
 
 
@@ -110,10 +110,10 @@ def _tinyml(*args, env):
 def test_emulator_list_and_stop_commands(image, tmp_path, state):
     env = dict(os.environ, TINYML_STATE_DIR=str(state))
     assert _tinyml("emulator", "list", env=env).stdout.strip() == "no emulator is running"
-    running = start_host_board(image, record=True, model_dir=tmp_path / "m")
+    running = start_native_board(image, record=True, model_dir=tmp_path / "m")
     listed = _tinyml("emulator", "list", env=env)
     assert listed.returncode == 0 and running.port in listed.stdout and str(tmp_path / "m") in listed.stdout
-    stopped = _tinyml("emulator", "stop", "host", env=env)
+    stopped = _tinyml("emulator", "stop", "native", env=env)
     assert stopped.returncode == 0 and f"pid {running.pid}" in stopped.stdout and not running.alive()
     bad = _tinyml("emulator", "stop", "nope", env=env)
     assert bad.returncode != 0 and bad.stderr.strip().startswith("error: unknown board 'nope'")
@@ -134,7 +134,7 @@ def test_bench_with_a_bad_port_is_one_line_and_leaves_no_out_folder(model_dir, t
 
 def test_connect_through_a_faulty_url_benches_under_faults(image, model_dir, tmp_path, state):
     """`tinyml bench --port faulty://...`: the session retries HELLO enough for the faults to pass."""
-    process = start_host_board(image)
+    process = start_native_board(image)
     try:
         url = f"faulty://{process.port}?drop=0.001&flip=0.001&seed=6"
         with BoardSession.connect(url, expected_sha256=FIXTURE_SHA256) as session:

@@ -3,7 +3,7 @@ not available here; the whole path was checked by hand against a real tree, see
 benchmarks/results/tflm.md):
 
 * every port's startup runs C++ static constructors (.init_array), checked by
-  running a C++ fixture on the host port, the emulated STM32F405 and rv32_virt;
+  running a C++ fixture on the native port, the emulated STM32F405 and rv32_virt;
 * CMake picks the tflm backend's files, and only them, from a TFLM tree laid
   out like the real one (a fake tree: configured, never compiled);
 * the firmware build and the CLI ask for what the tflm backend needs.
@@ -32,7 +32,7 @@ CTOR_PROBE_DIR = TEST_FIXTURES_DIR / "ctor_probe"
 CTOR_STAMPS = bytes([0x21, 0x43, 0x6B, 0x35])
 
 PORTS = {
-    "host": ("host", ["gcc", "g++"], None),
+    "native": ("native", ["gcc", "g++"], None),
     "qemu_stm32f405": ("stm32f405", ["arm-none-eabi-gcc", "arm-none-eabi-g++", "qemu-system-arm"], "stm32f405"),
     "rv32_virt": ("rv32_virt", ["riscv64-unknown-elf-gcc", "riscv64-unknown-elf-g++", "qemu-system-riscv32"],
                   "rv32_virt"),
@@ -47,7 +47,7 @@ def state_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.mark.parametrize("port", list(PORTS))
 def test_cpp_static_constructors_run_before_main(port, tmp_path, state_dir):
-    from tinyml.host.emulator import start_emulator, start_host_board
+    from tinyml.host.emulator import start_emulator, start_native_board
     from tinyml.host.link import BoardLink
     from tinyml.host.transport import open_port
 
@@ -57,10 +57,10 @@ def test_cpp_static_constructors_run_before_main(port, tmp_path, state_dir):
         pytest.skip(f"needs {', '.join(missing)}")
     image = build_port_firmware(port, board_name, CTOR_PROBE_DIR, tmp_path / "build", engine_dir=None,
                                 extra=[f"-DTINYML_EXTRA_SOURCES={CTOR_PROBE_DIR / 'ctor_probe.cc'}"])
-    if port != "host":
+    if port != "native":
         symbols = subprocess.run([shutil.which("nm") or "nm", str(image.path)], capture_output=True, text=True).stdout
         assert "__init_array_start" in symbols
-    board = start_host_board(image) if profile is None else start_emulator(load_board(profile), image)
+    board = start_native_board(image) if profile is None else start_emulator(load_board(profile), image)
     try:
         transport = open_port(board.port)
         try:
@@ -130,7 +130,7 @@ def _configure(tmp_path: Path, model_dir: Path, *defines: str, env: dict[str, st
     if shutil.which("cmake") is None:
         pytest.skip("needs cmake")
     build = tmp_path / "cmake"
-    return subprocess.run(["cmake", "-S", str(firmware_dir()), "-B", str(build), "-DTINYML_PORT=host",
+    return subprocess.run(["cmake", "-S", str(firmware_dir()), "-B", str(build), "-DTINYML_PORT=native",
                            "-DTINYML_BACKEND=tflm", f"-DTINYML_MODEL_DIR={model_dir}",
                            "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", *defines],
                           capture_output=True, text=True, env={**_env_without_tflm(), **(env or {})})
@@ -158,7 +158,7 @@ def test_cmake_builds_the_tree_sources_the_tflm_backend_needs(tmp_path, fake_tre
     }
     ours = {Path(f).name for f in files if not f.startswith(str(fake_tree))}
     # No engine file and no model.c: the tflm backend builds the emitted model.
-    assert ours == {"tm_core.c", "tm_frame.c", "tm_main.c", "tm_port_host.c", "tm_model_tflm.cc",
+    assert ours == {"tm_core.c", "tm_frame.c", "tm_main.c", "tm_port_native.c", "tm_model_tflm.cc",
                     "tm_tflm_platform.cc", "model_data.cc"}
     backend = next(command for f, command in files.items() if f.endswith("tm_model_tflm.cc"))
     assert "-DCMSIS_NN" in backend and "-DTF_LITE_STATIC_MEMORY" in backend
@@ -248,7 +248,7 @@ def test_core_forgets_a_load_the_inference_overwrote(tmp_path, state_dir):
     from tinyml.host import protocol as p
 
     model = write_fixture_firmware_dir(tmp_path / "model", input_bytes=6084)  # 78 x 78: more than one frame
-    image = build_port_firmware("host", "host", model, tmp_path / "build",
+    image = build_port_firmware("native", "native", model, tmp_path / "build",
                                 backend=str(TEST_FIXTURES_DIR / "clobber_backend"), engine_dir=None)
     inputs = np.random.default_rng(3).integers(-128, 128, (5, 6084), dtype=np.int8)
     expected = fixture_outputs(inputs)

@@ -1,5 +1,5 @@
 """Transports: pyserial URLs, bad ports, and the fault-injecting wrapper against
-the host-port firmware. Under every fault the stream ends with each sample
+the native-port firmware. Under every fault the stream ends with each sample
 answered exactly once and correctly, and the link says how often it retried."""
 
 from __future__ import annotations

@@ -282,7 +282,7 @@ def inspect_cmd(model: Path, as_json: bool) -> None:
     TFLite-Micro allocates, measured on the host."""
     from dataclasses import asdict
 
-    from .summary import format_table, summarize
+    from .inspect_model import format_table, summarize
 
     summary = summarize(model)
     if as_json:
@@ -308,7 +308,7 @@ def emit_cmd(model: Path, out_dir: Path, test_data: str | None) -> None:
     preflight.output_path(out_dir)
     if test_data:
         preflight.dataset(test_data, "--test-data")
-    from .emit import check_int8_model, emit_artifacts
+    from .artifacts import check_int8_model, emit_artifacts
     from .tflite_graph import load_tflite
     from .verify import io_quantization, quantize_input
 
@@ -518,7 +518,7 @@ def bench_cmd(port, board_name, model_dir, out_dir, baud, samples, fresh, max_re
         click.echo(_bench_summary(result.report) + f" -> {out_dir}")
         if profile:
             from .host.profile import format_table
-            from .host.report import link_profile
+            from .host.bench_report import link_profile
 
             table, files = session.profile(model_dir, out_dir)
             link_profile(out_dir, files)

@@ -381,7 +381,7 @@ def update(options: UpdateOptions) -> UpdateResult:
     from . import data, distill, models
     from .boards import load_board
     from .deploy import deploy_student, int8_accuracy, quantize_student
-    from .emit import read_test_vectors
+    from .artifacts import read_test_vectors
     from .fsutil import atomic_output_dir
 
     started = time.perf_counter()

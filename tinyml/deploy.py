@@ -58,7 +58,7 @@ def deploy_student(model: nn.Module, input_shape: tuple[int, int, int], labels: 
                    extra_manifest: dict[str, Any]) -> DeployedModel:
     """Everything `tinyml prepare` writes about the model (docs/ARTIFACTS.md), for `model`."""
     from . import distill, models
-    from .emit import TestVectors, write_artifacts
+    from .artifacts import TestVectors, write_artifacts
     from .prepare import check_fits_board
     from .tflite_graph import load_tflite
     from .verify import verify_tflite

@@ -122,11 +122,11 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     splits = data.load_dataset(options.dataset, seed=options.seed)
     _say(options, "loading torch and TensorFlow")
     from . import distill, models
-    from .emit import TestVectors, write_artifacts
+    from .artifacts import TestVectors, write_artifacts
     from .onnx_export import export_onnx
     from .onnx_to_tf.converter import convert_onnx
     from .quantize import quantize_int8
-    from .report import write_prepare_report
+    from .prepare_report import write_prepare_report
     from .tflite_graph import load_tflite
     from .verify import verify_tflite
 

@@ -61,7 +61,7 @@ def _multiply_by_quantized_multiplier(acc: torch.Tensor, multipliers: torch.Tens
                                       shifts: torch.Tensor) -> torch.Tensor:
     """TFLite's MultiplyByQuantizedMultiplier (SRDHM, then rounding divide by a power of two) on
     int64 tensors, per element of broadcast multipliers/shifts: the integer requantization of
-    TFLite-Micro (tinyml.compiler.quant.multiply_by_quantized_multiplier, vectorized)."""
+    TFLite-Micro (tinyml.compiler.requant.multiply_by_quantized_multiplier, vectorized)."""
     left, right = torch.clamp(shifts, min=0), torch.clamp(-shifts, min=0)
     x = torch.bitwise_left_shift(acc, left)
     high = torch.bitwise_right_shift(x * multipliers + (1 << 30), 31)
@@ -72,7 +72,7 @@ def _multiply_by_quantized_multiplier(acc: torch.Tensor, multipliers: torch.Tens
 
 
 def _multipliers(real: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
-    from .compiler.quant import quantize_multiplier
+    from .compiler.requant import quantize_multiplier
 
     pairs = [quantize_multiplier(value) for value in real]
     return (torch.tensor([m for m, _ in pairs], dtype=torch.int64),
@@ -236,7 +236,7 @@ class QatNet(nn.Module):
     def _mean(self, x: torch.Tensor, input_scale: torch.Tensor) -> torch.Tensor:
         """Global average pool, its value TFLite-Micro's int8 MEAN (sum, one fixed-point multiply
         with 1/count folded in as TFLite folds it)."""
-        from .compiler.quant import mean_multiplier
+        from .compiler.requant import mean_multiplier
 
         pooled = self.pool(torch.mean(x, dim=(2, 3)))
         with torch.no_grad():

@@ -45,7 +45,7 @@ void tm_port_uart_write(const uint8_t *buf, size_t len);
 uint64_t tm_port_timer_now(void);
 
 /* Called when the line is quiet: may sleep until the next interrupt (WFI)
- * or, on the host port, wait for input. Must return when bytes arrive. */
+ * or, on the native port, wait for input. Must return when bytes arrive. */
 void tm_port_idle(void);
 
 /* Resets the board (the RESET command). Does not return on hardware. */

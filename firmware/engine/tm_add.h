@@ -9,7 +9,7 @@
  * with MBQM = tm_multiply_by_quantized_multiplier, input offsets = -zero points,
  * output_offset = output zero point, left_shift = 20, and the multipliers of
  * scale1 / (2 max(scale1, scale2)), scale2 / (2 max(...)) and
- * 2 max(...) / (2^20 output_scale) (tinyml.compiler.quant.add_quant).
+ * 2 max(...) / (2^20 output_scale) (tinyml.compiler.requant.add_quant).
  *
  * Broadcast: the output has 4-D shape `dims` (rank < 4 padded with leading 1s);
  * input k's element for output index (i0, i1, i2, i3) is at
@@ -18,7 +18,7 @@
  * row-major element stride otherwise. Same-shape ADD: dims = {1, 1, 1, n},
  * strides {0, 0, 0, 1}. Output is written contiguously, row-major.
  *
- * Fast path (tables from the compiler, tinyml.compiler.quant.add_tables): a' and b'
+ * Fast path (tables from the compiler, tinyml.compiler.requant.add_tables): a' and b'
  * depend on one int8 each, so input1_table[a + 128] = a' and input2_table[b + 128] = b'
  * (256 int32 each, computed with the formula above); when `requant` is not NULL
  * (output pair normalised, right shift 2..23, as ADD always has) the last step is

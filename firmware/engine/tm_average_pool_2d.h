@@ -10,7 +10,7 @@
  *   o = clamp(s > 0 ? (s + n/2) / n : (s - n/2) / n,  activation_min, activation_max)
  * (C division truncates toward zero, so this rounds half away from zero).
  * Zero points cancel because input and output share scale and zero point.
- * pad_h/pad_w, output_h/output_w: tinyml.compiler.quant.padding_2d.
+ * pad_h/pad_w, output_h/output_w: tinyml.compiler.requant.padding_2d.
  */
 #ifndef TM_AVERAGE_POOL_2D_H
 #define TM_AVERAGE_POOL_2D_H

@@ -11,7 +11,7 @@
  *   - a real value r is stored as q with r = scale * (q - zero_point);
  *   - a multiplier/shift pair (M, s) stands for the real factor
  *     M * 2^(s - 31), M in [2^30, 2^31) (or 0), s > 0 a left shift (TFLite's
- *     convention); tinyml/compiler/quant.py computes the pairs;
+ *     convention); tinyml/compiler/requant.py computes the pairs;
  *   - no dynamic memory, no floating point except in the float I/O kernels
  *     (QUANTIZE f32->s8, DEQUANTIZE s8->f32), as in TFLite.
  *
@@ -127,7 +127,7 @@ static inline int32_t tm_multiply_by_quantized_multiplier(int32_t x, int32_t mul
 }
 
 /*
- * Requantization folded at compile time (tinyml/compiler/quant.py requant_records).
+ * Requantization folded at compile time (tinyml/compiler/requant.py requant_records).
  * For a multiplier M = 0 or M in [2^30, 2^31) and a right shift e = -shift with
  * 2 <= e <= 23 (every conv/FC layer TFLite converts in practice), double-rounding
  *   MBQM(acc, M, -e) + zp = RDBP(SRDHM(acc, M), e) + zp

@@ -8,7 +8,7 @@
  *   o = clamp(max(-128, max_{valid (fy, fx)} in[b, y0 + fy, x0 + fx, c]),
  *             activation_min, activation_max)
  * pad_h/pad_w are the top/left paddings of TFLite's SAME (or 0 for VALID),
- * output_h/output_w TFLite's output size (tinyml.compiler.quant.padding_2d).
+ * output_h/output_w TFLite's output size (tinyml.compiler.requant.padding_2d).
  * Input and output share scale and zero point (TFLite's pooling requires it).
  */
 #ifndef TM_MAX_POOL_2D_H

@@ -10,7 +10,7 @@
  *             + output_zero_point, -128, 127)
  * where (multiplier, shift) is input_scale / output_scale quantized, with 1/count
  * folded in the way TFLite does it (integer division of the multiplier; see
- * tinyml.compiler.quant.mean_multiplier). MBQM = tm_multiply_by_quantized_multiplier.
+ * tinyml.compiler.requant.mean_multiplier). MBQM = tm_multiply_by_quantized_multiplier.
  * With `requant` (compile time, for 2 <= -shift <= 23) MBQM(s - ...) + output_zero_point is
  * tm_requant (tm_common.h), the same value with one 64-bit multiply-accumulate.
  * GlobalAveragePooling2D is MEAN over axes {1, 2} of NHWC.

@@ -8,7 +8,7 @@
  * int8 -> int8 requantize (reference_ops::Requantize):
  *   o = clamp(MBQM(x - input_zero_point, multiplier, shift) + output_zero_point, -128, 127)
  *   (multiplier, shift) = input_scale / output_scale quantized
- *   (tinyml.compiler.quant.requantize_multiplier); MBQM = tm_multiply_by_quantized_multiplier.
+ *   (tinyml.compiler.requant.requantize_multiplier); MBQM = tm_multiply_by_quantized_multiplier.
  *
  * `size` elements, any shape.
  */

@@ -14,7 +14,7 @@
  *   o  = clamp(RDBP(SRDHM(r, e), num_bits_over_unit + 23) - 128, -128, 127)
  * exp: exact on the residue a mod 1/4 by a 4th-order Taylor polynomial around
  * -1/8, then one multiply by exp(-2^k) for each set bit k (-2..4) of the rest.
- * input_multiplier, input_left_shift, diff_min: tinyml.compiler.quant.softmax_quant
+ * input_multiplier, input_left_shift, diff_min: tinyml.compiler.requant.softmax_quant
  * (beta * input_scale * 2^26 quantized; diff_min = -floor(31 * 2^26 / 2^left_shift)).
  * S stays below 2^31 for depth <= 4096.
  */

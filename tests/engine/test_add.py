@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml.compiler import quant
+from tinyml.compiler import requant
 
 from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, first_op, one_op_model, options,
                              random_int8, random_scale, run_tflm)
@@ -17,9 +17,9 @@ ACTIVATIONS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 class AddFast:
     """The compile-time data of tm_add's table path (kept alive while the params point at it)."""
 
-    def __init__(self, q: quant.AddQuant) -> None:
-        self.table1, self.table2 = quant.add_tables(q)
-        self.requant = quant.requant_records(np.array([q.output_multiplier]), np.array([q.output_shift]),
+    def __init__(self, q: requant.AddQuant) -> None:
+        self.table1, self.table2 = requant.add_tables(q)
+        self.requant = requant.requant_records(np.array([q.output_multiplier]), np.array([q.output_shift]),
                                              q.output_offset)
 
     def fields(self) -> dict:
@@ -29,7 +29,7 @@ class AddFast:
                     requant=self.requant.ctypes.data)
 
 
-def make_params(lib: EngineLib, q: quant.AddQuant, dims, strides1, strides2, fast: bool):
+def make_params(lib: EngineLib, q: requant.AddQuant, dims, strides1, strides2, fast: bool):
     extra = AddFast(q) if fast else None
     pointers = extra.fields() if extra else dict(input1_table=None, input2_table=None, requant=None)
     params = lib.params("tm_add_params_t", **vars(q), dims=dims, input1_strides=strides1,
@@ -40,9 +40,9 @@ def make_params(lib: EngineLib, q: quant.AddQuant, dims, strides1, strides2, fas
 def add_params(lib: EngineLib, model: bytes, fast: bool = False):
     graph, op = first_op(model, "ADD")
     t1, t2, to = (graph.tensors[i] for i in (*op.inputs, *op.outputs))
-    q = quant.add_quant(float(t1.scale[0]), int(t1.zero_point[0]), float(t2.scale[0]), int(t2.zero_point[0]),
+    q = requant.add_quant(float(t1.scale[0]), int(t1.zero_point[0]), float(t2.scale[0]), int(t2.zero_point[0]),
                         float(to.scale[0]), int(to.zero_point[0]), op.options["fused_activation_function"])
-    dims, strides1, strides2 = quant.broadcast_4d(t1.shape, t2.shape)
+    dims, strides1, strides2 = requant.broadcast_4d(t1.shape, t2.shape)
     params, extra = make_params(lib, q, dims, strides1, strides2, fast)
     return params, extra, graph, op
 
@@ -66,7 +66,7 @@ def check_against_tflm(model: bytes, rng: np.random.Generator, runs: int = 3) ->
             assert np.unique(expected).size > 1, "degenerate case: constant output"
 
 
-def all_pairs_both_paths(lib: EngineLib, q: quant.AddQuant) -> tuple[np.ndarray, np.ndarray]:
+def all_pairs_both_paths(lib: EngineLib, q: requant.AddQuant) -> tuple[np.ndarray, np.ndarray]:
     """tm_add_s8 on every (a, b) int8 pair, reference path and table path."""
     a = np.repeat(np.arange(-128, 128, dtype=np.int8), 256)
     b = np.tile(np.arange(-128, 128, dtype=np.int8), 256)
@@ -161,7 +161,7 @@ def test_dsp_table_path_equals_reference_on_all_pairs(case, rng):
     np.testing.assert_array_equal(out, reference[:n])
 
 
-def extreme_add_quant(case: int, rng: np.random.Generator) -> quant.AddQuant:
+def extreme_add_quant(case: int, rng: np.random.Generator) -> requant.AddQuant:
     """ADD quantization from equal input scales to 2^20 apart and output shifts 2..23, by case."""
     s1 = float(np.float32(2.0 ** rng.uniform(-12, 0)))
     ratio = [1.0, 2.0 ** -rng.uniform(0, 21), 2.0 ** -40, 1.0 - 2.0 ** -23][case % 4]
@@ -174,19 +174,19 @@ def extreme_add_quant(case: int, rng: np.random.Generator) -> quant.AddQuant:
     zps = [[-128, 127, -128], [127, -128, 127], [0, 0, 0]][case % 3] if case < 12 else \
         [int(z) for z in rng.integers(-128, 128, size=3)]
     activation = ACTIVATIONS[case % 4]
-    q = quant.add_quant(s1, zps[0], s2, zps[1], so, zps[2], activation)
-    assert quant.requant_records(np.array([q.output_multiplier]), np.array([q.output_shift]),
+    q = requant.add_quant(s1, zps[0], s2, zps[1], so, zps[2], activation)
+    assert requant.requant_records(np.array([q.output_multiplier]), np.array([q.output_shift]),
                                  q.output_offset) is not None, q
     return q
 
 
 def test_table_matches_mbqm_formula():
-    """quant.multiply_by_quantized_multiplier against TFLite's definition on extreme values."""
+    """requant.multiply_by_quantized_multiplier against TFLite's definition on extreme values."""
     rng = np.random.default_rng(5)
     x = np.concatenate([rng.integers(-(1 << 31), 1 << 31, size=2000), [-(1 << 31), (1 << 31) - 1, 0, -1, 1]])
     for multiplier, shift in [(1 << 30, 0), ((1 << 31) - 1, -31), (1 << 30, -1), ((1 << 31) - 1, 0),
                               (1518500250, -7), (0, 0), (-(1 << 31), 0), (1 << 30, 3)]:
-        got = quant.multiply_by_quantized_multiplier(x, multiplier, shift)
+        got = requant.multiply_by_quantized_multiplier(x, multiplier, shift)
         for xi, gi in zip(x.tolist(), got.tolist()):
             assert gi == _mbqm_scalar(xi, multiplier, shift), (xi, multiplier, shift)
 
@@ -213,12 +213,12 @@ def _trunc_div(a: int, b: int) -> int:
 
 
 def test_broadcast_4d():
-    assert quant.broadcast_4d((2, 3), (2, 3)) == ([1, 1, 1, 6], [0, 0, 0, 1], [0, 0, 0, 1])
-    assert quant.broadcast_4d((1, 4, 4, 3), (3,)) == ([1, 4, 4, 3], [0, 12, 3, 1], [0, 0, 0, 1])
-    assert quant.broadcast_4d((4, 1), (1, 5)) == ([1, 1, 4, 5], [0, 0, 1, 0], [0, 0, 0, 1])
+    assert requant.broadcast_4d((2, 3), (2, 3)) == ([1, 1, 1, 6], [0, 0, 0, 1], [0, 0, 0, 1])
+    assert requant.broadcast_4d((1, 4, 4, 3), (3,)) == ([1, 4, 4, 3], [0, 12, 3, 1], [0, 0, 0, 1])
+    assert requant.broadcast_4d((4, 1), (1, 5)) == ([1, 1, 4, 5], [0, 0, 1, 0], [0, 0, 0, 1])
     from tinyml.errors import TinymlError
     with pytest.raises(TinymlError, match="do not broadcast"):
-        quant.broadcast_4d((2, 3), (4, 3))
+        requant.broadcast_4d((2, 3), (4, 3))
 
 
 def test_compiles_for_cortex_m4(tmp_path):

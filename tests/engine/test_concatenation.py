@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml.compiler import quant
+from tinyml.compiler import requant
 
 from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, first_op, one_op_model, options,
                              pointer_array, random_int8, random_scale, run_tflm)
@@ -15,7 +15,7 @@ def check_against_tflm(model: bytes, rng: np.random.Generator) -> None:
     lib = EngineLib.build(["tm_concatenation"])
     graph, op = first_op(model, "CONCATENATION")
     shapes = [graph.tensors[i].shape for i in op.inputs]
-    outer, inner = quant.concatenation_layout(shapes, op.options["axis"])
+    outer, inner = requant.concatenation_layout(shapes, op.options["axis"])
     params = lib.params("tm_concatenation_params_t", num_inputs=len(shapes), outer=outer, inner=inner)
     for _ in range(2):
         inputs = [random_int8(rng, graph.tensors[i].shape) for i in graph.inputs]

@@ -83,3 +83,24 @@ def test_scalar3_scratch_rules():
     assert depthwise_scalar3_scratch_bytes(3, 3, 1, 1, 31, 30, 1, 1) == 0   # plane over 4 KB
     assert depthwise_scalar3_scratch_bytes(3, 3, 2, 1, 8, 8, 1, 1) == 0     # dilation
     assert depthwise_scalar3_scratch_bytes(5, 5, 1, 1, 8, 8, 1, 1) == 0     # not 3x3
+
+
+def _plane_between_layers():
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((9, 7, 1), batch_size=1)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    x = layers.Conv2D(8, 1)(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(x)
+    return tf.keras.Model(inp, layers.Conv2D(8, 1)(x))
+
+
+def test_plane_output_never_overlaps_its_input():
+    """The plane writes every pixel of one channel before it gathers the next input channel, so
+    its output must not be planned over its dying input (the lagged overlap raster-order kernels
+    allow): with it, this model's third layer overwrote input rows it still had to read."""
+    path = convert_keras(_plane_between_layers, (9, 7, 1), seed=13, low=-1.0, high=1.5, key="dw3s_between")
+    for target in ("rv32", "cortex-m0"):
+        engine = assert_engine_matches_tflm(path, count=4, seed=2, target=target)
+        assert engine.compile_info["layers"][2]["path"] == "3x3 scalar plane", target

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml.compiler import quant
+from tinyml.compiler import requant
 from tinyml.tflite_graph import load_tflite
 
 from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, one_op_model, random_int8,
@@ -47,9 +47,9 @@ def test_float_io_model_end_to_end(rng):
     t_q = graph.tensors[quantize.outputs[0]]
     t_p = graph.tensors[pool.outputs[0]]
     o = pool.options
-    out_h, pad_h = quant.padding_2d(6, o["filter_height"], o["stride_h"], o["padding"])
-    out_w, pad_w = quant.padding_2d(6, o["filter_width"], o["stride_w"], o["padding"])
-    act_min, act_max = quant.activation_range(o["fused_activation_function"], float(t_p.scale[0]),
+    out_h, pad_h = requant.padding_2d(6, o["filter_height"], o["stride_h"], o["padding"])
+    out_w, pad_w = requant.padding_2d(6, o["filter_width"], o["stride_w"], o["padding"])
+    act_min, act_max = requant.activation_range(o["fused_activation_function"], float(t_p.scale[0]),
                                               int(t_p.zero_point[0]))
     p_quantize = lib.params("tm_quantize_f32_params_t", size=int(np.prod(shape)), scale=float(t_q.scale[0]),
                             zero_point=int(t_q.zero_point[0]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml.compiler import quant
+from tinyml.compiler import requant
 
 from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, first_op, one_op_model, options,
                              random_scale, run_tflm)
@@ -17,10 +17,10 @@ def mean_params(lib: EngineLib, model: bytes, folded: bool = False):
     (returned too, to keep it alive), else MBQM at run time."""
     graph, op = first_op(model, "MEAN")
     t_in, t_axes, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
-    dims, reduce, count = quant.reduce_axes_4d(t_in.shape, t_axes.data)
-    multiplier, shift = quant.mean_multiplier(float(t_in.scale[0]), float(t_out.scale[0]), count)
+    dims, reduce, count = requant.reduce_axes_4d(t_in.shape, t_axes.data)
+    multiplier, shift = requant.mean_multiplier(float(t_in.scale[0]), float(t_out.scale[0]), count)
     out_zp = int(t_out.zero_point[0])
-    record = quant.requant_records(np.array([multiplier]), np.array([shift]), out_zp, any_multiplier=True)
+    record = requant.requant_records(np.array([multiplier]), np.array([shift]), out_zp, any_multiplier=True)
     record = np.ascontiguousarray(record, dtype=np.int32) if folded and record is not None else None
     params = lib.params("tm_mean_params_t", dims=dims, reduce=reduce, count=count,
                         input_zero_point=int(t_in.zero_point[0]), output_zero_point=out_zp,
@@ -110,12 +110,12 @@ def test_dsp_global_mean_matches_tflm(case, rng):
 
 def test_mean_multiplier_folds_count():
     """1/count is folded into the multiplier with TFLite's integer division."""
-    m, s = quant.requantize_multiplier(0.1, 0.1)
+    m, s = requant.requantize_multiplier(0.1, 0.1)
     assert (m, s) == (1 << 30, 1)
-    assert quant.mean_multiplier(0.1, 0.1, 1) == (1 << 30, 1)
-    assert quant.mean_multiplier(0.1, 0.1, 49) == ((1 << 30 << 5) // 49, 1 - 5)
-    assert quant.reduce_axes_4d((1, 7, 7, 16), [1, 2]) == ([1, 7, 7, 16], [0, 1, 1, 0], 49)
-    assert quant.reduce_axes_4d((5, 16), [-1]) == ([1, 1, 5, 16], [0, 0, 0, 1], 16)
+    assert requant.mean_multiplier(0.1, 0.1, 1) == (1 << 30, 1)
+    assert requant.mean_multiplier(0.1, 0.1, 49) == ((1 << 30 << 5) // 49, 1 - 5)
+    assert requant.reduce_axes_4d((1, 7, 7, 16), [1, 2]) == ([1, 7, 7, 16], [0, 1, 1, 0], 49)
+    assert requant.reduce_axes_4d((5, 16), [-1]) == ([1, 1, 5, 16], [0, 0, 0, 1], 16)
 
 
 def test_compiles_for_cortex_m4(tmp_path):

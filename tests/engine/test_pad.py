@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml.compiler import quant
+from tinyml.compiler import requant
 
 from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, first_op, one_op_model, options,
                              random_int8, random_scale, run_tflm)
@@ -15,7 +15,7 @@ def check_against_tflm(model: bytes, opcode: str, rng: np.random.Generator) -> N
     lib = EngineLib.build(["tm_pad"])
     graph, op = first_op(model, opcode)
     t_in, t_pads, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
-    dims, before, after = quant.pad_4d(t_in.shape, t_pads.data)
+    dims, before, after = requant.pad_4d(t_in.shape, t_pads.data)
     if opcode == "PADV2":
         pad_value = int(graph.tensors[op.inputs[2]].data.reshape(-1)[0])
     else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml.compiler import quant
+from tinyml.compiler import requant
 
 from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, first_op, one_op_model, options,
                              random_int8, random_scale, run_tflm)
@@ -21,10 +21,10 @@ def pool_params(lib: EngineLib, model: bytes, opcode: str):
     t_in, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     o = op.options
     batches, in_h, in_w, channels = t_in.shape
-    out_h, pad_h = quant.padding_2d(in_h, o["filter_height"], o["stride_h"], o["padding"])
-    out_w, pad_w = quant.padding_2d(in_w, o["filter_width"], o["stride_w"], o["padding"])
+    out_h, pad_h = requant.padding_2d(in_h, o["filter_height"], o["stride_h"], o["padding"])
+    out_w, pad_w = requant.padding_2d(in_w, o["filter_width"], o["stride_w"], o["padding"])
     assert (batches, out_h, out_w, channels) == t_out.shape
-    act_min, act_max = quant.activation_range(o["fused_activation_function"], float(t_out.scale[0]),
+    act_min, act_max = requant.activation_range(o["fused_activation_function"], float(t_out.scale[0]),
                                               int(t_out.zero_point[0]))
     kernel = KERNELS[opcode]
     params = lib.params(f"{kernel}_params_t", batches=batches, input_h=in_h, input_w=in_w, channels=channels,
@@ -54,8 +54,8 @@ def random_pool_model(rng: np.random.Generator, opcode: str) -> bytes:
     if padding == "VALID":
         filter_h, filter_w = min(filter_h, in_h), min(filter_w, in_w)
     stride_h, stride_w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    out_h, _ = quant.padding_2d(in_h, filter_h, stride_h, padding)
-    out_w, _ = quant.padding_2d(in_w, filter_w, stride_w, padding)
+    out_h, _ = requant.padding_2d(in_h, filter_h, stride_h, padding)
+    out_w, _ = requant.padding_2d(in_w, filter_w, stride_w, padding)
     batches, channels = int(rng.choice([1, 1, 2])), int(rng.integers(1, 9))
     scale, zero_point = random_scale(rng, 1e-3, 0.5), int(rng.integers(-128, 128))
     opts = options("Pool2D", padding=padding, strideW=stride_w, strideH=stride_h, filterWidth=filter_w,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml.compiler import quant
+from tinyml.compiler import requant
 from tinyml.errors import TinymlError
 from tinyml.tflite_graph import load_tflite
 
@@ -29,7 +29,7 @@ def _run_requantize(lib: EngineLib, model: bytes, x: np.ndarray) -> np.ndarray:
     graph = load_tflite(model)
     op = graph.operators[0]
     t_in, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    multiplier, shift = quant.requantize_multiplier(float(t_in.scale[0]), float(t_out.scale[0]))
+    multiplier, shift = requant.requantize_multiplier(float(t_in.scale[0]), float(t_out.scale[0]))
     params = lib.params("tm_quantize_params_t", size=x.size, input_zero_point=int(t_in.zero_point[0]),
                         output_zero_point=int(t_out.zero_point[0]), multiplier=multiplier, shift=shift)
     out = np.zeros_like(x)
@@ -86,48 +86,48 @@ def test_quantize_f32_matches_tflm(case, rng):
 
 
 def test_quantize_multiplier_edge_cases():
-    assert quant.quantize_multiplier(0.0) == (0, 0)
-    assert quant.quantize_multiplier(0.5) == (1 << 30, 0)
-    assert quant.quantize_multiplier(1.0) == (1 << 30, 1)
-    assert quant.quantize_multiplier(3.0) == (3 << 29, 2)
+    assert requant.quantize_multiplier(0.0) == (0, 0)
+    assert requant.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert requant.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert requant.quantize_multiplier(3.0) == (3 << 29, 2)
     # a fraction that rounds up to 2^31 becomes 2^30 with one more shift
-    assert quant.quantize_multiplier(1.0 - 2.0**-40) == (1 << 30, 1)
+    assert requant.quantize_multiplier(1.0 - 2.0**-40) == (1 << 30, 1)
     # halves round away from zero: 0.5 + 2^-32 is 2^30 + 0.5 in Q31 -> 2^30 + 1
-    assert quant.quantize_multiplier(0.5 + 2.0**-32) == ((1 << 30) + 1, 0)
-    assert quant.quantize_multiplier(-0.5 - 2.0**-32) == (-(1 << 30) - 1, 0)
+    assert requant.quantize_multiplier(0.5 + 2.0**-32) == ((1 << 30) + 1, 0)
+    assert requant.quantize_multiplier(-0.5 - 2.0**-32) == (-(1 << 30) - 1, 0)
     # below 2^-32 every product rounds to zero: TFLite stores (0, 0)
-    assert quant.quantize_multiplier(2.0**-40) == (0, 0)
-    m, s = quant.quantize_multiplier(0.0123)
+    assert requant.quantize_multiplier(2.0**-40) == (0, 0)
+    m, s = requant.quantize_multiplier(0.0123)
     assert (1 << 30) <= m < (1 << 31) and abs(m * 2.0 ** (s - 31) - 0.0123) < 1e-11
     with pytest.raises(TinymlError, match="not finite"):
-        quant.quantize_multiplier(float("inf"))
+        requant.quantize_multiplier(float("inf"))
 
 
 def test_activation_range():
-    assert quant.activation_range("NONE", 0.1, 3) == (-128, 127)
-    assert quant.activation_range("RELU", 0.1, 3) == (3, 127)
-    assert quant.activation_range("RELU6", 6.0 / 255, -128) == (-128, 127)
-    assert quant.activation_range("RELU6", 0.1, -10) == (-10, 50)
-    assert quant.activation_range("RELU_N1_TO_1", 0.01, 0) == (-100, 100)
-    assert quant.activation_range("RELU", 0.1, -200) == (-128, 127)
+    assert requant.activation_range("NONE", 0.1, 3) == (-128, 127)
+    assert requant.activation_range("RELU", 0.1, 3) == (3, 127)
+    assert requant.activation_range("RELU6", 6.0 / 255, -128) == (-128, 127)
+    assert requant.activation_range("RELU6", 0.1, -10) == (-10, 50)
+    assert requant.activation_range("RELU_N1_TO_1", 0.01, 0) == (-100, 100)
+    assert requant.activation_range("RELU", 0.1, -200) == (-128, 127)
     # f / scale is a float32 division, then rounded half away from zero: 6 / 0.8 = 7.5 -> 8
-    assert quant.activation_range("RELU6", 0.8, 0) == (0, 8)
+    assert requant.activation_range("RELU6", 0.8, 0) == (0, 8)
     with pytest.raises(TinymlError, match="TANH"):
-        quant.activation_range("TANH", 0.1, 0)
+        requant.activation_range("TANH", 0.1, 0)
     with pytest.raises(TinymlError, match="positive"):
-        quant.activation_range("RELU", 0.0, 0)
+        requant.activation_range("RELU", 0.0, 0)
 
 
 def test_padding_2d():
-    assert quant.padding_2d(7, 3, 2, "SAME") == (4, 1)
-    assert quant.padding_2d(8, 3, 2, "SAME") == (4, 0)     # total padding 1: all of it after
-    assert quant.padding_2d(8, 2, 2, "SAME") == (4, 0)
-    assert quant.padding_2d(7, 3, 2, "VALID") == (3, 0)
-    assert quant.padding_2d(5, 3, 1, "SAME", dilation=2) == (5, 2)
+    assert requant.padding_2d(7, 3, 2, "SAME") == (4, 1)
+    assert requant.padding_2d(8, 3, 2, "SAME") == (4, 0)     # total padding 1: all of it after
+    assert requant.padding_2d(8, 2, 2, "SAME") == (4, 0)
+    assert requant.padding_2d(7, 3, 2, "VALID") == (3, 0)
+    assert requant.padding_2d(5, 3, 1, "SAME", dilation=2) == (5, 2)
     with pytest.raises(TinymlError, match="larger than the input"):
-        quant.padding_2d(2, 3, 1, "VALID")
+        requant.padding_2d(2, 3, 1, "VALID")
     with pytest.raises(TinymlError, match="EXPLICIT"):
-        quant.padding_2d(4, 3, 1, "EXPLICIT")
+        requant.padding_2d(4, 3, 1, "EXPLICIT")
 
 
 def test_compiles_for_cortex_m4(tmp_path):

@@ -2,7 +2,7 @@
 
 `tm_srdhm` (SMULL + shift instead of a 64-bit division) is checked against a
 Python model of gemmlowp's nudged truncating division, and `tm_requant` (the
-record tinyml.compiler.quant.requant_records folds at compile time) against
+record tinyml.compiler.requant.requant_records folds at compile time) against
 `tm_multiply_by_quantized_multiplier` + zero point, on random and edge values.
 """
 
@@ -14,7 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from tinyml.compiler.quant import requant_records
+from tinyml.compiler.requant import requant_records
 
 from .model_harness import ENGINE_DIR, work_dir
 

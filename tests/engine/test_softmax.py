@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml.compiler import quant
+from tinyml.compiler import requant
 
 from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, first_op, one_op_model, options,
                              random_int8, random_scale, run_tflm)
@@ -14,9 +14,9 @@ from .kernel_harness import (EngineLib, TensorSpec, check_arm_build, convert, fi
 def softmax_params(lib: EngineLib, model: bytes):
     graph, op = first_op(model, "SOFTMAX")
     t_in, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    assert (float(t_out.scale[0]), int(t_out.zero_point[0])) == (quant.SOFTMAX_OUTPUT_SCALE,
-                                                                 quant.SOFTMAX_OUTPUT_ZERO_POINT)
-    q = quant.softmax_quant(op.options["beta"], float(t_in.scale[0]))
+    assert (float(t_out.scale[0]), int(t_out.zero_point[0])) == (requant.SOFTMAX_OUTPUT_SCALE,
+                                                                 requant.SOFTMAX_OUTPUT_ZERO_POINT)
+    q = requant.softmax_quant(op.options["beta"], float(t_in.scale[0]))
     depth = t_in.shape[-1]
     params = lib.params("tm_softmax_params_t", rows=int(np.prod(t_in.shape)) // depth, depth=depth,
                         input_multiplier=q.input_multiplier, input_left_shift=q.input_left_shift,
@@ -61,8 +61,8 @@ def test_converted_softmax_matches_tflm(rng):
 
 def test_softmax_quant_values():
     """beta * scale * 2^26 quantized as a left shift; diff_min = -floor(31 * 2^26 / 2^shift)."""
-    q = quant.softmax_quant(1.0, 0.1)
-    multiplier, shift = quant.quantize_multiplier(float(np.float32(0.1)) * 2**26)
+    q = requant.softmax_quant(1.0, 0.1)
+    multiplier, shift = requant.quantize_multiplier(float(np.float32(0.1)) * 2**26)
     assert (q.input_multiplier, q.input_left_shift) == (multiplier, shift)
     assert q.diff_min == -int(np.floor(31 * 2**26 / 2**shift))
 

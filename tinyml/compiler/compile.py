@@ -15,7 +15,7 @@ from .engine_sources import source_closure
 from .layers import TARGETS, Layer, lower_graph
 from .palette import WEIGHT_ENCODINGS, PaletteStats, palettize_layer
 from .planner import MemoryPlan, plan_memory
-from .quant import sizing_all_fast_paths
+from .requant import sizing_all_fast_paths
 from .plot import plot_memory_plan
 
 

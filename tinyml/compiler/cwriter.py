@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 
+from ..c_literals import c_dims, c_initializer_rows, c_string
 from ..tflite_graph import Graph
 from .layers import ConstArray, Layer
 from .palette_c import palette_call, palette_fields, palette_struct
@@ -43,11 +44,8 @@ def _array(array: ConstArray) -> str:
     values = array.values.reshape(-1).tolist()
     if not values:
         values = [0]  # C99 has no empty arrays; never read
-    lines = [
-        "    " + ", ".join(_format_value(array.ctype, v) for v in values[i:i + per_line]) + ","
-        for i in range(0, len(values), per_line)
-    ]
-    return (f"static const {array.ctype} {array.name}[{len(values)}] = {{\n" + "\n".join(lines) + "\n};\n")
+    lines = c_initializer_rows([_format_value(array.ctype, v) for v in values], per_line)
+    return f"static const {array.ctype} {array.name}[{len(values)}] = {{\n{lines}\n}};\n"
 
 
 def _field(value) -> str:
@@ -62,16 +60,9 @@ def _field(value) -> str:
     return str(value)
 
 
-def _c_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _float(value: float) -> str:
     return f"{float(np.float32(value))!r}f"
 
-
-def _dims(shape) -> str:
-    return "{" + ", ".join(str(int(d)) for d in shape) + "}"
 
 
 def model_header(graph: Graph, layers: list[Layer], plan: MemoryPlan, target: str) -> str:
@@ -92,16 +83,16 @@ def model_header(graph: Graph, layers: list[Layer], plan: MemoryPlan, target: st
 
 #include <stdint.h>
 
-#define TINYML_MODEL_SHA256            {_c_string(graph.sha256)}
-#define TINYML_MODEL_TARGET            {_c_string(target)}
+#define TINYML_MODEL_SHA256            {c_string(graph.sha256)}
+#define TINYML_MODEL_TARGET            {c_string(target)}
 {extra}#define TINYML_MODEL_INPUT_BYTES       {inp.nbytes}
 #define TINYML_MODEL_OUTPUT_BYTES      {out.nbytes}
 #define TINYML_MODEL_INPUT_TYPE        {_C_TYPES.get(np.dtype(inp.dtype), "int8_t")}
 #define TINYML_MODEL_OUTPUT_TYPE       {_C_TYPES.get(np.dtype(out.dtype), "int8_t")}
 #define TINYML_MODEL_INPUT_RANK        {len(inp.shape)}
-#define TINYML_MODEL_INPUT_DIMS        {_dims(inp.shape)}
+#define TINYML_MODEL_INPUT_DIMS        {c_dims(inp.shape)}
 #define TINYML_MODEL_OUTPUT_RANK       {len(out.shape)}
-#define TINYML_MODEL_OUTPUT_DIMS       {_dims(out.shape)}
+#define TINYML_MODEL_OUTPUT_DIMS       {c_dims(out.shape)}
 #define TINYML_MODEL_INPUT_SCALE       {in_scale}
 #define TINYML_MODEL_INPUT_ZERO_POINT  {in_zp}
 #define TINYML_MODEL_OUTPUT_SCALE      {out_scale}
@@ -167,7 +158,7 @@ def model_source(graph: Graph, layers: list[Layer], plan: MemoryPlan, target: st
         parts.insert(4, arena)
     else:
         parts.append(arena)
-    names = ", ".join(_c_string(layer.opcode) for layer in layers)
+    names = ", ".join(c_string(layer.opcode) for layer in layers)
     parts.append(f"static const char *const tinyml_layer_names[{max(1, len(layers))}] = {{{names or chr(34) * 2}}};\n\n")
     parts.append(
         "const char *tinyml_model_layer_name(int layer)\n{\n"

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..tflite_graph import Operator
 from .layers import Arg, ConstArray, Layer, LoweringContext, c_name, lowering
-from .quant import (REQUANT_MAX_SHIFT, REQUANT_MIN_SHIFT, REQUANT_POST_MAX_SHIFT, activation_range,
+from .requant import (REQUANT_MAX_SHIFT, REQUANT_MIN_SHIFT, REQUANT_POST_MAX_SHIFT, activation_range,
                     per_channel_multipliers, quantize_multiplier, requant_records, requant_unfit_reason,
                     sizing_all_fast_paths_active)
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..tflite_graph import Operator, Tensor
 from .layers import Arg, ConstArray, Layer, LoweringContext, c_name, lowering
 from ..errors import TinymlError
-from .quant import (activation_range, add_quant, add_tables, concatenation_layout, mean_multiplier, pad_4d,
+from .requant import (activation_range, add_quant, add_tables, concatenation_layout, mean_multiplier, pad_4d,
                     padding_2d, reduce_axes_4d, requant_records, requantize_multiplier, softmax_quant)
 
 # ADDs with at least this many output elements get tm_add's two 1 KB rescale tables in flash

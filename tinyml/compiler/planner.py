@@ -63,6 +63,9 @@ def _align(value: int) -> int:
 # Ops whose kernels (generic and DSP paths) walk output pixels in raster order, batch by
 # batch, each pixel reading only input pixels of its window (see overlap_lag).
 _LAGGED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D")
+# Algorithms of those ops that do not: the 3x3 plane for cores without SIMD writes every output
+# pixel of one channel before it gathers the next input channel (tm_depthwise_conv_2d_3x3_scalar.c).
+_CHANNEL_ORDER_PATHS = ("3x3 scalar plane",)
 
 
 def _first_valid(out_index: int, stride: int, pad: int, taps: int, dilation: int, size: int) -> int | None:
@@ -89,6 +92,8 @@ def overlap_lag(graph: Graph, layer: Layer) -> int | None:
     None if the layer is not such an op or its shapes are not the plain NHWC case.
     """
     if layer.opcode not in _LAGGED_OPS or len(layer.inputs) != 1 or len(layer.outputs) != 1:
+        return None
+    if layer.extra.get("path") in _CHANNEL_ORDER_PATHS:
         return None
     inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
     if len(inp.shape) != 4 or len(out.shape) != 4 or inp.shape[0] != out.shape[0]:

@@ -1,4 +1,4 @@
-"""Running the host-port firmware with the fixture model, for tests and benchmarks."""
+"""Running the native-port firmware with the fixture model, for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from tinyml.host.build import FirmwareImage, build_host_firmware
-from tinyml.host.emulator import EmulatedBoard, start_host_board
+from tinyml.host.build import FirmwareImage, build_native_firmware
+from tinyml.host.emulator import EmulatedBoard, start_native_board
 from tinyml.host.link import BoardLink
 from tinyml.host.transport import open_port
 
@@ -16,7 +16,7 @@ from .fixture_model import FIXTURE_DIR, write_fixture_firmware_dir
 
 def fixture_image(base: Path) -> FirmwareImage:
     """Builds the fixture firmware once per test session (base = the session's basetemp)."""
-    return build_host_firmware(FIXTURE_DIR, base / "fixture_fw")
+    return build_native_firmware(FIXTURE_DIR, base / "fixture_fw")
 
 
 def large_input_fixture_image(base: Path) -> FirmwareImage:
@@ -24,12 +24,12 @@ def large_input_fixture_image(base: Path) -> FirmwareImage:
     source = base / "fixture_large_src"
     if not (source / "model.h").exists():
         write_fixture_firmware_dir(source)
-    return build_host_firmware(source, base / "fixture_large_fw")
+    return build_native_firmware(source, base / "fixture_large_fw")
 
 
 @contextlib.contextmanager
 def running_board(image: FirmwareImage) -> Iterator[EmulatedBoard]:
-    board = start_host_board(image)
+    board = start_native_board(image)
     try:
         yield board
     finally:

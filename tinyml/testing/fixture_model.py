@@ -48,7 +48,7 @@ def _image_shape(input_bytes: int) -> tuple[int, int, int, int]:
 def write_fixture_firmware_dir(directory: Path, input_bytes: int = LARGE_INPUT_BYTES,
                                sha256: str = LARGE_SHA256) -> Path:
     """model.h + model.c of the fixture model with another input size (a square
-    image), for `build_host_firmware`: the same function, so fixture_outputs is its twin."""
+    image), for `build_native_firmware`: the same function, so fixture_outputs is its twin."""
     directory.mkdir(parents=True, exist_ok=True)
     shape = _image_shape(input_bytes)
     header = (FIXTURE_DIR / "model.h").read_text()

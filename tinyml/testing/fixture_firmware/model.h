@@ -1,7 +1,7 @@
 /*
  * Test fixture obeying the model.h contract of docs/ARTIFACTS.md: a fixed
  * integer function, not a network. Only protocol tests use it; the QEMU test
- * and the demo build real compiled models. tests/test_firmware_host.py holds
+ * and the demo build real compiled models. tests/test_firmware_native.py holds
  * its Python twin (fixture_model_outputs).
  */
 #ifndef TINYML_FIXTURE_MODEL_H

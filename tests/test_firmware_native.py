@@ -1,4 +1,4 @@
-"""The firmware core on the host port (a POSIX process on a pty) against the
+"""The firmware core on the native port (a POSIX process on a pty) against the
 host side of the protocol: every frame here crosses both implementations."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from firmware_fixtures import FIXTURE_SHA256, fixture_outputs
 from firmware_fixtures.boards import board_link, fixture_image, running_board
 from tinyml.errors import TinymlError
 from tinyml.host import protocol as p
-from tinyml.host.build import build_host_firmware
+from tinyml.host.build import build_native_firmware
 from tinyml.host.link import BoardLink
 from tinyml.host.transport import open_port
 
@@ -42,7 +42,7 @@ def _exchange(link: BoardLink, wire: bytes, timeout_s: float = 2.0) -> p.Frame:
 def test_hello_describes_board_and_model(link):
     info = link.info
     assert info.protocol_version == p.PROTOCOL_VERSION
-    assert (info.board, info.backend, info.model_sha256) == ("host", "engine", FIXTURE_SHA256)
+    assert (info.board, info.backend, info.model_sha256) == ("native", "engine", FIXTURE_SHA256)
     assert info.latency_unit == "nanoseconds"
     assert (info.input_bytes, info.output_bytes) == (64, 10)
     assert info.input_shape == (1, 8, 8, 1) and info.output_shape == (1, 10)
@@ -119,30 +119,30 @@ def test_profile_names_layers(link):
 
 def test_build_refuses_a_directory_without_a_compiled_model(tmp_path):
     with pytest.raises(TinymlError, match="no compiled model"):
-        build_host_firmware(tmp_path, tmp_path / "build")
+        build_native_firmware(tmp_path, tmp_path / "build")
 
 
 def test_build_reports_a_compile_error_in_one_line(tmp_path):
     (tmp_path / "model.h").write_text("#define TINYML_MODEL_SHA256 \"x\"\n")
     (tmp_path / "model.c").write_text("int broken(void) { return }\n")
-    with pytest.raises(TinymlError, match="building the firmware for host failed") as info:
-        build_host_firmware(tmp_path, tmp_path / "build")
+    with pytest.raises(TinymlError, match="building the firmware for native failed") as info:
+        build_native_firmware(tmp_path, tmp_path / "build")
     assert "\n" not in str(info.value)
 
 
 def test_state_file_finds_a_running_board_until_stopped(tmp_path, tmp_path_factory, monkeypatch, board):
-    from tinyml.host.emulator import find_running_emulator, start_host_board
+    from tinyml.host.emulator import find_running_emulator, start_native_board
     from firmware_fixtures.boards import board_link, fixture_image
 
     monkeypatch.setenv("TINYML_STATE_DIR", str(tmp_path))
-    assert find_running_emulator("host") is None
-    running = start_host_board(fixture_image(tmp_path_factory.getbasetemp()), record=True)
+    assert find_running_emulator("native") is None
+    running = start_native_board(fixture_image(tmp_path_factory.getbasetemp()), record=True)
     try:
-        found = find_running_emulator("host")
+        found = find_running_emulator("native")
         assert found is not None and (found.pid, found.port) == (running.pid, running.port)
     finally:
         running.stop()
-    assert find_running_emulator("host") is None and not (tmp_path / "host.json").exists()
+    assert find_running_emulator("native") is None and not (tmp_path / "native.json").exists()
 
 
 @pytest.mark.slow
@@ -163,10 +163,10 @@ def test_fuzz_script_smoke(tmp_path):
 
 def test_profile_build_times_each_layer(tmp_path_factory):
     from firmware_fixtures import FIXTURE_DIR
-    from tinyml.host.emulator import start_host_board
+    from tinyml.host.emulator import start_native_board
 
-    image = build_host_firmware(FIXTURE_DIR, tmp_path_factory.getbasetemp() / "fixture_fw_profile", profile=True)
-    running = start_host_board(image)
+    image = build_native_firmware(FIXTURE_DIR, tmp_path_factory.getbasetemp() / "fixture_fw_profile", profile=True)
+    running = start_native_board(image)
     transport = open_port(running.port)
     try:
         link = BoardLink(transport)

@@ -1,5 +1,5 @@
 /*
- * tm_port_host.c - the firmware as a POSIX process, its UART a pseudo-terminal.
+ * tm_port_native.c - the firmware as a POSIX process, its UART a pseudo-terminal.
  *
  * Like QEMU's `-serial pty`, it opens a pty, prints
  *     tinyml-host-board: pty /dev/pts/N
@@ -26,7 +26,7 @@
 #include "tm_port.h"
 
 #ifndef TINYML_BOARD_NAME
-#define TINYML_BOARD_NAME "host"
+#define TINYML_BOARD_NAME "native"
 #endif
 
 static int master_fd = -1;
