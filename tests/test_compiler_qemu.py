@@ -157,10 +157,12 @@ int main(void)
 M0_FLAGS = ["-mcpu=cortex-m0", "-mthumb", *FLAGS[4:]]
 
 
-def _run_on_m4(model, target: str, inputs: np.ndarray, work, optimize: str = "speed") -> np.ndarray:
+def run_compiled_on_m4(model, target: str, inputs: np.ndarray, out, optimize: str = "speed", weights: str = "int8"):
+    """Compiles the model for target (cortex-m0: Thumb-1 code on mps2-an385's Cortex-M3, else the
+    Cortex-M4F of mps2-an386), links model.c + its engine sources with a semihosting main that
+    prints each input's output bytes, runs it in QEMU; returns those outputs and the compile result."""
     flags, machine = (M0_FLAGS, "mps2-an385") if target == "cortex-m0" else (FLAGS, "mps2-an386")
-    out = work / f"{target}-{optimize}"
-    result = compile_tflite(model, out, target=target, optimize=optimize)
+    result = compile_tflite(model, out, target=target, optimize=optimize, weights=weights)
     output_bytes = int(np.prod(tflm_outputs(model, inputs[:1]).shape[1:]))
     (out / "main.c").write_text(_main_source(inputs, output_bytes))
     (out / "vectors.c").write_text(_VECTORS)
@@ -173,7 +175,11 @@ def _run_on_m4(model, target: str, inputs: np.ndarray, work, optimize: str = "sp
                           "-semihosting", "-kernel", str(elf)], capture_output=True, text=True, timeout=120)
     lines = [line.split()[1:] for line in run.stdout.splitlines() if line.startswith("out")]
     assert len(lines) == len(inputs), run.stdout + run.stderr
-    return np.array(lines, dtype=np.int64).astype(np.int8)
+    return np.array(lines, dtype=np.int64).astype(np.int8), result
+
+
+def _run_on_m4(model, target: str, inputs: np.ndarray, work, optimize: str = "speed") -> np.ndarray:
+    return run_compiled_on_m4(model, target, inputs, work / f"{target}-{optimize}", optimize)[0]
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "generic", "cortex-m0"])

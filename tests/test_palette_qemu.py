@@ -4,37 +4,20 @@ and its outputs are byte-identical to tflite-micro on the palettized .tflite."""
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 
 from engine.model_harness import convert_keras, tflm_outputs
-from test_compiler_qemu import _VECTORS, ENGINE, FLAGS, M0_FLAGS, _main_source, _register_paths_model
+from test_compiler_qemu import _register_paths_model, run_compiled_on_m4
 from test_compiler_qemu import pytestmark as qemu_marks
 from test_palette import palettized_model, random_inputs
-from tinyml.compiler import compile_tflite
 from tinyml.palettize import palettize_tflite
 
 pytestmark = qemu_marks
 
 
 def run_palettized_on_m4(model, target: str, weights: str, inputs: np.ndarray, out, optimize: str = "speed"):
-    flags, machine = (M0_FLAGS, "mps2-an385") if target == "cortex-m0" else (FLAGS, "mps2-an386")
-    result = compile_tflite(model, out, target=target, weights=weights, optimize=optimize)
-    output_bytes = int(np.prod(tflm_outputs(model, inputs[:1]).shape[1:]))
-    (out / "main.c").write_text(_main_source(inputs, output_bytes))
-    (out / "vectors.c").write_text(_VECTORS)
-    elf = out / "test.elf"
-    sources = [out / "main.c", out / "vectors.c", out / "model.c", *(ENGINE / s for s in result.engine_sources)]
-    subprocess.run(["arm-none-eabi-gcc", *flags, "--specs=rdimon.specs", f"-I{ENGINE}", f"-I{out}",
-                    *map(str, sources), "-Wl,--section-start=.vectors=0x0", "-o", str(elf)],
-                   check=True, capture_output=True, text=True)
-    run = subprocess.run(["qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none", "-serial", "none",
-                          "-semihosting", "-kernel", str(elf)], capture_output=True, text=True, timeout=120)
-    lines = [line.split()[1:] for line in run.stdout.splitlines() if line.startswith("out")]
-    assert len(lines) == len(inputs), run.stdout + run.stderr
-    return np.array(lines, dtype=np.int64).astype(np.int8), result
+    return run_compiled_on_m4(model, target, inputs, out, optimize, weights)
 
 
 @pytest.mark.parametrize("seed,bits,granularity", [(3, 2, "layer"), (5, 4, "layer"), (6, 4, "channel"),
