@@ -52,17 +52,19 @@ TARGET = "cortex-m4"                       # the stm32f405's compile target (boa
 
 # (name, prepare options after --dataset/--board/--out): the students. digits: w4.00-d4 is the
 # largest member --no-sweep takes (today's 98.89%, 299,136 MACs); pruned at 0.8 it is under 30K
-# MACs (bench_prune: 95.56% after 20 epochs), so that point fine-tunes 60. mnist5k: today's
-# w8.00-d5 (--max-weight-kb 64, 59,216 B) pruned at 0.25: about 0.56x the weights, so palette4 is under
-# 24 KB (one prepare took ~2,000 s on this shared machine, so one ratio only).
+# MACs (bench_prune: 95.56% after 20 epochs), so those points train and fine-tune 60 / 120. mnist5k: today's
+# w8.00-d5 (--max-weight-kb 64, 59,216 B) pruned at 0.25 (about 0.56x the weights, so palette4 is
+# under 24 KB) and 0.5.
 STUDENTS: dict[str, list[tuple[str, list[str]]]] = {
     "digits": [
         ("digits-r0", ["--no-sweep"]),
         ("digits-r0.5", ["--no-sweep", "--prune", "0.5"]),
         ("digits-r0.8-e60", ["--no-sweep", "--prune", "0.8", "--epochs", "60"]),
+        ("digits-r0.8-e120", ["--no-sweep", "--prune", "0.8", "--epochs", "120"]),
     ],
     "mnist5k": [
         ("mnist5k-r0.25", ["--max-weight-kb", "64", "--no-sweep", "--prune", "0.25"]),
+        ("mnist5k-r0.5", ["--max-weight-kb", "64", "--no-sweep", "--prune", "0.5"]),
     ],
 }
 # (label, --weights, palettize bits, granularity); bits None: the prepared int8 model as is.
@@ -215,9 +217,11 @@ def front(points: list[tuple[float, ...]]) -> list[bool]:
     return [not any(dominates(other, p) for other in points if other is not p) for p in points]
 
 
-def candidates_for(dataset: str, work: Path) -> list[Candidate]:
+def candidates_for(dataset: str, work: Path, students: set[str] | None) -> list[Candidate]:
     rows = []
     for name, extra in STUDENTS[dataset]:
+        if students is not None and name not in students:
+            continue
         student_dir, wall = prepare(dataset, name, extra, work)
         report = json.loads((student_dir / "report.json").read_text())
         pruning = report.get("pruning") or {}
@@ -239,10 +243,28 @@ def candidates_for(dataset: str, work: Path) -> list[Candidate]:
     return rows
 
 
-def bench_device(rows: list[Candidate], work: Path, which: str) -> None:
+ENCODING_ORDER = [label for label, *_ in ENCODINGS]
+
+
+def order(student_dir: str) -> int:
+    names = [name for plan in STUDENTS.values() for name, _ in plan]
+    return names.index(student_dir) if student_dir in names else len(names)
+
+
+def stored_rows() -> list[Candidate]:
+    path = RESULTS / "compress.json"
+    if not path.is_file():
+        return []
+    names = {f.name for f in Candidate.__dataclass_fields__.values()}
+    return [Candidate(**{k: v for k, v in row.items() if k in names}) for row in json.loads(path.read_text())["rows"]]
+
+
+def bench_device(rows: list[Candidate], work: Path, which: str, fresh: set[int]) -> None:
+    """Runs the fresh rows that are on the host front (of all rows) or int8 on the board; then marks
+    the Pareto front among every row measured there."""
     host_front = front([(r.host_accuracy, -r.weight_bytes) for r in rows])
     for row, on_front in zip(rows, host_front):
-        if which == "none" or (which == "front" and not (on_front or row.encoding == "int8")):
+        if id(row) not in fresh or which == "none" or (which == "front" and not (on_front or row.encoding == "int8")):
             continue
         model_dir = work / f"{row.student_dir}-enc" / row.encoding.replace("/", "-") / "compiled"
         print(f"[bench_compress]   on {BOARD}: {row.label}", flush=True)
@@ -251,6 +273,8 @@ def bench_device(rows: list[Candidate], work: Path, which: str) -> None:
         print(f"[bench_compress]     device {d['on_device_accuracy']:.2%} ({d['samples']} samples, agreement "
               f"{d['agreement_with_host']:.3f}), p50 {d['instructions_p50']:,.0f} instructions", flush=True)
     measured = [r for r in rows if r.device]
+    for row in rows:
+        row.pareto = False
     for row, on_front in zip(measured, front([(r.accuracy(), -r.weight_bytes, -r.device["instructions_p50"])
                                               for r in measured])):
         row.pareto = on_front
@@ -304,8 +328,14 @@ def markdown(rows: list[Candidate], facts: dict, command: str, findings: list[di
     return "\n".join(lines)
 
 
+def short_label(row: Candidate) -> str:
+    """The prepare's name without the dataset (r0.5: pruned at 0.5, e120: 120 epochs) and the encoding."""
+    short = {"int8": "int8", "palette4/layer": "p4/L", "palette4/channel": "p4/C", "palette2/channel": "p2/C"}
+    return f"{row.student_dir.split('-', 1)[-1]} {short.get(row.encoding, row.encoding)}"
+
+
 def plot(rows: list[Candidate], path: Path) -> None:
-    from tinyml.plots import _pyplot
+    from tinyml.plots import _pyplot, place_labels
 
     plt = _pyplot()
     datasets = sorted({r.dataset for r in rows})
@@ -314,6 +344,7 @@ def plot(rows: list[Candidate], path: Path) -> None:
     low, high = (min(measured), max(measured)) if measured else (1.0, 2.0)
     norm = plt.matplotlib.colors.LogNorm(vmin=low, vmax=max(high, low * 1.01))
     scatter = None
+    labels: list[tuple] = []
     for ax, dataset in zip(axes[0], datasets):
         ours = [r for r in rows if r.dataset == dataset]
         host_only = [r for r in ours if not r.device]
@@ -327,10 +358,7 @@ def plot(rows: list[Candidate], path: Path) -> None:
                                  s=sizes, c=instr, cmap="viridis", norm=norm, edgecolors="black",
                                  linewidths=[1.6 if r.pareto else 0.3 for r in on_device], zorder=3,
                                  label="on the device (thick edge: Pareto front)")
-        for r in ours:
-            ax.annotate(f"{r.student.split('-c')[0]}{' p' + format(r.prune_ratio, 'g') if r.prune_ratio else ''}\n"
-                        f"{r.encoding}", (r.weight_bytes, 100 * r.accuracy()), fontsize=6, xytext=(4, 3),
-                        textcoords="offset points")
+        labels.append((ax, [(r.weight_bytes, 100 * r.accuracy(), short_label(r)) for r in ours]))
         for target in TARGETS:
             if target.dataset == dataset and target.max_weight_bytes:
                 ax.axvline(target.max_weight_bytes, color="#cc3311", linestyle="--", linewidth=0.8)
@@ -338,14 +366,17 @@ def plot(rows: list[Candidate], path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("encoded weight bytes (filters + biases, log)")
         ax.set_ylabel("int8 test accuracy (%)")
-        floor = min(100 * r.accuracy() for r in ours)
-        ax.set_ylim(max(floor - 1, 100 * min(r.accuracy() for r in ours if r.accuracy() > 0.9) - 1
-                        if any(r.accuracy() > 0.9 for r in ours) else floor - 1), 100.2)
-        ax.set_title(f"{dataset}: accuracy vs weight bytes (red: the issue's budget)")
+        ax.set_ylim(min(100 * r.accuracy() for r in ours) - 1, 100.2)
+        ax.set_title(f"{dataset}: accuracy vs encoded weights (red: the issue's target)\n"
+                     "labels: r = prune ratio, e = epochs; p4/p2 = palette4/2, L/C = table per layer/channel",
+                     fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower right")
     if scatter is not None:
         fig.colorbar(scatter, ax=axes[0].tolist(), label="p50 instructions per inference (size too)")
+    fig.canvas.draw()
+    for ax, points in labels:                # once the layout is final
+        place_labels(ax, points, fontsize=6)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
@@ -370,20 +401,28 @@ def main() -> None:
     parser.add_argument("--device", choices=["front", "all", "none"], default="front",
                         help="Which candidates run on the emulated board: the host front plus every int8 one "
                              "(default), all, none.")
+    parser.add_argument("--students", nargs="+", default=None,
+                        help="Measure only these students (names in STUDENTS); the stored rows of the others are kept.")
     parser.add_argument("--work", type=Path, default=None, help="Work dir (prepare outputs are reused from it).")
     args = parser.parse_args()
+    known = {name for plan in STUDENTS.values() for name, _ in plan}
+    if args.students and not set(args.students) <= known:
+        raise SystemExit(f"error: --students: unknown {sorted(set(args.students) - known)} (known: {sorted(known)})")
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-compress-"))
     work.mkdir(parents=True, exist_ok=True)
     facts = machine_facts()     # before the runs: the commit that was measured
     command = "python benchmarks/bench_compress.py " + " ".join(sys.argv[1:])
-    rows: list[Candidate] = []
     datasets = [args.only] if args.only else list(STUDENTS)
+    measuring = {name for d in datasets for name, _ in STUDENTS[d] if not args.students or name in args.students}
+    rows = [row for row in stored_rows() if row.student_dir in known - measuring]   # kept from an earlier run
     for number, dataset in enumerate(datasets, 1):
         print(f"[bench_compress] {dataset}: {len(STUDENTS[dataset])} students x {len(ENCODINGS)} encodings", flush=True)
-        ours = candidates_for(dataset, work)
-        bench_device(ours, work, args.device)
+        ours = candidates_for(dataset, work, set(args.students) if args.students else None)
         rows += ours
+        # the front is over a dataset's candidates, the ones kept from an earlier run included
+        bench_device([r for r in rows if r.dataset == dataset], work, args.device, fresh={id(r) for r in ours})
+        rows.sort(key=lambda r: ([*STUDENTS].index(r.dataset), order(r.student_dir), ENCODING_ORDER.index(r.encoding)))
         findings = store(rows, facts, command, final=number == len(datasets))   # a stopped run keeps what it has
     for finding in findings:
         print(f"[bench_compress] {finding['text']}")
