@@ -306,12 +306,12 @@ def markdown(rows: list[Candidate], facts: dict, command: str, findings: list[di
              "the same way); engine constants: every const array of that compile. Host: tflite-micro over the whole "
              "test split. Device: the same compiled model in the firmware, whole test split. ★: on the Pareto front "
              "(accuracy ↑, encoded weight bytes ↓, p50 instructions ↓) among the candidates run on the device.", "",
-             "| dataset | student | prune | QAT | weights | MACs | encoded weight B | engine constants B | arena B | "
+             "| dataset | prepare | student | prune | QAT | weights | MACs | encoded weight B | engine constants B | arena B | "
              "int8 host | int8 device | p50 instructions | front |",
-             "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"]
+             "| --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"]
     for r in rows:
         d = r.device
-        lines.append(f"| {r.dataset} | {r.student} | {r.prune_ratio:g} | {r.qat} | {r.encoding} | {r.macs:,} | "
+        lines.append(f"| {r.dataset} | {r.student_dir} | {r.student} | {r.prune_ratio:g} | {r.qat} | {r.encoding} | {r.macs:,} | "
                      f"{r.weight_bytes:,} | {r.engine_constants_bytes:,} | {r.arena_bytes:,} | "
                      f"{r.host_accuracy:.2%} ({r.samples}) | "
                      f"{format(d['on_device_accuracy'], '.2%') if d else '-'} | "
