@@ -367,11 +367,11 @@ def plot(rows: list[Candidate], path: Path) -> None:
         ax.set_xlabel("encoded weight bytes (filters + biases, log)")
         ax.set_ylabel("int8 test accuracy (%)")
         ax.set_ylim(min(100 * r.accuracy() for r in ours) - 1, 100.2)
-        ax.set_title(f"{dataset}: accuracy vs encoded weights (red: the issue's target)\n"
-                     "labels: r = prune ratio, e = epochs; p4/p2 = palette4/2, L/C = table per layer/channel",
-                     fontsize=8)
+        ax.set_title(f"{dataset}: accuracy vs encoded weights (red: the issue's target)", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower right")
+    fig.suptitle("labels: r = prune ratio, e = epochs; p4/p2 = palette4/palette2, L/C = one table per "
+                 "layer/channel", fontsize=8, y=0.995)
     if scatter is not None:
         fig.colorbar(scatter, ax=axes[0].tolist(), label="p50 instructions per inference (size too)")
     fig.canvas.draw()
