@@ -155,7 +155,7 @@ def engine() -> Row:
     after = load("engine-mlperf.json")
     before = _rows_by(load("engine-before.json"), "cortex-m4", "trained")
     synthetic = _rows_by(load("engine-quick.json"), "cortex-m4", "synthetic")
-    nosimd = load("engine-nosimd-now.json")
+    nosimd = load("engine-nosimd.json")
     rv32_before = _rows_by(load("engine-before-rv32.json"), "rv32", "trained")
     trained = _rows_by(after, "cortex-m4", "trained")
     samples = sorted({row["samples"] for row in trained.values()})
@@ -194,7 +194,7 @@ def engine() -> Row:
                f"{pct(min(row['agreement'] for row in trained.values()), 0)})", figure,
                f"`bench_engine.py` ({results_link('engine-mlperf.json', after['facts'])}; synthetic: "
                f"{results_link('engine-quick.json', load('engine-quick.json')['facts'])}; no-SIMD: "
-               f"{results_link('engine-nosimd-now.json', nosimd['facts'])}; per-layer profiles in "
+               f"{results_link('engine-nosimd.json', nosimd['facts'])}; per-layer profiles in "
                f"`benchmarks/results/engine*.md`)")
 
 
@@ -431,10 +431,24 @@ def palette() -> Row:
                f"`bench_palette.py` ({results_link('palette.json', data['facts'])})")
 
 
+def compress() -> Row:
+    data = load("compress.json")
+    front = [r for r in data["rows"] if r.get("pareto")]
+    points = "; ".join(
+        f"{r['dataset']} {r['label']} ({num(r['macs'])} MACs): {num(r['weight_bytes'])} B of encoded weights, "
+        f"{pct(r['device']['on_device_accuracy'])} on device at p50 {num(r['device']['instructions_p50'])} instructions"
+        for r in front)
+    targets = "; ".join(t["text"] for t in data["targets"])
+    return Row("pruning x weight encoding x QAT (auto), the Pareto front over accuracy, encoded weight bytes and "
+               "instructions on the emulated STM32F405, whole test splits", f"{points}. Targets: {targets}",
+               f"`bench_compress.py` ({results_link('compress.json', data)}; plot `compress.png`)")
+
+
 # The table's rows, in order; a row that reads a new result file is one more function here.
 ROWS: list[Callable[[], Row]] = [
     prepare_seeds, firmware_overhead, prepare_mnist5k, demo, engine, xtensa, mlperf, tflm, harness, reliability,
     fuzz, micropython, learning_update, learning_federate, qat, prune, palette,
+    compress,
 ]
 
 
