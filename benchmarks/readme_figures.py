@@ -131,7 +131,7 @@ def demo() -> Row:
     data = load("demo.json")
     bench, memory = data["bench"], data["bench"]["memory"]
     stages = ", ".join(f"{stage} {seconds} s" for stage, seconds in data["demo_stage_seconds"].items())
-    figure = (f"{data['demo_wall_seconds']} s end to end ({stages}) through `scripts/demo.sh` on a fresh clone "
+    figure = (f"{data['demo_wall_seconds']} s end to end ({stages}) through `scripts/demo.sh` "
               f"with Debian's python3 (the prepare stage varies with the machine's load); {bench['samples']} test "
               f"samples on the emulated STM32F405: on-device {pct(bench['on_device_accuracy'])}, host int8 "
               f"{pct(bench['host_int8_accuracy'])}, byte agreement {pct(bench['agreement'], 0)}, p50 "
