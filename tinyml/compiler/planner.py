@@ -64,7 +64,8 @@ def _align(value: int) -> int:
 # batch, each pixel reading only input pixels of its window (see overlap_lag).
 _LAGGED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D")
 # Algorithms of those ops that do not: the 3x3 plane for cores without SIMD writes every output
-# pixel of one channel before it gathers the next input channel (tm_depthwise_conv_2d_3x3_scalar.c).
+# pixel of one channel before it gathers the next input channel (tm_depthwise_conv_2d_3x3_scalar.c);
+# with one input channel (a first convolution) it gathers the whole input before any write.
 _CHANNEL_ORDER_PATHS = ("3x3 scalar plane",)
 
 
@@ -93,7 +94,7 @@ def overlap_lag(graph: Graph, layer: Layer) -> int | None:
     """
     if layer.opcode not in _LAGGED_OPS or len(layer.inputs) != 1 or len(layer.outputs) != 1:
         return None
-    if layer.extra.get("path") in _CHANNEL_ORDER_PATHS:
+    if layer.extra.get("path") in _CHANNEL_ORDER_PATHS and int(layer.fields.get("input_c", 0)) != 1:
         return None
     inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
     if len(inp.shape) != 4 or len(out.shape) != 4 or inp.shape[0] != out.shape[0]:
