@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 from tinyml.errors import TinymlError
 
 from .link import LinkStats, SampleResult
-from .transport import Transport
+from .transport import Transport, TransportWrapper
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 MAX_COMMAND_BYTES = 4096
@@ -380,26 +380,16 @@ class MicroPythonLink:
             yield from results
 
 
-class SoftResetTransport:
+class SoftResetTransport(TransportWrapper):
     """Fault injection for the raw-REPL bench: after `after_bytes` written, Ctrl-C Ctrl-D go to
     the board once (interrupt, then a soft reset at the empty raw prompt), as a watchdog or a
     user pressing Ctrl-D would. Counts and url/baud pass through, so it wraps any Transport."""
 
     def __init__(self, inner: Transport, after_bytes: int) -> None:
-        self.inner = inner
-        self.url = inner.url
-        self.baud = inner.baud
+        super().__init__(inner)
         self.after_bytes = after_bytes
         self.resets_injected = 0
         self._written = 0
-
-    @property
-    def bytes_written(self) -> int:
-        return self.inner.bytes_written
-
-    @property
-    def bytes_read(self) -> int:
-        return self.inner.bytes_read
 
     def write(self, data: bytes) -> None:
         self.inner.write(data)
@@ -408,15 +398,6 @@ class SoftResetTransport:
             self.resets_injected += 1
             time.sleep(0.3)
             self.inner.write(b"\x03\x03\x04")
-
-    def read(self, max_bytes: int = 65536) -> bytes:
-        return self.inner.read(max_bytes)
-
-    def discard_input(self) -> None:
-        self.inner.discard_input()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def run_micropython_bench(port: str, model_dir, out_dir, module: str = "model", baud: int = 115200,

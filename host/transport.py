@@ -229,14 +229,12 @@ def parse_fault_url(url: str) -> tuple[str, FaultPlan]:
     return inner, FaultPlan(**options)  # type: ignore[arg-type]
 
 
-class FaultyTransport:
-    """Wraps a transport and damages the byte stream (FaultInjector)."""
+class TransportWrapper:
+    """A transport around another one, passing everything through: url, baud, the byte counts,
+    reads, writes, discard and close. Fault injectors subclass it and override what they damage."""
 
-    def __init__(self, inner: Transport, plan: FaultPlan) -> None:
+    def __init__(self, inner: Transport) -> None:
         self.inner = inner
-        self.plan = plan
-        self._injector = FaultInjector(plan)
-        self.faults = self._injector.faults
         self.url = inner.url
         self.baud = inner.baud
 
@@ -249,6 +247,28 @@ class FaultyTransport:
         return self.inner.bytes_read
 
     def write(self, data: bytes) -> None:
+        self.inner.write(data)
+
+    def read(self, max_bytes: int = 65536) -> bytes:
+        return self.inner.read(max_bytes)
+
+    def discard_input(self) -> None:
+        self.inner.discard_input()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class FaultyTransport(TransportWrapper):
+    """Wraps a transport and damages the byte stream (FaultInjector)."""
+
+    def __init__(self, inner: Transport, plan: FaultPlan) -> None:
+        super().__init__(inner)
+        self.plan = plan
+        self._injector = FaultInjector(plan)
+        self.faults = self._injector.faults
+
+    def write(self, data: bytes) -> None:
         out = self._injector.outbound(data)
         if out:
             self.inner.write(out)
@@ -258,9 +278,3 @@ class FaultyTransport:
         if released:
             self.inner.write(released)
         return self._injector.inbound(self.inner.read(max_bytes))
-
-    def discard_input(self) -> None:
-        self.inner.discard_input()
-
-    def close(self) -> None:
-        self.inner.close()

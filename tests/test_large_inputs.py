@@ -16,7 +16,7 @@ from tinyml.errors import TinymlError
 from tinyml.host import protocol as p
 from tinyml.host.harness import run_bench
 from tinyml.host.link import BoardLink
-from tinyml.host.transport import FaultPlan, FaultyTransport, open_port
+from tinyml.host.transport import FaultPlan, FaultyTransport, TransportWrapper, open_port
 
 SAMPLES = 24
 
@@ -141,23 +141,12 @@ def test_firmware_without_load_is_refused_in_one_line(link):
         list(link.infer([(0, bytes(LARGE_INPUT_BYTES))]))
 
 
-class DropsFirstLoadAnswer:
+class DropsFirstLoadAnswer(TransportWrapper):
     """The board's first LOAD answer vanishes whole (no damage to notice); everything else passes."""
 
     def __init__(self, inner) -> None:
-        self.inner, self.url, self.baud = inner, inner.url, inner.baud
+        super().__init__(inner)
         self.pending, self.dropped = b"", 0
-
-    @property
-    def bytes_written(self) -> int:
-        return self.inner.bytes_written
-
-    @property
-    def bytes_read(self) -> int:
-        return self.inner.bytes_read
-
-    def write(self, data: bytes) -> None:
-        self.inner.write(data)
 
     def read(self, max_bytes: int = 65536) -> bytes:
         self.pending += self.inner.read(max_bytes)
@@ -175,9 +164,6 @@ class DropsFirstLoadAnswer:
     def discard_input(self) -> None:
         self.pending = b""
         self.inner.discard_input()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_a_sample_answered_after_a_lost_load_answer_is_done(board):
