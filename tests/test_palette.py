@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,6 +171,53 @@ def test_palettized_engine_matches_tflm_on_host(seed, bits, granularity, tmp_pat
         encoded = [layer for layer in info["layers"] if layer["encoding"] != "int8"]
         assert encoded and all(layer["packed_bytes"] > 0 and layer["table_bytes"] > 0 for layer in encoded)
         assert info["weights"] == f"palette{bits}" and "tm_palette.c" in info["engine_sources"]
+
+
+# FULLY_CONNECTED stacks (input depth, then each layer's output depth and activation): with one
+# table per layer the DSP builds look the weights up in the dot product (fc_lookup) where the rows
+# start on whole index bytes: depths 16 (both), 6 (4 bits: one index byte read past the row),
+# 12, channel counts not a multiple of four; 7 and 10 take the block decode (odd, and 2 mod 4 at
+# 2 bits). Per-channel tables always take the block decode.
+FC_STACKS = {"even": (16, [(12, "relu"), (6, "relu6"), (5, "linear")]),
+             "odd": (7, [(10, "relu"), (9, "linear")])}
+
+
+def fc_stack_model(name: str, bits: int, granularity: str, tmp: Path) -> Path:
+    depth, layers_spec = FC_STACKS[name]
+
+    def build():
+        import tensorflow as tf
+
+        inp = tf.keras.Input((depth,), batch_size=1)
+        x = inp
+        for units, activation in layers_spec:
+            x = tf.keras.layers.Dense(units, activation=activation)(x)
+        return tf.keras.Model(inp, x)
+
+    model = convert_keras(build, (depth,), seed=depth, low=-1.0, high=1.5, key=f"palette_fc_{name}")
+    path = tmp / f"fc_{name}_p{bits}{granularity[0]}.tflite"
+    path.write_bytes(palettize_tflite(model, bits, granularity).model)
+    return path
+
+
+def fc_lookup_flags(out: Path) -> list[int]:
+    return [int(v) for v in re.findall(r"\.fc_lookup = (\d+)", (out / "model.c").read_text())]
+
+
+@pytest.mark.parametrize("name,bits,granularity", [("even", 4, "layer"), ("even", 2, "layer"), ("odd", 4, "layer"),
+                                                   ("odd", 2, "layer"), ("even", 2, "channel")])
+def test_palettized_fully_connected_matches_tflm_on_host(name, bits, granularity, tmp_path):
+    model = fc_stack_model(name, bits, granularity, tmp_path)
+    inputs = random_inputs(model, 24, bits)
+    theirs = tflm_outputs(model, inputs)
+    for target, defines, optimize in TARGETS[:3]:
+        out = tmp_path / target
+        ours = engine_outputs(model, target, f"palette{bits}", inputs, out, defines, optimize)
+        assert np.array_equal(ours.reshape(theirs.shape), theirs), (target, name, bits, granularity)
+    flags = fc_lookup_flags(tmp_path / "cortex-m4")
+    depths = [FC_STACKS[name][0]] + [units for units, _ in FC_STACKS[name][1][:-1]]
+    expected = [int(granularity == "layer" and d % (8 // bits) == 0) for d in depths]
+    assert flags == expected, (flags, expected)
 
 
 def test_palette_flash_is_below_int8(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from engine.model_harness import convert_keras, tflm_outputs
 from test_compiler_qemu import _register_paths_model, run_compiled_on_m4
 from test_compiler_qemu import pytestmark as qemu_marks
-from test_palette import palettized_model, random_inputs
+from test_palette import fc_lookup_flags, fc_stack_model, palettized_model, random_inputs
 from tinyml.palettize import palettize_tflite
 
 pytestmark = qemu_marks
@@ -42,3 +42,14 @@ def test_palettized_register_kernels_match_tflm(target, optimize, tmp_path):
     inputs = np.random.default_rng(2).integers(-128, 128, size=(5, 1, 9, 7, 1), dtype=np.int8)
     ours, _ = run_palettized_on_m4(model, target, "palette4", inputs, tmp_path / "out", optimize)
     assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+
+
+@pytest.mark.parametrize("name,bits,granularity", [("even", 4, "layer"), ("even", 2, "layer"), ("odd", 4, "layer"),
+                                                   ("even", 2, "channel")])
+def test_palettized_fully_connected_on_cortex_m4_match_tflm(name, bits, granularity, tmp_path):
+    """The Thumb-2 lookup loops (4 and 2 bits, fc_lookup) and the block decode beside them."""
+    model = fc_stack_model(name, bits, granularity, tmp_path)
+    inputs = random_inputs(model, 16, bits)[:, None]
+    ours, _ = run_palettized_on_m4(model, "cortex-m4", f"palette{bits}", inputs, tmp_path / "m4")
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+    assert any(fc_lookup_flags(tmp_path / "m4")) == (granularity == "layer")  # (odd: its depth-10 layer at 4 bits)

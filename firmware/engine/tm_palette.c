@@ -125,20 +125,10 @@ static inline void groups_4bit(const int8_t *table, const uint8_t *idx, int32_t 
     }
 }
 
-/* 2 bits: the same from one byte (i3 << 6 | i2 << 4 | i1 << 2 | i0) per group, four per step. */
+/* 2 bits: the same from one byte (i3 << 6 | i2 << 4 | i1 << 2 | i0) per group (a byte at a time:
+   tm_palette.c's .text bound). */
 static inline void groups_2bit(const int8_t *table, const uint8_t *idx, int32_t groups, int32_t *out)
 {
-    for (; groups >= 4; groups -= 4, idx += 4, out += 8) {
-        const uint32_t x = load4(idx); /* constant shifts: one UBFX per index */
-        out[0] = pair16(table[x & 3u], table[(x >> 4) & 3u]);
-        out[1] = pair16(table[(x >> 2) & 3u], table[(x >> 6) & 3u]);
-        out[2] = pair16(table[(x >> 8) & 3u], table[(x >> 12) & 3u]);
-        out[3] = pair16(table[(x >> 10) & 3u], table[(x >> 14) & 3u]);
-        out[4] = pair16(table[(x >> 16) & 3u], table[(x >> 20) & 3u]);
-        out[5] = pair16(table[(x >> 18) & 3u], table[(x >> 22) & 3u]);
-        out[6] = pair16(table[(x >> 24) & 3u], table[(x >> 28) & 3u]);
-        out[7] = pair16(table[(x >> 26) & 3u], table[x >> 30]);
-    }
     for (; groups > 0; --groups, ++idx, out += 2) {
         const uint32_t b = *idx;
         out[0] = pair16(table[b & 3u], table[(b >> 4) & 3u]);
@@ -247,11 +237,201 @@ void tm_palette_decode(const tm_palette_t *p, void *dst)
     tm_palette_decode_channels(p, 0, p->channels, dst);
 }
 
-void tm_palette_fully_connected_s8(const tm_fully_connected_params_t *p, const tm_palette_t *palette,
-                                   const int8_t *input, int8_t *output, int8_t *scratch)
+#if TM_DSP_AVAILABLE
+/*
+ * FULLY_CONNECTED without decoding (fc_lookup, tm_palette.h). Per index byte, the int16 pairs
+ * SMLAD consumes come from a 256-word table built once per invocation from the layer's int8
+ * table: 4 bits, one byte = two weights (w0, w1) -> pairs[b]; 2 bits, one byte = four weights
+ * -> the two words pairs[2b] = (w0, w1), pairs[2b + 1] = (w2, w3) (one address, one LDRD).
+ * The input row is widened once into int16 pairs (x0, x1), zeros past depth up to a multiple
+ * of four, directly below the table: the loop stops where the table starts.
+ *
+ * lookup4: per four input bytes, 4 channels: LDRD of the inputs, per channel two (LDRB, LDR,
+ * SMLAD) at 4 bits or (LDRB, ADD, LDRD, SMLAD, SMLAD) at 2 bits, CMP + BNE: 27 (4 bits) or
+ * 23 (2 bits) instructions per 16 MACs. At 4 bits a row of depth 2 mod 4 reads one index byte
+ * past it (the next row's or the array's padding): its pair meets the zero inputs.
+ */
+#if TM_DSP_ASM
+#define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
+/* r0 x pairs (ends at pairs), r1 first channel's indices, r2 bytes per channel, r3 pairs, [sp] acc */
+__attribute__((naked, noinline)) static void lookup4_4bit(TM_ARG const int32_t *x, TM_ARG const uint8_t *idx,
+                                                          TM_ARG int32_t stride, TM_ARG const int32_t *pairs,
+                                                          TM_ARG int32_t *acc)
+{
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "mov r4, r1\n\t"
+        "add r5, r4, r2\n\t"
+        "add r6, r5, r2\n\t"
+        "add r7, r6, r2\n\t"
+        "ldr r12, [sp, #36]\n\t"
+        "ldm r12, {r8-r11}\n\t"
+        "1:\n\t"
+        "ldrd r1, r2, [r0], #8\n\t"
+        "ldrb r12, [r4], #1\n\t"
+        "ldr r12, [r3, r12, lsl #2]\n\t"
+        "smlad r8, r1, r12, r8\n\t"
+        "ldrb lr, [r4], #1\n\t"
+        "ldr lr, [r3, lr, lsl #2]\n\t"
+        "smlad r8, r2, lr, r8\n\t"
+        "ldrb r12, [r5], #1\n\t"
+        "ldr r12, [r3, r12, lsl #2]\n\t"
+        "smlad r9, r1, r12, r9\n\t"
+        "ldrb lr, [r5], #1\n\t"
+        "ldr lr, [r3, lr, lsl #2]\n\t"
+        "smlad r9, r2, lr, r9\n\t"
+        "ldrb r12, [r6], #1\n\t"
+        "ldr r12, [r3, r12, lsl #2]\n\t"
+        "smlad r10, r1, r12, r10\n\t"
+        "ldrb lr, [r6], #1\n\t"
+        "ldr lr, [r3, lr, lsl #2]\n\t"
+        "smlad r10, r2, lr, r10\n\t"
+        "ldrb r12, [r7], #1\n\t"
+        "ldr r12, [r3, r12, lsl #2]\n\t"
+        "smlad r11, r1, r12, r11\n\t"
+        "ldrb lr, [r7], #1\n\t"
+        "ldr lr, [r3, lr, lsl #2]\n\t"
+        "smlad r11, r2, lr, r11\n\t"
+        "cmp r0, r3\n\t"
+        "bne 1b\n\t"
+        "ldr r12, [sp, #36]\n\t"
+        "stm r12, {r8-r11}\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+
+__attribute__((naked, noinline)) static void lookup4_2bit(TM_ARG const int32_t *x, TM_ARG const uint8_t *idx,
+                                                          TM_ARG int32_t stride, TM_ARG const int32_t *pairs,
+                                                          TM_ARG int32_t *acc)
+{
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "mov r4, r1\n\t"
+        "add r5, r4, r2\n\t"
+        "add r6, r5, r2\n\t"
+        "add r7, r6, r2\n\t"
+        "ldr r12, [sp, #36]\n\t"
+        "ldm r12, {r8-r11}\n\t"
+        "1:\n\t"
+        "ldrd r1, r2, [r0], #8\n\t"
+        "ldrb r12, [r4], #1\n\t"
+        "add r12, r3, r12, lsl #3\n\t"
+        "ldrd r12, lr, [r12]\n\t"
+        "smlad r8, r1, r12, r8\n\t"
+        "smlad r8, r2, lr, r8\n\t"
+        "ldrb r12, [r5], #1\n\t"
+        "add r12, r3, r12, lsl #3\n\t"
+        "ldrd r12, lr, [r12]\n\t"
+        "smlad r9, r1, r12, r9\n\t"
+        "smlad r9, r2, lr, r9\n\t"
+        "ldrb r12, [r6], #1\n\t"
+        "add r12, r3, r12, lsl #3\n\t"
+        "ldrd r12, lr, [r12]\n\t"
+        "smlad r10, r1, r12, r10\n\t"
+        "smlad r10, r2, lr, r10\n\t"
+        "ldrb r12, [r7], #1\n\t"
+        "add r12, r3, r12, lsl #3\n\t"
+        "ldrd r12, lr, [r12]\n\t"
+        "smlad r11, r1, r12, r11\n\t"
+        "smlad r11, r2, lr, r11\n\t"
+        "cmp r0, r3\n\t"
+        "bne 1b\n\t"
+        "ldr r12, [sp, #36]\n\t"
+        "stm r12, {r8-r11}\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+#undef TM_ARG
+
+static void lookup4(const int32_t *x, const uint8_t *idx, int32_t stride, const int32_t *pairs, int32_t bits,
+                    int32_t *acc)
+{
+    if (bits == 4) {
+        lookup4_4bit(x, idx, stride, pairs, acc);
+    } else {
+        lookup4_2bit(x, idx, stride, pairs, acc);
+    }
+}
+#else
+static void lookup4(const int32_t *x, const uint8_t *idx, int32_t stride, const int32_t *pairs, int32_t bits,
+                    int32_t *acc)
+{
+    int32_t j;
+    for (; x != pairs; x += 2, idx += bits == 4 ? 2 : 1) {
+        for (j = 0; j < 4; ++j) {
+            const uint8_t *b = idx + j * stride;
+            if (bits == 4) {
+                acc[j] = TM_SMLAD(x[1], pairs[b[1]], TM_SMLAD(x[0], pairs[b[0]], acc[j]));
+            } else {
+                acc[j] = TM_SMLAD(x[1], pairs[2 * b[0] + 1], TM_SMLAD(x[0], pairs[2 * b[0]], acc[j]));
+            }
+        }
+    }
+}
+#endif
+
+/* Os: runs once per invocation of the layer (tm_palette.c's .text bound) */
+__attribute__((optimize("Os"))) static void fully_connected_lookup(const tm_fully_connected_params_t *p, const tm_palette_t *palette,
+                                   const int8_t *input, int8_t *output, int32_t *scratch)
+{
+    const int32_t depth = p->input_depth, bits = palette->bits, channels = p->output_depth;
+    const int32_t stride = depth * bits / 8, quads = (depth + 3) / 4;
+    const int8_t *t = palette->table;
+    const int32_t *rec = palette->tail;
+    int32_t *const pairs = scratch + 2 * quads;
+    int16_t *const x16 = (int16_t *)(void *)scratch;
+    int32_t i, oc;
+    for (i = 0; i < 4 * quads; ++i) {
+        x16[i] = (int16_t)(i < depth ? input[i] : 0);
+    }
+    /* 4 bits: pairs[16 h + l] = (t[l], t[h]). 2 bits: with q[n] = (t[n & 3], t[n >> 2]) for a nibble n,
+       pairs[2 (16 h + l)] = q[l], pairs[2 (16 h + l) + 1] = q[h]; q is the first 16 words, in place. */
+    if (bits == 4) {
+        int32_t *w = pairs;
+        for (i = 0; i < 16; ++i) {
+            const int32_t high = t[i];
+            for (oc = 0; oc < 16; ++oc) {
+                *w++ = pair16(t[oc], high);
+            }
+        }
+    } else {
+        int32_t q[16];
+        int32_t *w = pairs;
+        for (i = 0; i < 16; ++i) {
+            q[i] = pair16(t[i & 3], t[i >> 2]);
+        }
+        for (i = 0; i < 16; ++i) {
+            for (oc = 0; oc < 16; ++oc, w += 2) {
+                w[0] = q[oc];
+                w[1] = q[i];
+            }
+        }
+    }
+    /* four channels at a time; the last channels of a count that is not a multiple of four
+       one at a time (the kernel's four rows all that channel's, stride 0) */
+    for (oc = 0; oc < channels; oc += i) {
+        int32_t acc[4] = {0, 0, 0, 0};
+        i = channels - oc < 4 ? 1 : 4;
+        lookup4(scratch, palette->indices + (size_t)oc * stride, i == 4 ? stride : 0, pairs, bits, acc);
+        for (int32_t j = 0; j < i; ++j, rec += 4) {
+            output[oc + j] = (int8_t)tm_clamp(tm_requant_rec(acc[j] + rec[0], rec[1], rec[2], rec[3]), p->act_min,
+                                             p->act_max);
+        }
+    }
+}
+#endif /* TM_DSP_AVAILABLE */
+
+__attribute__((optimize("Os"))) void tm_palette_fully_connected_s8(const tm_fully_connected_params_t *p,
+                                                                    const tm_palette_t *palette,
+                                                                    const int8_t *input, int8_t *output,
+                                                                    int8_t *scratch)
 {
     tm_fully_connected_params_t block = *p;
     int32_t first;
+#if TM_DSP_AVAILABLE
+    if (palette->fc_lookup && p->filter16 != NULL) {
+        fully_connected_lookup(p, palette, input, output, (int32_t *)(void *)scratch);
+        return;
+    }
+#endif
     for (first = 0; first < p->output_depth; first += palette->chunk) {
         const int32_t channels = p->output_depth - first < palette->chunk ? p->output_depth - first : palette->chunk;
         tm_palette_decode_channels(palette, first, channels, scratch);

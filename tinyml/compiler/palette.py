@@ -121,6 +121,16 @@ def reference_decode(layout: int, indices: np.ndarray, tables: np.ndarray, chann
     return (out & 0xFFFFFFFF).astype(np.uint32).view(np.int32).reshape(-1)
 
 
+def fc_lookup_applies(widened: bool, tables: int, bits: int, depth: int) -> bool:
+    """tm_palette.h fc_lookup: a row16 FC (filter16) with one table whose rows start on whole index bytes."""
+    return widened and tables == 1 and depth % (8 // bits) == 0
+
+
+def fc_lookup_scratch_bytes(bits: int, depth: int) -> int:
+    """The input row as int16 pairs (to a multiple of four inputs) and the 256 (4 bits) or 512 (2 bits) pair words."""
+    return _align4(depth) * 2 + (256 if bits == 4 else 512) * 4
+
+
 def _const(layer: Layer, name: str) -> ConstArray | None:
     return next((a for a in layer.consts if a.name == name), None)
 
@@ -159,11 +169,16 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
         tail = np.stack([words[:, 4] & 0xFFFF, words[:, 15], words[:, 16], words[:, 17]], axis=1)
         tail[:, 0] = np.where(tail[:, 0] >= 1 << 15, tail[:, 0] - (1 << 16), tail[:, 0])
     decoded_bytes = filt.nbytes
-    chunk = 0
+    chunk = fc_lookup = lookup_bytes = 0
     if layer.opcode == "FULLY_CONNECTED" and int(f["batches"]) == 1:
-        # Each weight is used once: decode a block of output channels at a time (tm_palette.h).
+        # Each weight is used once: DSP builds look the weights up inside the dot product when the
+        # rows start on whole index bytes under one table (fc_lookup); other builds, and the DSP
+        # build otherwise, decode a block of output channels at a time (tm_palette.h).
         depth = int(f["input_depth"])
-        channel_bytes = max(depth, (_align4(depth) // 2 + 4) * 4 if dsp_array is not None else 0)
+        fc_lookup = int(fc_lookup_applies(dsp_array is not None, int(encoded.tables.shape[0]), bits, depth))
+        lookup_bytes = fc_lookup_scratch_bytes(bits, depth) if fc_lookup else 0
+        wide = dsp_array is not None and not fc_lookup
+        channel_bytes = max(depth, (_align4(depth) // 2 + 4) * 4 if wide else 0)
         chunk = min(channels, max(4, FC_CHUNK_BYTES // channel_bytes // 4 * 4))
     # The decoder must give back exactly the arrays the lowering made; a layout it cannot
     # rebuild (e.g. an FC channel whose zero multiplier zeroes its widened weights) stays int8.
@@ -178,8 +193,10 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
         replaced.append(dsp_array)
         decoded_bytes = max(decoded_bytes, dsp_array.nbytes)
     if chunk:
-        decoded_bytes = chunk * channel_bytes
+        decoded_bytes = max(chunk * channel_bytes, lookup_bytes)
     packed = pack_indices(encoded.indices, bits)
+    if fc_lookup and bits == 4 and depth % 4 == 2:
+        packed = np.concatenate([packed, np.zeros(4, np.uint8)])   # the last row's read of one byte past it
     for array in replaced:
         layer.consts.remove(array)
     consts = [ConstArray(c_name(index, "palette_indices"), "uint8_t", packed),
@@ -197,6 +214,7 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
         count=int(values.size), channels=channels, bits=bits, tables=int(encoded.tables.shape[0]),
         channel_minor=int(depthwise), indices=consts[0].name, table=consts[1].name, layout=layout,
         rows=rows, width=width, tail=consts[2].name if tail is not None else "NULL", chunk=chunk,
+        fc_lookup=fc_lookup,
     )
     kernel_scratch = _align4(layer.scratch_bytes)
     layer.extra["palette_offset"] = kernel_scratch
