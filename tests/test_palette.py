@@ -177,7 +177,7 @@ def test_palettized_engine_matches_tflm_on_host(seed, bits, granularity, tmp_pat
 # table per layer the DSP builds look the weights up in the dot product (fc_lookup) where the rows
 # start on whole index bytes: depths 16 (both), 6 (4 bits: one index byte read past the row),
 # 12, channel counts not a multiple of four; 7 and 10 take the block decode (odd, and 2 mod 4 at
-# 2 bits). Per-channel tables always take the block decode.
+# 2 bits). Per-channel tables: the lookup at 2 bits (a channel at a time), the block decode at 4.
 FC_STACKS = {"even": (16, [(12, "relu"), (6, "relu6"), (5, "linear")]),
              "odd": (7, [(10, "relu"), (9, "linear")])}
 
@@ -205,7 +205,7 @@ def fc_lookup_flags(out: Path) -> list[int]:
 
 
 @pytest.mark.parametrize("name,bits,granularity", [("even", 4, "layer"), ("even", 2, "layer"), ("odd", 4, "layer"),
-                                                   ("odd", 2, "layer"), ("even", 2, "channel")])
+                                                   ("odd", 2, "layer"), ("even", 2, "channel"), ("even", 4, "channel")])
 def test_palettized_fully_connected_matches_tflm_on_host(name, bits, granularity, tmp_path):
     model = fc_stack_model(name, bits, granularity, tmp_path)
     inputs = random_inputs(model, 24, bits)
@@ -216,7 +216,7 @@ def test_palettized_fully_connected_matches_tflm_on_host(name, bits, granularity
         assert np.array_equal(ours.reshape(theirs.shape), theirs), (target, name, bits, granularity)
     flags = fc_lookup_flags(tmp_path / "cortex-m4")
     depths = [FC_STACKS[name][0]] + [units for units, _ in FC_STACKS[name][1][:-1]]
-    expected = [int(granularity == "layer" and d % (8 // bits) == 0) for d in depths]
+    expected = [int((granularity == "layer" or bits == 2) and d % (8 // bits) == 0) for d in depths]
     assert flags == expected, (flags, expected)
 
 

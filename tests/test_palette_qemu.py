@@ -45,11 +45,12 @@ def test_palettized_register_kernels_match_tflm(target, optimize, tmp_path):
 
 
 @pytest.mark.parametrize("name,bits,granularity", [("even", 4, "layer"), ("even", 2, "layer"), ("odd", 4, "layer"),
-                                                   ("even", 2, "channel")])
+                                                   ("even", 2, "channel"), ("even", 4, "channel")])
 def test_palettized_fully_connected_on_cortex_m4_match_tflm(name, bits, granularity, tmp_path):
-    """The Thumb-2 lookup loops (4 and 2 bits, fc_lookup) and the block decode beside them."""
+    """The Thumb-2 lookup loops (4 and 2 bits, fc_lookup), the per-channel 2-bit loop and the block decode."""
     model = fc_stack_model(name, bits, granularity, tmp_path)
     inputs = random_inputs(model, 16, bits)[:, None]
     ours, _ = run_palettized_on_m4(model, "cortex-m4", f"palette{bits}", inputs, tmp_path / "m4")
     assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
-    assert any(fc_lookup_flags(tmp_path / "m4")) == (granularity == "layer")  # (odd: its depth-10 layer at 4 bits)
+    # (odd at 4 bits: its depth-10 layer; 4 bits per channel: the block decode)
+    assert any(fc_lookup_flags(tmp_path / "m4")) == (granularity == "layer" or bits == 2)

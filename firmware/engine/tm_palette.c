@@ -41,7 +41,14 @@ static inline const int8_t *channel_table(const tm_palette_view_t *v, int32_t ch
 /* int8 filter: channel-major weights stream whole index bytes per channel (a channel's first
    index starts a byte when its weight count is even at 4 bits, a multiple of 4 at 2 bits);
    the depthwise (channel-minor) order picks the table per weight. */
-static void decode_s8(const tm_palette_t *p, int32_t first, int32_t channels, int8_t *dst)
+/* DSP builds decode the int8 filter only off their speed paths (--optimize size, generic depthwise):
+   built for size there (tm_palette.c's .text bound), for speed on the cores whose every path reads it. */
+#if TM_DSP_AVAILABLE
+#define TM_PALETTE_S8_ATTR __attribute__((optimize("Os")))
+#else
+#define TM_PALETTE_S8_ATTR
+#endif
+TM_PALETTE_S8_ATTR static void decode_s8(const tm_palette_t *p, int32_t first, int32_t channels, int8_t *dst)
 {
     const tm_palette_view_t v = view_of(p);
     const int32_t per_channel = v.count / v.channels;
@@ -125,14 +132,36 @@ static inline void groups_4bit(const int8_t *table, const uint8_t *idx, int32_t 
     }
 }
 
-/* 2 bits: the same from one byte (i3 << 6 | i2 << 4 | i1 << 2 | i0) per group (a byte at a time:
-   tm_palette.c's .text bound). */
-static inline void groups_2bit(const int8_t *table, const uint8_t *idx, int32_t groups, int32_t *out)
+/* 2 bits: one byte (i3 << 6 | i2 << 4 | i1 << 2 | i0) per group -> (t0, t2), (t1, t3): the bits
+   0x33 of the byte and of the byte >> 2 index pairs[(hi << 4) | lo] = (table[lo], table[hi]),
+   16 words built per table (pairs_2bit, rows of 16): AND, LDR per word. With rows of 4, the
+   same 16 words are the pairs of a nibble (hi << 2 | lo), as the FC lookup reads them. */
+/* (l0..l3 | h): one row of pairs_2bit */
+static inline void pair_row(int32_t *pairs, uint32_t h, uint32_t l0, uint32_t l1, uint32_t l2, uint32_t l3)
+{
+    pairs[0] = (int32_t)(l0 | h);
+    pairs[1] = (int32_t)(l1 | h);
+    pairs[2] = (int32_t)(l2 | h);
+    pairs[3] = (int32_t)(l3 | h);
+}
+
+/* Straight-line: a table per channel builds its pairs once per channel. */
+__attribute__((noinline)) static void pairs_2bit(const int8_t *table, int32_t *pairs, int32_t row)
+{
+    const uint32_t l0 = (uint16_t)table[0], l1 = (uint16_t)table[1], l2 = (uint16_t)table[2],
+                   l3 = (uint16_t)table[3];
+    pair_row(pairs, l0 << 16, l0, l1, l2, l3);
+    pair_row(pairs + row, l1 << 16, l0, l1, l2, l3);
+    pair_row(pairs + 2 * row, l2 << 16, l0, l1, l2, l3);
+    pair_row(pairs + 3 * row, l3 << 16, l0, l1, l2, l3);
+}
+
+__attribute__((noinline)) static void groups_2bit(const int32_t *pairs, const uint8_t *idx, int32_t groups, int32_t *out)
 {
     for (; groups > 0; --groups, ++idx, out += 2) {
         const uint32_t b = *idx;
-        out[0] = pair16(table[b & 3u], table[(b >> 4) & 3u]);
-        out[1] = pair16(table[(b >> 2) & 3u], table[b >> 6]);
+        out[0] = pairs[b & 0x33u];
+        out[1] = pairs[(b >> 2) & 0x33u];
     }
 }
 
@@ -144,8 +173,14 @@ static void decode_filter16(const tm_palette_t *p, int32_t first, int32_t channe
     const int32_t rows = rw == width ? 1 : p->rows, run = rw == width ? p->rows * width : width;
     const int32_t *tail = p->tail + 4 * (size_t)first;
     int32_t c, row, t, i = first * p->rows * width;
+    int32_t pairs[52]; /* pairs_2bit: the words 0..0x33 */
+    const int8_t *paired = NULL;
     for (c = first; c < first + channels; ++c, tail += 4) {
         const int8_t *table = channel_table(&v, c);
+        if (v.bits == 2 && table != paired) {
+            pairs_2bit(table, pairs, 16);
+            paired = table;
+        }
         for (row = 0; row < rows; ++row, dst += (run + 3) / 4 * 2) {
             int16_t *w16 = (int16_t *)(void *)dst;
             t = 0;
@@ -155,7 +190,7 @@ static void decode_filter16(const tm_palette_t *p, int32_t first, int32_t channe
                 i += t;
             } else if (v.bits == 2 && (i & 3) == 0) {
                 t = run & ~3;
-                groups_2bit(table, v.indices + (i >> 2), t / 4, dst);
+                groups_2bit(pairs, v.indices + (i >> 2), t / 4, dst);
                 i += t;
             }
             if (rw != width) {
@@ -217,7 +252,8 @@ static void decode_dw3(const tm_palette_t *p, int32_t *dst)
 }
 #endif /* TM_DSP_AVAILABLE */
 
-void tm_palette_decode_channels(const tm_palette_t *p, int32_t first, int32_t channels, void *dst)
+/* noinline: one copy for tm_palette_decode and the FC blocks (tm_palette.c's .text bound) */
+__attribute__((noinline)) void tm_palette_decode_channels(const tm_palette_t *p, int32_t first, int32_t channels, void *dst)
 {
 #if TM_DSP_AVAILABLE
     if (p->layout == TM_PALETTE_FILTER16) {
@@ -253,10 +289,11 @@ void tm_palette_decode(const tm_palette_t *p, void *dst)
  */
 #if TM_DSP_ASM
 #define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
-/* r0 x pairs (ends at pairs), r1 first channel's indices, r2 bytes per channel, r3 pairs, [sp] acc */
-__attribute__((naked, noinline)) static void lookup4_4bit(TM_ARG const int32_t *x, TM_ARG const uint8_t *idx,
-                                                          TM_ARG int32_t stride, TM_ARG const int32_t *pairs,
-                                                          TM_ARG int32_t *acc)
+/* r0 x pairs (ends at pairs), r1 first channel's indices, r2 bytes per channel, r3 pairs,
+   [sp] acc, [sp, #4] bits; r4-r7 the four channels' indices, r8-r11 their sums, r1 r2 four inputs. */
+__attribute__((naked, noinline)) static void lookup4(TM_ARG const int32_t *x, TM_ARG const uint8_t *idx,
+                                                     TM_ARG int32_t stride, TM_ARG const int32_t *pairs,
+                                                     TM_ARG int32_t *acc, TM_ARG int32_t bits)
 {
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
@@ -266,6 +303,9 @@ __attribute__((naked, noinline)) static void lookup4_4bit(TM_ARG const int32_t *
         "add r7, r6, r2\n\t"
         "ldr r12, [sp, #36]\n\t"
         "ldm r12, {r8-r11}\n\t"
+        "ldr r12, [sp, #40]\n\t"
+        "cmp r12, #4\n\t"
+        "bne 3f\n\t"
         "1:\n\t"
         "ldrd r1, r2, [r0], #8\n\t"
         "ldrb r12, [r4], #1\n\t"
@@ -294,24 +334,8 @@ __attribute__((naked, noinline)) static void lookup4_4bit(TM_ARG const int32_t *
         "smlad r11, r2, lr, r11\n\t"
         "cmp r0, r3\n\t"
         "bne 1b\n\t"
-        "ldr r12, [sp, #36]\n\t"
-        "stm r12, {r8-r11}\n\t"
-        "pop {r4-r11, pc}\n\t");
-}
-
-__attribute__((naked, noinline)) static void lookup4_2bit(TM_ARG const int32_t *x, TM_ARG const uint8_t *idx,
-                                                          TM_ARG int32_t stride, TM_ARG const int32_t *pairs,
-                                                          TM_ARG int32_t *acc)
-{
-    __asm__ volatile(
-        "push {r4-r11, lr}\n\t"
-        "mov r4, r1\n\t"
-        "add r5, r4, r2\n\t"
-        "add r6, r5, r2\n\t"
-        "add r7, r6, r2\n\t"
-        "ldr r12, [sp, #36]\n\t"
-        "ldm r12, {r8-r11}\n\t"
-        "1:\n\t"
+        "b 4f\n\t"
+        "3:\n\t"
         "ldrd r1, r2, [r0], #8\n\t"
         "ldrb r12, [r4], #1\n\t"
         "add r12, r3, r12, lsl #3\n\t"
@@ -334,25 +358,16 @@ __attribute__((naked, noinline)) static void lookup4_2bit(TM_ARG const int32_t *
         "smlad r11, r1, r12, r11\n\t"
         "smlad r11, r2, lr, r11\n\t"
         "cmp r0, r3\n\t"
-        "bne 1b\n\t"
+        "bne 3b\n\t"
+        "4:\n\t"
         "ldr r12, [sp, #36]\n\t"
         "stm r12, {r8-r11}\n\t"
         "pop {r4-r11, pc}\n\t");
 }
 #undef TM_ARG
-
-static void lookup4(const int32_t *x, const uint8_t *idx, int32_t stride, const int32_t *pairs, int32_t bits,
-                    int32_t *acc)
-{
-    if (bits == 4) {
-        lookup4_4bit(x, idx, stride, pairs, acc);
-    } else {
-        lookup4_2bit(x, idx, stride, pairs, acc);
-    }
-}
 #else
-static void lookup4(const int32_t *x, const uint8_t *idx, int32_t stride, const int32_t *pairs, int32_t bits,
-                    int32_t *acc)
+static void lookup4(const int32_t *x, const uint8_t *idx, int32_t stride, const int32_t *pairs, int32_t *acc,
+                    int32_t bits)
 {
     int32_t j;
     for (; x != pairs; x += 2, idx += bits == 4 ? 2 : 1) {
@@ -368,9 +383,22 @@ static void lookup4(const int32_t *x, const uint8_t *idx, int32_t stride, const 
 }
 #endif
 
-/* Os: runs once per invocation of the layer (tm_palette.c's .text bound) */
-__attribute__((optimize("Os"))) static void fully_connected_lookup(const tm_fully_connected_params_t *p, const tm_palette_t *palette,
-                                   const int8_t *input, int8_t *output, int32_t *scratch)
+/* One channel of 2-bit indices with its own table (per-channel tables): per index byte two
+   nibble lookups and two SMLAD against the widened row x..x_end. */
+static int32_t dot_nibbles(const int32_t *x, const int32_t *x_end, const uint8_t *idx, const int32_t *q)
+{
+    int32_t acc = 0;
+    for (; x != x_end; x += 2) {
+        const uint32_t b = *idx++;
+        acc = TM_SMLAD(x[1], q[b >> 4], TM_SMLAD(x[0], q[b & 15u], acc));
+    }
+    return acc;
+}
+
+/* Os: the once-per-invocation setup and the per-channel requantization (tm_palette.c's .text bound) */
+__attribute__((optimize("Os"))) static void fully_connected_lookup(const tm_fully_connected_params_t *p,
+                                                                   const tm_palette_t *palette, const int8_t *input,
+                                                                   int8_t *output, int32_t *scratch)
 {
     const int32_t depth = p->input_depth, bits = palette->bits, channels = p->output_depth;
     const int32_t stride = depth * bits / 8, quads = (depth + 3) / 4;
@@ -378,12 +406,13 @@ __attribute__((optimize("Os"))) static void fully_connected_lookup(const tm_full
     const int32_t *rec = palette->tail;
     int32_t *const pairs = scratch + 2 * quads;
     int16_t *const x16 = (int16_t *)(void *)scratch;
+    int32_t q[16];
     int32_t i, oc;
     for (i = 0; i < 4 * quads; ++i) {
         x16[i] = (int16_t)(i < depth ? input[i] : 0);
     }
-    /* 4 bits: pairs[16 h + l] = (t[l], t[h]). 2 bits: with q[n] = (t[n & 3], t[n >> 2]) for a nibble n,
-       pairs[2 (16 h + l)] = q[l], pairs[2 (16 h + l) + 1] = q[h]; q is the first 16 words, in place. */
+    /* 4 bits: pairs[16 h + l] = (t[l], t[h]). 2 bits, one table: pairs[2 (16 h + l)] = q[l],
+       pairs[2 (16 h + l) + 1] = q[h]. */
     if (bits == 4) {
         int32_t *w = pairs;
         for (i = 0; i < 16; ++i) {
@@ -392,12 +421,9 @@ __attribute__((optimize("Os"))) static void fully_connected_lookup(const tm_full
                 *w++ = pair16(t[oc], high);
             }
         }
-    } else {
-        int32_t q[16];
+    } else if (palette->tables == 1) {
         int32_t *w = pairs;
-        for (i = 0; i < 16; ++i) {
-            q[i] = pair16(t[i & 3], t[i >> 2]);
-        }
+        pairs_2bit(t, q, 4); /* q[n] = (t[n & 3], t[n >> 2]) */
         for (i = 0; i < 16; ++i) {
             for (oc = 0; oc < 16; ++oc, w += 2) {
                 w[0] = q[oc];
@@ -405,12 +431,20 @@ __attribute__((optimize("Os"))) static void fully_connected_lookup(const tm_full
             }
         }
     }
-    /* four channels at a time; the last channels of a count that is not a multiple of four
-       one at a time (the kernel's four rows all that channel's, stride 0) */
+    /* one table: four channels at a time, the last channels of a count that is not a multiple
+       of four one at a time (the kernel's four rows all that channel's, stride 0); 2 bits with
+       a table per channel: a channel at a time, its 16 nibble pairs first */
     for (oc = 0; oc < channels; oc += i) {
         int32_t acc[4] = {0, 0, 0, 0};
-        i = channels - oc < 4 ? 1 : 4;
-        lookup4(scratch, palette->indices + (size_t)oc * stride, i == 4 ? stride : 0, pairs, bits, acc);
+        const uint8_t *idx = palette->indices + (size_t)oc * stride;
+        if (palette->tables > 1) {
+            i = 1;
+            pairs_2bit(t + 4 * oc, q, 4);
+            acc[0] = dot_nibbles(scratch, pairs, idx, q);
+        } else {
+            i = channels - oc < 4 ? 1 : 4;
+            lookup4(scratch, idx, i == 4 ? stride : 0, pairs, acc, bits);
+        }
         for (int32_t j = 0; j < i; ++j, rec += 4) {
             output[oc + j] = (int8_t)tm_clamp(tm_requant_rec(acc[j] + rec[0], rec[1], rec[2], rec[3]), p->act_min,
                                              p->act_max);

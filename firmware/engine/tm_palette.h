@@ -53,8 +53,8 @@ typedef struct {
     int32_t rows, width;    /* FILTER16: filter rows per channel, taps per row */
     const int32_t *tail;    /* FILTER16, DW3: [channels][4] words, or NULL */
     int32_t chunk;          /* FULLY_CONNECTED: output channels decoded at a time (0: whole layer) */
-    int32_t fc_lookup;      /* FULLY_CONNECTED, FILTER16, one table: DSP builds look the weights up in the
-                               dot product instead of decoding them (tm_palette_fully_connected_s8) */
+    int32_t fc_lookup;      /* FULLY_CONNECTED, FILTER16: DSP builds look the weights up in the dot
+                               product instead of decoding them (tm_palette_fully_connected_s8) */
 } tm_palette_t;
 
 /* Writes the decoded weights to dst (4-byte aligned; the compiler sizes it). */
@@ -71,13 +71,15 @@ void tm_palette_decode_channels(const tm_palette_t *p, int32_t first, int32_t ch
  * requantization: the same sums, so the same bytes. Every weight is used once per
  * invocation either way, so blocks cost no extra decoding and keep the scratch small.
  *
- * fc_lookup (DSP builds; one table per layer, rows starting on a whole index byte: depth even
- * at 4 bits, a multiple of 4 at 2 bits): nothing is decoded. Scratch holds the input row as
- * int16 pairs, zero-padded to a multiple of four, then a table of 256 words (4 bits: the pair
- * (table[b & 15], table[b >> 4]) of index byte b) or 512 (2 bits: per b the pairs of its four
- * weights) built from the layer's table; four output channels run at a time, per index byte
- * one lookup and one SMLAD per pair (tm_palette.c counts the instructions), then the channel's
- * tail words (bias_folded, requantization) as in tm_fully_connected_row16.h.
+ * fc_lookup (DSP builds; rows starting on a whole index byte: depth even at 4 bits, a multiple
+ * of 4 at 2 bits; one table per layer, or at 2 bits one per channel): nothing is decoded.
+ * Scratch holds the input row as int16 pairs, zero-padded to a multiple of four, then for one
+ * table 256 words (4 bits: the pair (table[b & 15], table[b >> 4]) of index byte b) or 512
+ * (2 bits: per b the pairs of its four weights) built from the layer's table; four output
+ * channels run at a time, per index byte one lookup and one SMLAD per pair (tm_palette.c
+ * counts the instructions). 2 bits with a table per channel: a channel at a time through its
+ * 16 nibble pairs. Then the channel's tail words (bias_folded, requantization) as in
+ * tm_fully_connected_row16.h.
  */
 void tm_palette_fully_connected_s8(const tm_fully_connected_params_t *p, const tm_palette_t *palette,
                                    const int8_t *input, int8_t *output, int8_t *scratch);

@@ -122,13 +122,15 @@ def reference_decode(layout: int, indices: np.ndarray, tables: np.ndarray, chann
 
 
 def fc_lookup_applies(widened: bool, tables: int, bits: int, depth: int) -> bool:
-    """tm_palette.h fc_lookup: a row16 FC (filter16) with one table whose rows start on whole index bytes."""
-    return widened and tables == 1 and depth % (8 // bits) == 0
+    """tm_palette.h fc_lookup: a row16 FC (filter16) whose rows start on whole index bytes, with one table
+    (4 or 2 bits) or, at 2 bits, a table per channel."""
+    return widened and (tables == 1 or bits == 2) and depth % (8 // bits) == 0
 
 
-def fc_lookup_scratch_bytes(bits: int, depth: int) -> int:
-    """The input row as int16 pairs (to a multiple of four inputs) and the 256 (4 bits) or 512 (2 bits) pair words."""
-    return _align4(depth) * 2 + (256 if bits == 4 else 512) * 4
+def fc_lookup_scratch_bytes(bits: int, depth: int, tables: int) -> int:
+    """The input row as int16 pairs (to a multiple of four inputs), then for one table the 256 (4 bits)
+    or 512 (2 bits) pair words (a table per channel: 16 nibble pairs on the stack)."""
+    return _align4(depth) * 2 + (0 if tables > 1 else (256 if bits == 4 else 512) * 4)
 
 
 def _const(layer: Layer, name: str) -> ConstArray | None:
@@ -176,7 +178,7 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
         # build otherwise, decode a block of output channels at a time (tm_palette.h).
         depth = int(f["input_depth"])
         fc_lookup = int(fc_lookup_applies(dsp_array is not None, int(encoded.tables.shape[0]), bits, depth))
-        lookup_bytes = fc_lookup_scratch_bytes(bits, depth) if fc_lookup else 0
+        lookup_bytes = fc_lookup_scratch_bytes(bits, depth, int(encoded.tables.shape[0])) if fc_lookup else 0
         wide = dsp_array is not None and not fc_lookup
         channel_bytes = max(depth, (_align4(depth) // 2 + 4) * 4 if wide else 0)
         chunk = min(channels, max(4, FC_CHUNK_BYTES // channel_bytes // 4 * 4))
