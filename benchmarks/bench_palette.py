@@ -179,9 +179,16 @@ def format_markdown(rows: list[VariantRow], facts: dict) -> str:
               "arena scratch (the fast paths loop over output channels inside each pixel, so a per-channel decode "
               "would repeat per pixel pair): a few instructions per weight, small against layers that use each "
               "weight at many pixels, and RAM of the largest decoded layer (the arena column). A fully connected "
-              "layer uses each weight once, so its decode costs more than its multiply-accumulates (mlperf-ad, all "
-              "FC, above); it is still encoded (its flash is usually the largest share) and decoded a block of "
-              "output channels at a time (`tm_palette_fully_connected_s8`, scratch of at most 2 KB or 4 channels)."]
+              "layer uses each weight once, so on the Cortex-M4 it is not decoded (`fc_lookup`, tm_palette.h): "
+              "per index byte a table of int16 pairs built once per inference gives what SMLAD consumes, against "
+              "the input row widened once. Its loops (Thumb-2, four output channels, per 16 MACs): 27 instructions "
+              "at 4 bits (per channel and index byte LDRB, LDR, SMLAD), 23 at 2 bits (LDRB, ADD, LDRD, 2 SMLAD), "
+              "10 per 4 MACs with a table per channel at 2 bits (one channel at a time through its 16 nibble "
+              "pairs), against the int8 row16 path's 17 per 16 MACs (its weights stored already widened: one LDRD "
+              "per 4 weights). At least one instruction to fetch an index byte and one load per table word, on top "
+              "of the SMLAD, keep an all-FC model (mlperf-ad) above 1.15x: 1.5 instructions per MAC at 4 bits "
+              "and 1.25 at 2 bits before any loop overhead, against 1.06. Other builds, and 4-bit per-channel "
+              "tables, decode a block of output channels at a time (`tm_palette_fully_connected_s8`)."]
     for r in rows:
         if not r.layers:
             continue
