@@ -102,10 +102,18 @@ def boards_cmd(as_json: bool) -> None:
                    "--no-qat never; default: when post-training int8 loses more than 0.5 points on validation, "
                    "keeping the better int8 model on validation.")
 @click.option("--qat-epochs", type=int, default=None, help="QAT fine-tuning epochs [half the student's].")
+@click.option("--weights", default="auto", show_default=True,
+              help="Weight encoding: auto (with budgets, the search chooses among int8, palette4/layer, "
+                   "palette4/channel, palette2/channel), or one of them; recorded for `tinyml flash/bench`.")
+@click.option("--search/--no-search", default=None,
+              help="Search prune ratio and weight encoding under the budgets, Pareto front in the report "
+                   "[default: when a budget or an encoding is given].")
+@click.option("--pruned-variants", type=int, default=2, show_default=True,
+              help="Search: further pruned variants of the chosen student trained and compared.")
 @click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, max_flash,
                 max_ram, max_macs, prune_ratio, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, qat,
-                qat_epochs,
+                qat_epochs, weights, search, pruned_variants,
                 quiet) -> None:
     """Distill a tiny CNN student for a board, quantize it to full int8, check it
     on the real TFLite-Micro kernels on the host, and write every file a
@@ -130,6 +138,7 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
         teacher_epochs=teacher_epochs, seed=seed, sweep=sweep, progress=not quiet,
         max_weight_bytes=int(max_weight_kb * 1024) if max_weight_kb else None, budgets=budgets, prune=prune_ratio,
         qat={None: "auto", True: "on", False: "off"}[qat], qat_epochs=qat_epochs,
+        weights=weights, search=search, pruned_variants=pruned_variants,
     ))
     r = result.report
     click.echo(f"teacher {r['teacher_accuracy']:.2%}  student alone {r['student_alone_accuracy']:.2%}  "
@@ -146,6 +155,12 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
         pr = r["pruning"]
         click.echo(f"pruned {pr['student_before']} -> {pr['student']} (ratio {pr['ratio']:g}): {pr['macs_before']:,} -> "
                    f"{pr['macs_after']:,} MACs, float {pr['float_accuracy_before']:.2%} -> {pr['float_accuracy_after']:.2%}")
+    if "search" in r:
+        front = [e for e in r["search"]["evaluated"] if e["front"]]
+        click.echo(f"search: chose {r['search']['chosen']} (--weights {r['weights']} recorded for flash/bench); "
+                   f"Pareto front of {len(front)}: " + "; ".join(
+                       f"{e['label']} {e['val_accuracy']:.2%} val, {e['constants_bytes']:,} B, "
+                       f"{e['instructions']:,.0f} instr" for e in front))
 
 
 @cli.command("convert")
