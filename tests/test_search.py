@@ -170,3 +170,32 @@ def test_bad_weights_options_are_one_line_before_anything_runs(tmp_path, args, m
                             cwd=tmp_path, timeout=300)
     assert_bad_input(result, message, only_line=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_latency_budget_is_checked_against_the_measured_instructions(monkeypatch):
+    """Before training --max-latency-ms is an estimate; after training the search checks the instructions
+    measured on the emulator (here: a stand-in count) at the board's clock."""
+    import types
+
+    import numpy as np
+
+    from tinyml import search
+
+    board = load_board("stm32f405")
+    config = StudentConfig(1.0, 3)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, *DIGITS), dtype=np.float32), rng.integers(0, 10, 8)
+    splits = types.SimpleNamespace(x_val=x, y_val=y, x_test=x, y_test=y)
+    measured = {"count": 0.0}
+    monkeypatch.setattr(search, "count_instructions", lambda *a, **k: search.InstructionCount(
+        measured["count"], "measured on stm32f405's emulator (stand-in)", 1.0, 4))
+    budgets = Budgets(max_latency_ms=1.0)      # 168,000 instructions at 168 MHz
+    arguments = (config.name(), config.name(), None, "ptq", untrained_tflite(config, DIGITS, 10), ["int8"], splits,
+                 board, budgets, footprint(config, DIGITS, 10), Path("/nonexistent"), lambda text: None)
+    measured["count"] = 100_000.0
+    (row, _), = search.evaluate_variant(*arguments)
+    assert row.fits and row.instructions == 100_000.0
+    measured["count"] = 200_000.0
+    (row, _), = search.evaluate_variant(*arguments)
+    assert not row.fits and row.over == ["latency measured on the emulator at 168 MHz (--max-latency-ms): needs "
+                                         "1.190 ms, has 1.000 ms"]

@@ -508,7 +508,12 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         if pruning is not None:
             report["pruning"] = {**pruning, "int8_accuracy_after": checked.int8_accuracy}
         if outcome is not None:
-            report["search"] = outcome.report
+            # The sweep over the fitting architectures (pruned ones trained from scratch as dense students).
+            swept = [{"student": a.student, "member": a.member, "ratio": a.ratio, "encoding": a.figures.encoding,
+                      "constants_bytes": a.figures.constants_bytes, "macs": a.figures.macs,
+                      "val_accuracy": sweep_accuracy.get(a.student, {}).get("val_accuracy"),
+                      "epochs": sweep_accuracy.get(a.student, {}).get("epochs")} for a in architectures.values()]
+            report["search"] = {**outcome.report, "architectures": swept}
         report["wall_seconds"] = round(time.perf_counter() - started, 2)
         history = {"teacher": teacher_history, "student_alone": alone.history, "student_distilled": distilled.history}
         if finetune_history:

@@ -100,6 +100,12 @@ def _search_section(r: dict[str, Any]) -> list[str]:
              f"{s['instructions_source']}. Front: not dominated on (validation accuracy, flash, instructions).", "",
              "| candidate | quantization | val acc | test acc | flash | arena | MACs | instructions | front | budgets |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    swept = [a for a in s.get("architectures", []) if a.get("val_accuracy") is not None]
+    if swept:
+        lines[3:3] = ["", "Architectures compared before the variants (trained alone from scratch, a few epochs; "
+                      "validation accuracy): " + ", ".join(
+                          f"{a['student']}{'' if a['ratio'] is None else ' (' + a['member'] + ' pruned ' + format(a['ratio'], 'g') + ')'}"
+                          f" {_pct(a['val_accuracy'])}" for a in swept) + "."]
     for e in s["evaluated"]:
         mark = " **(chosen)**" if e["chosen"] else ""
         estimated = "" if e["device_agreement"] is not None else " (est.)"
