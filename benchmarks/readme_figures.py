@@ -445,11 +445,26 @@ def compress() -> Row:
                f"`bench_compress.py` ({results_link('compress.json', data)}; plot `compress.png`)")
 
 
+def budget_search() -> Row:
+    data = load("budget-search.json")
+    runs = "; ".join(
+        f"`{r['budgets']}`: {r['chosen']} ({num(r['macs'])} MACs, {r['quantization'].upper()}): "
+        f"{num(r['device']['compiled_weight_bytes'])} B of model flash, {pct(r['device']['on_device_accuracy'])} on "
+        f"device (host int8 {pct(r['host_int8_accuracy'])}) at p50 {num(r['device']['instructions_p50'])} instructions; "
+        f"prepare {num(r['prepare_wall_seconds'])} s ({r['evaluated']} trained candidates, front of {len(r['front'])})"
+        for r in data["rows"])
+    targets = "; ".join(f"{r['target']['text']}: {met(r['target']['met'])}" for r in data["rows"] if "target" in r)
+    return Row("`tinyml prepare` under budgets (the search: width/depth, prune ratio, QAT, weight encoding), digits, "
+               "the choice benched on the emulated STM32F405 over the whole test split (model flash = the engine's "
+               "compiled constants, what `--max-flash` counts)", f"{runs}. Targets: {targets}",
+               f"`bench_budget_search.py` ({results_link('budget-search.json', data)}; tables in `budget-search.md`)")
+
+
 # The table's rows, in order; a row that reads a new result file is one more function here.
 ROWS: list[Callable[[], Row]] = [
     prepare_seeds, firmware_overhead, prepare_mnist5k, demo, engine, xtensa, mlperf, tflm, harness, reliability,
     fuzz, micropython, learning_update, learning_federate, qat, prune, palette,
-    compress,
+    compress, budget_search,
 ]
 
 

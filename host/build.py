@@ -265,19 +265,37 @@ def compiled_dir_for(model_dir: Path, board: Board) -> Path:
     return Path(model_dir) / f"compiled-{board.compile_target}"
 
 
-def ensure_compiled(model_dir: Path, board: Board, profile: bool = False, optimize: str = "speed") -> Path:
+def recorded_weights(model_dir: Path) -> str:
+    """The weight encoding `tinyml prepare` chose for this directory (manifest.json "weights"),
+    int8 when none is recorded (emit, older prepare outputs)."""
+    manifest = Path(model_dir) / "manifest.json"
+    if not manifest.is_file():
+        return "int8"
+    try:
+        return str(json.loads(manifest.read_text()).get("weights") or "int8")
+    except ValueError as exc:
+        raise TinymlError(f"{manifest} is not valid JSON: {exc}") from exc
+
+
+def ensure_compiled(model_dir: Path, board: Board, profile: bool = False, optimize: str = "speed",
+                    weights: str | None = None) -> Path:
     """The compiled model for the board: model_dir itself when it holds model.c,
     else model_dir/model.tflite compiled for the board's target (optimize: the
-    compiler's speed / size trade, `tinyml compile --optimize`)."""
+    compiler's speed / size trade, `tinyml compile --optimize`; weights: the
+    encoding, by default the one prepare recorded in the directory)."""
     from tinyml.compiler import compile_tflite
 
     model_dir = Path(model_dir)
     if (model_dir / "model.c").is_file():
+        if weights is not None:
+            raise TinymlError(f"--weights applies to a model directory holding model.tflite; {model_dir} holds "
+                              "compiled C (choose the encoding with `tinyml compile --weights`)")
         return model_dir
     tflite = model_dir / "model.tflite"
     if not tflite.is_file():
         raise TinymlError(f"{model_dir} holds neither model.c (tinyml compile) nor model.tflite (tinyml prepare/emit)")
+    weights = weights or recorded_weights(model_dir)
     out = compiled_dir_for(model_dir, board)
-    say("compile", f"compiling {tflite} to C for {board.compile_target} (--optimize {optimize})")
-    compile_tflite(tflite, out, target=board.compile_target, profile=profile, optimize=optimize)
+    say("compile", f"compiling {tflite} to C for {board.compile_target} (--optimize {optimize}, --weights {weights})")
+    compile_tflite(tflite, out, target=board.compile_target, profile=profile, optimize=optimize, weights=weights)
     return out

@@ -362,12 +362,13 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
                 model_dir: Path | None = None, backend: str = "engine", address: int | None = None,
                 expected_sha256: str | None = None, verify: bool = True, build_dir: Path | None = None,
                 log: Path | None = None, profile: bool = False, optimize: str = "speed",
-                progress: bool = False, tflm: TflmSource | None = None) -> FlashResult:
+                progress: bool = False, tflm: TflmSource | None = None, weights: str | None = None) -> FlashResult:
     """Builds (PlatformIO) or takes a prebuilt image, uploads it, then checks with
     HELLO that the board runs the expected model.
 
     model_dir: a `tinyml compile` output, or a prepare/emit output that is compiled
-    here for the board's target (engine backend, no image; optimize as `tinyml compile`).
+    here for the board's target (engine backend, no image; optimize as `tinyml compile`;
+    weights: the encoding, by default the one `tinyml prepare` recorded in model_dir).
     Emulated boards boot `image` (an ELF) or an image built with this project's
     CMake into the emulator's own folder; the emulator keeps running afterwards.
     """
@@ -376,7 +377,10 @@ def flash_board(board: Board | str, port: str | None = None, image: Path | None 
         expected_sha256 = model_sha256_of(model_dir)
     source = model_dir
     if image is None and backend == "engine" and model_dir is not None:
-        source = ensure_compiled(Path(model_dir), board, profile=profile, optimize=optimize)
+        source = ensure_compiled(Path(model_dir), board, profile=profile, optimize=optimize, weights=weights)
+    elif weights is not None:
+        raise TinymlError("--weights chooses how the engine backend compiles a model directory: it cannot go with "
+                          "--image or --backend tflm")
 
     if board.flasher.get("tool") == "selfcheck":
         raise TinymlError(f"board {board.name} runs a self-check image, not the serial protocol: "

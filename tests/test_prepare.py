@@ -19,9 +19,10 @@ REPORT_KEYS = ("teacher_accuracy", "student_alone_accuracy", "student_float_accu
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     out = tmp_path_factory.mktemp("prepare") / "digits"
-    # A MAC budget that leaves three of the five digits students: the sweep trains those only.
+    # A MAC budget that leaves three of the five digits students: the sweep trains those only
+    # (the family sweep alone; the search over prune ratios and encodings: tests/test_search.py).
     return prepare(PrepareOptions(dataset="digits", board="stm32f405", out=out, epochs=4, teacher_epochs=3,
-                                  progress=False, budgets=Budgets(max_macs=150_000)))
+                                  progress=False, budgets=Budgets(max_macs=150_000), search=False))
 
 
 @pytest.mark.slow
@@ -123,15 +124,28 @@ def test_board_too_small_for_any_student_fails_before_training(tmp_path, no_trai
 
 
 def test_impossible_budget_names_the_smallest_reachable_figure_before_training(tmp_path, no_training):
-    # Below every member, --max-macs is met by pruning (tinyml/prune.py) down to 4 channels a layer.
+    # The family sweep alone: below every member, --max-macs is met by pruning (tinyml/prune.py) down to
+    # 4 channels a layer; a flash budget names the smallest member.
     with pytest.raises(TinymlError, match=r"MACs \(--max-macs\) is 5,000 MACs, the smallest reachable is 7,336 "
                                           r"MACs \(w1.00-d3 pruned at ratio 0.95\)"):
         prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", progress=False,
-                               budgets=Budgets(max_macs=5_000)))
+                               budgets=Budgets(max_macs=5_000), search=False))
     with pytest.raises(TinymlError, match=r"model flash \(--max-flash\) is 4,096 B, the smallest reachable is "
                                           r"[5-9],\d{3} B \(w1.00-d3\)"):
         prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", progress=False,
-                               budgets=Budgets(max_flash_bytes=4096)))
+                               budgets=Budgets(max_flash_bytes=4096), search=False))
+    assert no_training == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_impossible_budget_under_the_search_names_the_smallest_candidate(tmp_path, no_training):
+    # With the search (the default under budgets) the smallest reachable figure is over every member,
+    # prune ratio and weight encoding: the most pruned w1.00-d3, palettized.
+    with pytest.raises(TinymlError, match=r"^no student fits stm32f405 within the budgets: model flash \(--max-flash\) "
+                                          r"is 1,024 B, the smallest reachable is \d,\d{3} B \(w1.00-d3-c4.4.4.4 "
+                                          r"\(w1.00-d3 pruned 0\.\d+\) palette\d/\w+\)$"):
+        prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", progress=False,
+                               budgets=Budgets(max_flash_bytes=1024)))
     assert no_training == []
     assert not (tmp_path / "out").exists()
 

@@ -223,7 +223,8 @@ def test_max_macs_below_every_member_is_met_by_pruning(tmp_path):
     from tinyml.prepare import PrepareOptions, prepare
 
     result = prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", epochs=1,
-                                    teacher_epochs=1, sweep=False, progress=False, budgets=Budgets(max_macs=20_000)))
+                                    teacher_epochs=1, sweep=False, progress=False, budgets=Budgets(max_macs=20_000),
+                                    search=False))
     report = result.report
     assert report["pruning"]["source"] == "--max-macs"
     assert report["macs"] <= 20_000 and report["budgets"]["max_macs"] == 20_000

@@ -45,6 +45,33 @@ INSTRUCTIONS_PER_MAC: dict[tuple[str, str], float] = {
     ("rv32", "speed"): 11.79, ("rv32", "size"): 11.79,
 }
 DEFAULT_ACCURACY_TOLERANCE = 0.005      # half a point
+# How a candidate's weights are stored in flash: int8, or palettized (tinyml/palettize.py clusters the
+# .tflite's weights per layer or per output channel, `compile --weights paletteN` packs them). palette2
+# per layer is left out: one 4-value table for a whole layer cost digits half its accuracy
+# (benchmarks/results/palette.md), and every encoding the search keeps is evaluated after training.
+WEIGHT_ENCODINGS = ("int8", "palette4/layer", "palette4/channel", "palette2/channel")
+
+
+def check_encoding(encoding: str) -> None:
+    if encoding not in WEIGHT_ENCODINGS:
+        raise TinymlError(f"unknown weight encoding '{encoding}' (choose from {', '.join(WEIGHT_ENCODINGS)})")
+
+
+def compile_weights(encoding: str) -> str:
+    """The compiler's --weights for an encoding ('palette4/layer' -> 'palette4')."""
+    check_encoding(encoding)
+    return encoding.split("/")[0]
+
+
+def encode_weights(tflite: bytes, encoding: str) -> bytes:
+    """The .tflite whose weights the encoding can store: itself for int8, else its weights clustered
+    (tinyml.palettize) to 2^bits values per layer or output channel; still a valid int8 model."""
+    weights = compile_weights(encoding)
+    if weights == "int8":
+        return tflite
+    from .palettize import palettize_tflite
+
+    return palettize_tflite(tflite, int(weights.removeprefix("palette")), encoding.split("/")[1]).model
 
 
 def instructions_per_mac_source(target: str, optimize: str) -> str:
@@ -125,6 +152,7 @@ class MemberFigures:
     ram_needed: int             # arena + the board's firmware share
     latency_ms: float           # estimate, see the module docstring
     over: list[str] = field(default_factory=list)   # budgets it breaks, one phrase each
+    encoding: str = "int8"      # how the weights are stored (WEIGHT_ENCODINGS): constants count it
 
     @property
     def fits(self) -> bool:
@@ -135,13 +163,15 @@ class MemberFigures:
 
 
 def member_figures(config: StudentConfig, input_shape: InputShape, num_classes: int, board: Board,
-                   budgets: Budgets) -> MemberFigures:
-    """The figures of an untrained instance of `config` on a board, checked against the budgets."""
+                   budgets: Budgets, encoding: str = "int8") -> MemberFigures:
+    """The figures of an untrained instance of `config` on a board, its weights stored as
+    `encoding`, checked against the budgets."""
     from . import models
 
     footprint = models.footprint(config, input_shape, num_classes)
     tflite = untrained_tflite(config, tuple(int(d) for d in input_shape), int(num_classes))
-    return figures_of_tflite(config.name(), tflite, footprint, board, budgets, before_training=True)
+    return figures_of_tflite(config.name(), tflite, footprint, board, budgets, before_training=True,
+                             encoding=encoding)
 
 
 @functools.lru_cache(maxsize=64)
@@ -168,22 +198,27 @@ def untrained_tflite(config: StudentConfig, input_shape: InputShape, num_classes
 
 
 def figures_of_tflite(name: str, tflite: bytes, footprint: Any, board: Board, budgets: Budgets,
-                      before_training: bool = False) -> MemberFigures:
+                      before_training: bool = False, encoding: str = "int8") -> MemberFigures:
     """The figures of an int8 .tflite on a board. before_training: of an untrained instance,
     so the value-dependent fast-path arrays are all counted (compiled_size(all_fast_paths=True))
-    and the arena is the larger of both layouts; after training: the model as compiled."""
+    and the arena is the larger of both layouts; after training: the model as compiled.
+    encoding: the weights stored as WEIGHT_ENCODINGS says (the .tflite is clustered here first
+    when it is not already), so flash counts the packed indices and tables."""
     from .compiler import compiled_size
 
-    compiled = compiled_size(tflite, board.compile_target, budgets.optimize)
+    weights = compile_weights(encoding)
+    if weights != "int8":
+        tflite = encode_weights(tflite, encoding)
+    compiled = compiled_size(tflite, board.compile_target, budgets.optimize, weights=weights)
     constants, arena = compiled.constants_bytes, compiled.arena_bytes
     if before_training:
-        bound = compiled_size(tflite, board.compile_target, budgets.optimize, all_fast_paths=True)
+        bound = compiled_size(tflite, board.compile_target, budgets.optimize, all_fast_paths=True, weights=weights)
         constants, arena = max(constants, bound.constants_bytes), max(arena, bound.arena_bytes)
     figures = MemberFigures(
         student=name, params=footprint.params, macs=footprint.macs, weight_bytes=footprint.weight_bytes,
         tflite_bytes=len(tflite), constants_bytes=constants, arena_bytes=arena,
         flash_needed=constants + board.firmware_flash_bytes, ram_needed=arena + board.firmware_ram_bytes,
-        latency_ms=round(estimated_latency_ms(footprint.macs, board, budgets.optimize), 4),
+        latency_ms=round(estimated_latency_ms(footprint.macs, board, budgets.optimize), 4), encoding=encoding,
     )
     figures.over = budget_violations(figures, board, budgets)
     return figures

@@ -102,10 +102,18 @@ def boards_cmd(as_json: bool) -> None:
                    "--no-qat never; default: when post-training int8 loses more than 0.5 points on validation, "
                    "keeping the better int8 model on validation.")
 @click.option("--qat-epochs", type=int, default=None, help="QAT fine-tuning epochs [half the student's].")
+@click.option("--weights", default="auto", show_default=True,
+              help="Weight encoding: auto (with budgets, the search chooses among int8, palette4/layer, "
+                   "palette4/channel, palette2/channel), or one of them; recorded for `tinyml flash/bench`.")
+@click.option("--search/--no-search", default=None,
+              help="Search prune ratio and weight encoding under the budgets, Pareto front in the report "
+                   "[default: when a budget or an encoding is given].")
+@click.option("--pruned-variants", type=int, default=2, show_default=True,
+              help="Search: further pruned variants of the chosen student trained and compared.")
 @click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, max_flash,
                 max_ram, max_macs, prune_ratio, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, qat,
-                qat_epochs,
+                qat_epochs, weights, search, pruned_variants,
                 quiet) -> None:
     """Distill a tiny CNN student for a board, quantize it to full int8, check it
     on the real TFLite-Micro kernels on the host, and write every file a
@@ -130,6 +138,7 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
         teacher_epochs=teacher_epochs, seed=seed, sweep=sweep, progress=not quiet,
         max_weight_bytes=int(max_weight_kb * 1024) if max_weight_kb else None, budgets=budgets, prune=prune_ratio,
         qat={None: "auto", True: "on", False: "off"}[qat], qat_epochs=qat_epochs,
+        weights=weights, search=search, pruned_variants=pruned_variants,
     ))
     r = result.report
     click.echo(f"teacher {r['teacher_accuracy']:.2%}  student alone {r['student_alone_accuracy']:.2%}  "
@@ -146,6 +155,12 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
         pr = r["pruning"]
         click.echo(f"pruned {pr['student_before']} -> {pr['student']} (ratio {pr['ratio']:g}): {pr['macs_before']:,} -> "
                    f"{pr['macs_after']:,} MACs, float {pr['float_accuracy_before']:.2%} -> {pr['float_accuracy_after']:.2%}")
+    if "search" in r:
+        front = [e for e in r["search"]["evaluated"] if e["front"]]
+        click.echo(f"search: chose {r['search']['chosen']} (--weights {r['weights']} recorded for flash/bench); "
+                   f"Pareto front of {len(front)}: " + "; ".join(
+                       f"{e['label']} {e['val_accuracy']:.2%} val, {e['constants_bytes']:,} B, "
+                       f"{e['instructions']:,.0f} instr" for e in front))
 
 
 @cli.command("convert")
@@ -386,12 +401,15 @@ _runtime_option = click.option(
               "(ic01, kws01, vww01, ad01) [default: from the model's input shape].")
 @click.option("--input-uint8", is_flag=True, help="mlperf-tiny: the image takes the runner's raw uint8 bytes.")
 @_optimize_option
+@click.option("--weights", type=click.Choice(["int8", "palette4", "palette2"]), default=None,
+              help="How the engine stores the weights (as `tinyml compile --weights`) [default: what `tinyml "
+                   "prepare` recorded in MODEL_DIR's manifest.json, else int8].")
 @_quiet_option
 @_tflm_options
 @_runtime_option
 def flash_cmd(board_name: str | None, model_dir: Path, port: str | None, image: Path | None, backend: str,
               address: int | None, profile: bool, protocol: str, mlperf_model: str | None, input_uint8: bool,
-              optimize: str, tflm_dir: Path | None, tflm_lib: Path | None, runtime: str) -> None:
+              optimize: str, weights: str | None, tflm_dir: Path | None, tflm_lib: Path | None, runtime: str) -> None:
     """Build the firmware for a board and put it on the board, then check with
     HELLO that it runs the expected model. For the emulated board this boots
     QEMU and leaves it running (`tinyml bench --board stm32f405 --model-dir DIR`
@@ -404,6 +422,9 @@ def flash_cmd(board_name: str | None, model_dir: Path, port: str | None, image: 
     if runtime == "micropython":
         if port is None:
             raise TinymlError("--runtime micropython needs --port")
+        if weights is not None:
+            raise TinymlError("--weights is not supported with --runtime micropython (the module's weights are int8: "
+                              "`tinyml compile --target micropython-*`)")
         from .host.micropython import flash_micropython
 
         done = flash_micropython(port, model_dir)
@@ -423,13 +444,17 @@ def flash_cmd(board_name: str | None, model_dir: Path, port: str | None, image: 
         from .host.build import ensure_compiled
         from .host.mlperf import flash_mlperf
 
-        mlperf_result, device = flash_mlperf(board, ensure_compiled(model_dir, board, optimize=optimize),
+        mlperf_result, device = flash_mlperf(board, ensure_compiled(model_dir, board, optimize=optimize,
+                                                                   weights=weights),
                                              mlperf_model, input_uint8, progress=lambda text: say("flash", text))
         click.echo(f"{mlperf_result.board}: MLPerf Tiny image ({device.model}, {device.facts.get('input')} input, "
                    f"{device.facts.get('results')} results), serial port {mlperf_result.port}")
         return
     elif mlperf_model or input_uint8:
         raise TinymlError("--mlperf-model and --input-uint8 go with --protocol mlperf-tiny")
+    if weights is not None and (image is not None or backend != "engine"):
+        raise TinymlError("--weights chooses how the engine backend compiles MODEL_DIR: it cannot go with --image "
+                          "or --backend tflm")
     tflm = None
     if image is None and backend == "tflm":
         from .host.build import TflmSource, check_model_dir
@@ -437,7 +462,8 @@ def flash_cmd(board_name: str | None, model_dir: Path, port: str | None, image: 
         check_model_dir(Path(model_dir).resolve(), "tflm")
         tflm = TflmSource.resolve(tflm_dir, tflm_lib)
     result = flash_board(board, port=port, image=image, model_dir=model_dir, backend=backend,
-                         address=address, profile=profile, optimize=optimize, progress=True, tflm=tflm)
+                         address=address, profile=profile, optimize=optimize, progress=True, tflm=tflm,
+                         weights=weights)
     click.echo(f"{result.board}: flashed with {result.tool}, serial port {result.port}")
     if result.info is not None:
         click.echo(f"board runs model {result.info.model_sha256[:16]}… on the {result.info.backend} backend")

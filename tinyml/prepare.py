@@ -7,6 +7,7 @@ that the result fits the board. The output directory is written atomically.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .boards import Board
-from .budgets import (Budgets, MemberFigures, choose_smallest_within_tolerance, figures_of_tflite,
+from .budgets import (Budgets, MemberFigures, choose_smallest_within_tolerance, compile_weights, figures_of_tflite,
                       instructions_per_mac, instructions_per_mac_source, member_figures,
                       nothing_fits_message)
 from .errors import TinymlError
@@ -41,6 +42,9 @@ class PrepareOptions:
     qat: str = "auto"                   # quantization-aware training: "auto" | "on" | "off" (tinyml.qat_select)
     qat_epochs: int | None = None       # None = half the student's epochs
     prune: float | None = None          # share of channels removed after distillation (tinyml/prune.py)
+    weights: str = "auto"               # weight encoding: "auto" (chosen by the search) or one of WEIGHT_ENCODINGS
+    search: bool | None = None          # tinyml/search.py; None: when a budget or an encoding is given
+    pruned_variants: int = 2            # pruned variants trained beside the chosen architecture (search)
 
 
 @dataclass
@@ -109,6 +113,146 @@ def _prune_to_mac_budget(options: PrepareOptions, family: list[MemberFigures], i
     return [member], plan.ratio, "--max-macs"
 
 
+def _search_on(options: PrepareOptions, budgets: Budgets) -> bool:
+    """The search (tinyml/search.py) runs when asked, or when a budget or a weight encoding is given."""
+    if options.search is not None:
+        return options.search
+    given = (budgets.max_flash_bytes, budgets.max_ram_bytes, budgets.max_weight_bytes, budgets.max_macs,
+             budgets.max_latency_ms)
+    return any(value is not None for value in given) or options.weights not in ("auto", "int8")
+
+
+def _prune_and_finetune(options: PrepareOptions, splits: Any, teacher: Any, distilled: Any, config: Any,
+                        ratio: float, source: str, epochs: int) -> tuple[Any, dict[str, Any], Any]:
+    """Prune the distilled student (tinyml/prune.py) and fine-tune it with the teacher:
+    (the trained run, the report's pruning section, the smaller student's config)."""
+    from . import distill, models
+    from .prune import prune_student
+
+    before_accuracy = distill.evaluate(distilled.model, splits.x_test, splits.y_test)
+    _say(options, f"pruning {config.name()}: {ratio:g} of the channels of every layer ({source})")
+    pruned = prune_student(distilled.model, config, splits.input_shape, splits.num_classes, ratio)
+    _say(options, f"  {pruned.student}: {pruned.macs_before:,} -> {pruned.macs_after:,} MACs, "
+                  f"{pruned.params_before:,} -> {pruned.params_after:,} params")
+    pruned_accuracy = distill.evaluate(pruned.model, splits.x_test, splits.y_test)
+    # Fine-tuning starts from the pruned weights (initialize=False), distilled from the same teacher,
+    # at the full one-cycle learning rate: on digits a third of it left w4.00-d4 at ratio 0.5 / 0.7 on
+    # 98.61% / 92.22% float, the full rate on 98.89% / 95.56% (magnitude pruning leaves the network
+    # near chance, 29% / 10%: it needs retraining more than a gentle nudge).
+    finetune = distill.TrainConfig(epochs=epochs, seed=options.seed, kd=options.kd)
+    _say(options, f"fine-tuning {pruned.student} ({options.kd}, {epochs} epochs)")
+    tuned = distill.train_student(pruned.model, splits, finetune, teacher=teacher if options.kd != "none" else None,
+                                  progress=options.progress, initialize=False)
+    pruning = {**pruned.as_dict(), "source": source, "student_before": config.name(),
+               "fine_tune_epochs": epochs, "fine_tune_lr": finetune.lr,
+               "float_accuracy_before": before_accuracy, "float_accuracy_pruned_not_tuned": pruned_accuracy,
+               "float_accuracy_after": distill.evaluate(tuned.model, splits.x_test, splits.y_test)}
+    return tuned, pruning, models.StudentConfig.parse(pruned.student)
+
+
+def _quantize(options: PrepareOptions, splits: Any, teacher: Any, student: Any, directory: Path,
+              student_epochs: int) -> tuple[Any, Any]:
+    """ONNX export, our converter, full int8, checked on host TFLite-Micro, then PTQ or QAT
+    (tinyml/qat_select.py): directory/model.onnx and model.tflite hold the kept model.
+    Returns (the export's result, the QuantizationChoice)."""
+    from . import distill
+    from .onnx_export import export_onnx
+    from .onnx_to_tf.converter import convert_onnx
+    from .qat_select import choose_quantization, default_qat_epochs
+    from .quantize import quantize_int8
+    from .verify import verify_tflite
+
+    _say(options, "exporting ONNX, converting to TensorFlow and quantizing to full int8")
+    exported = export_onnx(student, splits.input_shape, directory / "model.onnx", sample=splits.x_val[:32])
+    quantized = quantize_int8(convert_onnx(directory / "model.onnx"), splits.x_train, directory / "model.tflite")
+    _say(options, f"checking the int8 model on host TFLite-Micro ({len(splits.x_test)} test samples)")
+    float_logits = distill.predict_logits(student, splits.x_test)
+    checked = verify_tflite(quantized.path.read_bytes(), splits.x_test, splits.y_test, float_logits=float_logits)
+    quantization = choose_quantization(
+        options.qat, student, splits, teacher, options.kd, checked, directory,
+        options.qat_epochs or default_qat_epochs(student_epochs), options.seed, lambda text: _say(options, text),
+        progress=options.progress)
+    return exported, quantization
+
+
+@dataclass
+class SearchOutcome:
+    """The search's pick among the trained variants x encodings, and what prepare writes from it."""
+
+    chosen: Any                        # search.Evaluated
+    reason: str
+    variant: tuple[Any, Any, Any, Any]  # (ratio, config, trained run, pruning section or None)
+    encoded: bytes                     # the chosen .tflite (clustered for a palette)
+    directory: Path                    # the variant's model.onnx
+    exported: Any
+    quantization: Any
+    sized_figures: MemberFigures       # the chosen candidate's figures before training
+    report: dict[str, Any]
+    scratch: Any
+
+    def cleanup(self) -> None:
+        self.scratch.cleanup()
+
+
+def _search_variants(options: PrepareOptions, splits: Any, teacher: Any, board: Board, budgets: Budgets,
+                     sized: list[Any], member_config: Any, member_distilled: Any,
+                     base: tuple[Any, Any, Any, Any], student_epochs: int) -> SearchOutcome:
+    """The chosen architecture and up to options.pruned_variants further pruned variants of its
+    member, each quantized (PTQ, or QAT when it helps), then every fitting encoding evaluated on
+    the trained int8 model (tinyml/search.py); the choice and the Pareto front."""
+    from . import models, search
+
+    scratch = search.scratch_dir()
+    try:
+        variants = [base]
+        member = member_config.name()
+        for ratio in search.pruned_variant_ratios(sized, member, base[0], options.pruned_variants):
+            _say(options, f"search: pruned variant of {member} at {ratio:g}")
+            tuned, pruning, config = _prune_and_finetune(options, splits, teacher, member_distilled, member_config,
+                                                         ratio, "the search under the budgets", student_epochs)
+            variants.append((ratio, config, tuned, pruning))
+        rows: list[Any] = []
+        encoded_of: dict[str, tuple[int, bytes]] = {}
+        quantized: list[tuple[Path, Any, Any]] = []
+        for number, (ratio, config, run, _) in enumerate(variants):
+            directory = Path(scratch.name) / f"variant-{number}"
+            directory.mkdir()
+            _say(options, f"search: variant {number + 1}/{len(variants)}: {config.name()}")
+            exported, quantization = _quantize(options, splits, teacher, run.model, directory, student_epochs)
+            quantized.append((directory, exported, quantization))
+            encodings = search.fitting_encodings(sized, member, ratio)
+            _say(options, f"search: {config.name()} ({quantization.kept}) in {', '.join(encodings)}: host "
+                          "TFLite-Micro accuracy, compiled flash, instructions")
+            footprint = models.footprint(run.model, splits.input_shape, splits.num_classes)
+            for row, encoded in search.evaluate_variant(
+                    config.name(), member, ratio, quantization.kept, (directory / "model.tflite").read_bytes(),
+                    encodings, splits, board, budgets, footprint, Path(scratch.name), lambda t: _say(options, t)):
+                rows.append(row)
+                encoded_of[row.label] = (number, encoded)
+        search.mark_front(rows)
+        chosen = search.choose(rows, budgets.accuracy_tolerance)
+        reason = (f"within {100 * budgets.accuracy_tolerance:.2f} points of the best validation accuracy of the "
+                  f"trained candidates ({max(r.val_accuracy for r in rows if r.fits):.2%}), the fewest "
+                  "instructions, then the least flash")
+        _say(options, f"search: chose {chosen.label} (validation {chosen.val_accuracy:.2%}, "
+                      f"{chosen.constants_bytes:,} B flash, {chosen.instructions:,.0f} instructions)")
+        number, encoded = encoded_of[chosen.label]
+        directory, exported, quantization = quantized[number]
+        sized_figures = next(c.figures for c in sized if c.member == member and c.ratio == chosen.ratio
+                             and c.encoding == chosen.encoding)
+        report = {"encodings": list(search.encodings_for(options.weights)),
+                  "candidates_sized": len(sized), "candidates_fitting": sum(c.fits for c in sized),
+                  "sized": [c.as_dict() for c in sized],
+                  "trained_variants": [{"student": v[1].name(), "ratio": v[0]} for v in variants],
+                  "evaluated": [r.as_dict() for r in rows], "chosen": chosen.label, "reason": reason,
+                  "instructions_source": chosen.instructions_source}
+        return SearchOutcome(chosen, reason, variants[number], encoded, directory, exported, quantization,
+                             sized_figures, report, scratch)
+    except BaseException:
+        scratch.cleanup()
+        raise
+
+
 def prepare(options: PrepareOptions) -> PrepareResult:
     # Bad options, board, paths and dataset are answered before torch and TensorFlow load (10-20 s).
     from . import data, preflight
@@ -119,13 +263,15 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     from .qat_select import check_qat_options
 
     check_qat_options(options.qat, options.qat_epochs)
+    from .search import check_weights_option
+
+    check_weights_option(options.weights)
+    if options.pruned_variants < 0:
+        raise TinymlError(f"--pruned-variants must be 0 or more, got {options.pruned_variants}")
     splits = data.load_dataset(options.dataset, seed=options.seed)
     _say(options, "loading torch and TensorFlow")
     from . import distill, models
     from .artifacts import TestVectors, write_artifacts
-    from .onnx_export import export_onnx
-    from .onnx_to_tf.converter import convert_onnx
-    from .quantize import quantize_int8
     from .prepare_report import write_prepare_report
     from .tflite_graph import load_tflite
     from .verify import verify_tflite
@@ -152,7 +298,27 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     family = size_family(options, board, splits.input_shape, splits.num_classes, budgets)
     fitting = [member for member in family if member.fits]
     prune_ratio, prune_source = options.prune, "--prune"
-    if not fitting:
+    searching = _search_on(options, budgets)
+    sized: list[Any] = []
+    architectures: dict[str, Any] = {}
+    if searching:
+        from . import search
+
+        encodings = search.encodings_for(options.weights)
+        _say(options, f"search: sizing members x prune ratios x weight encodings ({', '.join(encodings)}) for "
+                      f"{board.name} before training")
+        sized = search.size_candidates(models.student_family(splits.input_shape), splits.input_shape,
+                                       splits.num_classes, board, budgets, encodings, options.prune,
+                                       lambda text: _say(options, text))
+        search.check_reachable(sized, board, budgets)
+        fitting_archs = search.fitting_architectures(sized)
+        _say(options, f"search: {sum(c.fits for c in sized)} of {len(sized)} candidates meet the budgets; "
+                      f"{len(fitting_archs)} architectures to compare")
+        architectures = {a.student: a for a in fitting_archs}
+        # The sweep below trains each architecture (pruned ones from scratch, as a dense student of
+        # the kept widths) and keeps the smallest within tolerance; MemberFigures carry the name.
+        fitting = [replace(a.figures, student=a.student) for a in fitting_archs]
+    elif not fitting:
         mac_plan = _prune_to_mac_budget(options, family, splits.input_shape, splits.num_classes, budgets)
         if mac_plan is None:
             raise TinymlError(nothing_fits_message(family, board, budgets))
@@ -203,6 +369,13 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         if prune_source == "--max-macs":
             selection = f"the student --max-macs is met with by pruning (ratio {prune_ratio:g})"
     config = models.StudentConfig.parse(chosen.student)
+    chosen_architecture = architectures.get(chosen.student)
+    if chosen_architecture is not None and chosen_architecture.ratio is not None:
+        # A pruned architecture: train its family member, then prune it (below) to these widths.
+        config = models.StudentConfig.parse(chosen_architecture.member)
+        prune_ratio, prune_source = chosen_architecture.ratio, (
+            "--prune" if options.prune is not None else "the search under the budgets")
+        selection += f"; {chosen_architecture.student} is {chosen_architecture.member} pruned at {prune_ratio:g}"
     _say(options, f"student {config.name()}: {selection}")
 
     recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd="none")
@@ -219,35 +392,27 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     t = lap("student_distilled", t)
     pruning: dict[str, Any] | None = None
     finetune_history: list[dict] = []
+    member_config, member_distilled = config, distilled     # what further pruned variants start from
     if prune_ratio is not None:
-        from .prune import prune_student
-
-        before_accuracy = distill.evaluate(distilled.model, splits.x_test, splits.y_test)
-        _say(options, f"pruning {config.name()}: {prune_ratio:g} of the channels of every layer ({prune_source})")
-        pruned = prune_student(distilled.model, config, splits.input_shape, splits.num_classes, prune_ratio)
-        _say(options, f"  {pruned.student}: {pruned.macs_before:,} -> {pruned.macs_after:,} MACs, "
-                      f"{pruned.params_before:,} -> {pruned.params_after:,} params")
-        pruned_accuracy = distill.evaluate(pruned.model, splits.x_test, splits.y_test)
-        # Fine-tuning starts from the pruned weights (initialize=False), distilled from the same teacher,
-        # at the full one-cycle learning rate: on digits a third of it left w4.00-d4 at ratio 0.5 / 0.7 on
-        # 98.61% / 92.22% float, the full rate on 98.89% / 95.56% (magnitude pruning leaves the network
-        # near chance, 29% / 10%: it needs retraining more than a gentle nudge).
-        finetune = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd)
-        _say(options, f"fine-tuning {pruned.student} ({options.kd}, {student_epochs} epochs)")
-        tuned = distill.train_student(pruned.model, splits, finetune, teacher=teacher if options.kd != "none" else None,
-                                      progress=options.progress, initialize=False)
-        finetune_history = tuned.history
-        pruning = {**pruned.as_dict(), "source": prune_source, "student_before": config.name(),
-                   "fine_tune_epochs": student_epochs, "fine_tune_lr": finetune.lr,
-                   "float_accuracy_before": before_accuracy, "float_accuracy_pruned_not_tuned": pruned_accuracy,
-                   "float_accuracy_after": distill.evaluate(tuned.model, splits.x_test, splits.y_test)}
-        distilled = tuned
-        config = models.StudentConfig.parse(pruned.student)
+        distilled, pruning, config = _prune_and_finetune(options, splits, teacher, distilled, config, prune_ratio,
+                                                         prune_source, student_epochs)
+        finetune_history = distilled.history
         t = lap("prune_finetune", t)
+
+    outcome: SearchOutcome | None = None
+    if searching:
+        outcome = _search_variants(options, splits, teacher, board, budgets, sized, member_config, member_distilled,
+                                   (prune_ratio, config, distilled, pruning), student_epochs)
+        picked = outcome.variant
+        _, config, distilled, pruning = picked
+        finetune_history = distilled.history if pruning is not None else []
+        chosen = outcome.sized_figures
+        selection += f"; then {outcome.chosen.label}: {outcome.reason}"
+        t = lap("search_variants", t)
 
     sweep: list[dict[str, Any]] = []
     for member in family:
-        row: dict[str, Any] = {**member.as_dict(), "chosen": member.student == chosen.student,
+        row: dict[str, Any] = {**member.as_dict(), "chosen": member.student in (chosen.student, member_config.name()),
                                "val_accuracy": None, "float_accuracy": None, "epochs": None}
         if member.student in sweep_accuracy:
             measured = sweep_accuracy[member.student]
@@ -256,32 +421,26 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         sweep.append(row)
 
     with atomic_output_dir(Path(options.out), keep_existing=False) as tmp:
-        _say(options, "exporting ONNX, converting to TensorFlow and quantizing to full int8")
-        exported = export_onnx(distilled.model, splits.input_shape, tmp / "model.onnx", sample=splits.x_val[:32])
-        tf_model = convert_onnx(tmp / "model.onnx")
-        quantized = quantize_int8(tf_model, splits.x_train, tmp / "model.tflite")
-        t = lap("convert_quantize", t)
-
-        _say(options, f"checking the int8 model on host TFLite-Micro ({len(splits.x_test)} test samples)")
-        float_logits = distill.predict_logits(distilled.model, splits.x_test)
-        model_bytes = quantized.path.read_bytes()
-        checked = verify_tflite(model_bytes, splits.x_test, splits.y_test, float_logits=float_logits)
-        t = lap("verify_tflm", t)
-
-        from .qat_select import choose_quantization, default_qat_epochs
-
-        quantization = choose_quantization(
-            options.qat, distilled.model, splits, teacher, options.kd, checked, tmp,
-            options.qat_epochs or default_qat_epochs(student_epochs), options.seed, lambda text: _say(options, text),
-            progress=options.progress)
-        checked = quantization.checked
+        encoding = "int8"
+        if outcome is None:
+            exported, quantization = _quantize(options, splits, teacher, distilled.model, tmp, student_epochs)
+            checked = quantization.checked
+            t = lap("convert_quantize_verify", t)
+        else:
+            # The chosen variant in its chosen encoding (the clustered .tflite for a palette).
+            encoding = outcome.chosen.encoding
+            exported, quantization = outcome.exported, outcome.quantization
+            shutil.copyfile(outcome.directory / "model.onnx", tmp / "model.onnx")
+            (tmp / "model.tflite").write_bytes(outcome.encoded)
+            checked = verify_tflite(outcome.encoded, splits.x_test, splits.y_test,
+                                    float_logits=distill.predict_logits(distilled.model, splits.x_test))
+            outcome.cleanup()
         model_bytes = (tmp / "model.tflite").read_bytes()
-        t = lap("quantization_choice", t)
 
         _say(options, "writing the C artifacts, test vectors and report")
         # The final check: the same figures, now of the trained model.
         footprint = models.footprint(distilled.model, splits.input_shape, splits.num_classes)
-        final = figures_of_tflite(config.name(), model_bytes, footprint, board, budgets)
+        final = figures_of_tflite(config.name(), model_bytes, footprint, board, budgets, encoding=encoding)
         if final.over:
             raise TinymlError(f"the trained {config.name()} breaks its budgets: {'; '.join(final.over)}")
         graph = load_tflite(model_bytes)
@@ -289,6 +448,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
             "dataset": splits.name, "board": board.name, "student": config.name(),
             "params": footprint.params, "macs": footprint.macs,
             "preprocess": {"kind": "scale", "input_range": [0.0, 1.0], "layout": "NHWC"},
+            # What `tinyml flash/bench/deploy` compile with by default (host.build.ensure_compiled).
+            "weights": compile_weights(encoding), "weight_encoding": encoding,
         }
         vectors = TestVectors(checked.inputs, checked.outputs, splits.y_test, list(splits.labels))
         files, manifest = write_artifacts(tmp, model_bytes, graph, vectors, list(splits.labels),
@@ -313,6 +474,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
             "qat_int8_accuracy": quantization.report["qat_int8_accuracy"],
             "quantization": quantization.report,
             "flash_bytes": len(model_bytes),
+            "weights": compile_weights(encoding),
+            "weight_encoding": encoding,
             "arena_bytes": checked.arena_bytes,
             "engine": {"target": board.compile_target, "optimize": budgets.optimize,
                        "constants_bytes": final.constants_bytes, "arena_bytes": final.arena_bytes,
@@ -344,6 +507,13 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         }
         if pruning is not None:
             report["pruning"] = {**pruning, "int8_accuracy_after": checked.int8_accuracy}
+        if outcome is not None:
+            # The sweep over the fitting architectures (pruned ones trained from scratch as dense students).
+            swept = [{"student": a.student, "member": a.member, "ratio": a.ratio, "encoding": a.figures.encoding,
+                      "constants_bytes": a.figures.constants_bytes, "macs": a.figures.macs,
+                      "val_accuracy": sweep_accuracy.get(a.student, {}).get("val_accuracy"),
+                      "epochs": sweep_accuracy.get(a.student, {}).get("epochs")} for a in architectures.values()]
+            report["search"] = {**outcome.report, "architectures": swept}
         report["wall_seconds"] = round(time.perf_counter() - started, 2)
         history = {"teacher": teacher_history, "student_alone": alone.history, "student_distilled": distilled.history}
         if finetune_history:

@@ -50,6 +50,8 @@ def _markdown(report: dict[str, Any], plots: list[str]) -> str:
         lines += ["", *_quantization_section(r)]
     if r.get("pruning"):
         lines += ["", *_pruning_table(r["pruning"])]
+    if r.get("search"):
+        lines += ["", *_search_section(r)]
     if r.get("family"):
         lines += ["", *_family_table(r)]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
@@ -84,6 +86,61 @@ def _pruning_table(p: dict[str, Any]) -> list[str]:
             "", f"Pruned, before fine-tuning: {_pct(p['float_accuracy_pruned_not_tuned'])}; fine-tuned "
             f"{p['fine_tune_epochs']} epochs with the teacher; int8 after: {_pct(p['int8_accuracy_after'])}.",
             f"Output channels per layer: {kept}."]
+
+
+def _search_section(r: dict[str, Any]) -> list[str]:
+    """The search under the budgets: every trained variant x encoding, the Pareto front marked."""
+    s = r["search"]
+    lines = ["## Search under the budgets: width/depth, prune ratio, QAT, weight encoding", "",
+             f"{s['candidates_sized']} candidates (members x prune ratios x encodings {', '.join(s['encodings'])}) "
+             f"sized before training, {s['candidates_fitting']} within the budgets; trained: "
+             f"{', '.join(v['student'] for v in s['trained_variants'])}. Chosen: **{s['chosen']}** ({s['reason']}).",
+             "", "Accuracy: int8 on host TFLite-Micro, the encoded model (validation chooses, test reports). Flash: "
+             "the engine's compiled constants with that encoding (what `--max-flash` counts). Instructions: "
+             f"{s['instructions_source']}. Front: not dominated on (validation accuracy, flash, instructions).", "",
+             "| candidate | quantization | val acc | test acc | flash | arena | MACs | instructions | front | budgets |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    swept = [a for a in s.get("architectures", []) if a.get("val_accuracy") is not None]
+    if swept:
+        lines[3:3] = ["", "Architectures compared before the variants (trained alone from scratch, a few epochs; "
+                      "validation accuracy): " + ", ".join(
+                          f"{a['student']}{'' if a['ratio'] is None else ' (' + a['member'] + ' pruned ' + format(a['ratio'], 'g') + ')'}"
+                          f" {_pct(a['val_accuracy'])}" for a in swept) + "."]
+    for e in s["evaluated"]:
+        mark = " **(chosen)**" if e["chosen"] else ""
+        estimated = "" if e["device_agreement"] is not None else " (est.)"
+        lines.append(f"| {e['label']}{mark} | {e['quantization'].upper()} | {_pct(e['val_accuracy'])} | "
+                     f"{_pct(e['test_accuracy'])} | {e['constants_bytes']:,} B | {e['arena_bytes']:,} B | "
+                     f"{e['macs']:,} | {e['instructions']:,.0f}{estimated} | {'yes' if e['front'] else ''} | "
+                     f"{'fits' if e['fits'] else 'over: ' + '; '.join(e['over'])} |")
+    return lines
+
+
+def plot_pareto_front(report: dict[str, Any], path: Path) -> tuple[Path, list]:
+    """Validation accuracy of the evaluated candidates against flash and against instructions
+    (front points starred, the chosen one red, the budget lines dashed)."""
+    s = report["search"]
+    budgets = report.get("budgets", {})
+    flash_lines = {"--max-flash": budgets["max_flash_bytes"]} if budgets.get("max_flash_bytes") else {}
+    rows = s["evaluated"]
+
+    def name(e: dict[str, Any]) -> str:
+        # Short: the pruned widths stand for the student ("c8.8.16.16"), "p4/l" for palette4/layer.
+        student = e["student"].rsplit("-", 1)[-1] if e["ratio"] is not None else e["student"]
+        encoding = e["encoding"].replace("palette", "p").replace("/layer", "/l").replace("/channel", "/c")
+        return f"{'*' if e['front'] else ''}{student} {encoding}"
+
+    chosen = next((name(e) for e in rows if e["chosen"]), None)
+    unit = "instructions per inference" + ("" if all(e["device_agreement"] is not None for e in rows)
+                                           else " (some estimated)")
+    panels = [
+        {"xlabel": "weight flash: compiled constants with the encoding, bytes", "ylabel": "validation accuracy (int8)",
+         "points": [(e["constants_bytes"], e["val_accuracy"], name(e)) for e in rows], "budgets": flash_lines},
+        {"xlabel": unit, "ylabel": "validation accuracy (int8)",
+         "points": [(e["instructions"], e["val_accuracy"], name(e)) for e in rows], "budgets": {}},
+    ]
+    return plot_sweep(panels, path, f"trained candidates on {report['board']} (*: Pareto front; red: chosen)",
+                      highlight=chosen)
 
 
 def _family_table(r: dict[str, Any]) -> list[str]:
@@ -159,6 +216,9 @@ def write_prepare_report(
     if any(m.get("val_accuracy") is not None for m in report.get("family", [])):
         plot_family_sweep(report, directory / "accuracy_vs_size.png")
         plots.append("accuracy_vs_size.png")
+    if report.get("search", {}).get("evaluated"):
+        plot_pareto_front(report, directory / "pareto_front.png")
+        plots.append("pareto_front.png")
     report = {**report, "confusion_matrix": matrix.tolist(), "plots": plots}
     (directory / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (directory / "report.md").write_text(_markdown(report, plots))

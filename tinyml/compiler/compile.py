@@ -105,20 +105,23 @@ class CompiledSize:
 
 
 def compiled_size(model: str | Path | bytes, target: str = "generic", optimize: str = "speed",
-                  all_fast_paths: bool = False) -> CompiledSize:
+                  all_fast_paths: bool = False, weights: str = "int8") -> CompiledSize:
     """The flash and arena `compile_tflite` would emit for MODEL, from the same lowering
     and memory plan (the budget checks of `tinyml prepare` and `tinyml flash` use it).
 
     all_fast_paths: size the model as if every layer took its fast requantization path
     (quant.sizing_all_fast_paths): the most constants any weights of this architecture
-    can need, for budgets computed before training."""
+    can need, for budgets computed before training.
+    weights: the encoding `compile_tflite(weights=...)` stores (palette4/palette2: packed
+    indices and tables in flash, the decoded layer in the arena's scratch)."""
     if target not in TARGETS:
         raise TinymlError(f"unknown target '{target}' (choose from {', '.join(TARGETS)})")
     graph = load_tflite(model)
     with sizing_all_fast_paths() if all_fast_paths else nullcontext():
         layers = lower_graph(graph, target, optimize)
+    encoded = _apply_weight_encoding(layers, weights)
     plan = plan_memory(graph, layers)
-    infos = _layer_infos(graph, layers)
+    infos = _with_encoding(_layer_infos(graph, layers), encoded)
     return CompiledSize(sum(info.weight_bytes for info in infos), plan.arena_bytes, sum(info.macs for info in infos))
 
 

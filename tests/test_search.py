@@ -1,0 +1,202 @@
+"""`tinyml prepare`'s search under budgets (tinyml/search.py): encodings counted in the flash
+figures, the Pareto front, the choice, and one small end-to-end run whose chosen encoding
+flows into the firmware built for the emulated STM32F405."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tinyml.boards import load_board
+from tinyml.budgets import Budgets, figures_of_tflite, member_figures, untrained_tflite
+from tinyml.errors import TinymlError
+from tinyml.models import StudentConfig, footprint
+from tinyml.search import Evaluated, check_weights_option, choose, dominates, mark_front
+
+DIGITS = (8, 8, 1)
+
+
+def _row(label: str, accuracy: float, flash: int, instructions: float, fits: bool = True) -> Evaluated:
+    return Evaluated(label, "m", None, "m", "int8", "ptq", accuracy, accuracy, flash, 100, 1000, instructions,
+                     "measured", 1.0, fits)
+
+
+def test_front_is_exactly_the_non_dominated_rows():
+    rows = [_row("a", 0.98, 4000, 200_000), _row("b", 0.97, 2000, 220_000), _row("c", 0.96, 3000, 230_000),
+            _row("d", 0.98, 4000, 190_000), _row("e", 0.90, 1000, 100_000)]
+    mark_front(rows)
+    front = {r.label for r in rows if r.front}
+    assert front == {"b", "d", "e"}      # a: d is as accurate, as small and faster; c: b beats it on all three
+    for row in rows:
+        assert row.front == (not any(dominates(other, row) for other in rows if other is not row))
+    assert not dominates(rows[0], rows[0])
+
+
+def test_choice_is_the_fewest_instructions_within_tolerance_of_the_best_fitting():
+    rows = [_row("big", 0.99, 9000, 300_000, fits=False), _row("a", 0.980, 4000, 200_000),
+            _row("b", 0.976, 2000, 150_000), _row("c", 0.96, 1000, 50_000)]
+    picked = choose(rows, tolerance=0.005)
+    assert picked.label == "b" and picked.chosen     # "big" is over a budget; "c" is 2 points below "a"
+    with pytest.raises(TinymlError, match="no trained candidate meets the budgets: x breaks flash"):
+        choose([Evaluated("x", "m", None, "m", "int8", "ptq", 0.9, 0.9, 1, 1, 1, 1.0, "", None, False, ["flash"])],
+               0.005)
+
+
+def test_unknown_weight_encoding_is_one_line():
+    check_weights_option("auto")
+    check_weights_option("palette4/layer")
+    with pytest.raises(TinymlError, match=r"unknown weight encoding 'palette3' \(choose from int8, palette4/layer"):
+        check_weights_option("palette3")
+
+
+def test_flash_figures_count_the_encoded_weights(tmp_path):
+    """compiled_size with an encoding is what compile_tflite emits with it, and a palette4 model fits a
+    flash budget its int8 self does not."""
+    from tinyml.compiler import compile_tflite, compiled_size
+    from tinyml.palettize import palettize_tflite
+
+    board = load_board("stm32f405")
+    config = StudentConfig(2.0, 3)
+    tflite = untrained_tflite(config, DIGITS, 10)
+    clustered = palettize_tflite(tflite, 4, "layer").model
+    (tmp_path / "p.tflite").write_bytes(clustered)
+    compiled = compile_tflite(tmp_path / "p.tflite", tmp_path / "c", target="cortex-m4", weights="palette4")
+    size = compiled_size(clustered, "cortex-m4", "speed", weights="palette4")
+    assert (size.constants_bytes, size.arena_bytes) == (compiled.weight_bytes, compiled.arena_bytes)
+
+    int8 = member_figures(config, DIGITS, 10, board, Budgets())
+    palette = member_figures(config, DIGITS, 10, board, Budgets(), encoding="palette4/layer")
+    assert palette.encoding == "palette4/layer" and palette.constants_bytes < int8.constants_bytes
+    between = Budgets(max_flash_bytes=(int8.constants_bytes + palette.constants_bytes) // 2)
+    assert not member_figures(config, DIGITS, 10, board, between).fits
+    assert member_figures(config, DIGITS, 10, board, between, encoding="palette4/layer").fits
+    # After training the same function sizes the (already clustered) model as compiled.
+    after = figures_of_tflite("x", clustered, footprint(config, DIGITS, 10), board, Budgets(),
+                              encoding="palette4/layer")
+    assert after.constants_bytes == compiled.weight_bytes
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A flash budget below every int8 candidate (the most pruned w1.00-d3 in int8 needs about 3.5 KB of
+    constants on the Cortex-M4 path) and a MAC budget: only palettized, pruned students fit."""
+    from tinyml.prepare import PrepareOptions, prepare
+
+    out = tmp_path_factory.mktemp("search") / "digits"
+    return prepare(PrepareOptions(dataset="digits", board="stm32f405", out=out, epochs=1, teacher_epochs=1,
+                                  progress=False, sweep=False, pruned_variants=0,
+                                  budgets=Budgets(max_flash_bytes=3000, max_macs=30_000)))
+
+
+@pytest.mark.slow
+def test_search_meets_the_budgets_and_reports_the_front(searched):
+    out = searched.out_dir
+    report = json.loads((out / "report.json").read_text())
+    search = report["search"]
+    assert report["engine"]["constants_bytes"] <= 3000 and report["macs"] <= 30_000
+    assert report["weight_encoding"] != "int8" and report["weights"] in ("palette4", "palette2")
+    assert report["weight_encoding"] in search["chosen"]
+    evaluated = search["evaluated"]
+    assert len(search["trained_variants"]) == 1    # --pruned-variants 0: the chosen architecture only
+    assert len(evaluated) >= 2                      # its fitting encodings, each measured
+    assert [e["chosen"] for e in evaluated].count(True) == 1
+    chosen = next(e for e in evaluated if e["chosen"])
+    assert chosen["fits"] and chosen["constants_bytes"] == report["engine"]["constants_bytes"]
+    # Measured on the emulated board, and the firmware's outputs are TFLite-Micro's.
+    assert all(e["device_agreement"] == 1.0 and "measured" in e["instructions_source"] for e in evaluated)
+    front = [e for e in evaluated if e["front"]]
+    assert chosen in front or any(e["val_accuracy"] >= chosen["val_accuracy"] for e in front)
+
+    def dominated(a, b):   # b dominates a
+        return (b["val_accuracy"] >= a["val_accuracy"] and b["constants_bytes"] <= a["constants_bytes"]
+                and b["instructions"] <= a["instructions"] and (b["val_accuracy"] > a["val_accuracy"]
+                or b["constants_bytes"] < a["constants_bytes"] or b["instructions"] < a["instructions"]))
+
+    for e in evaluated:
+        assert e["front"] == (not any(dominated(e, other) for other in evaluated if other is not e))
+    assert (out / "pareto_front.png").stat().st_size > 10_000
+    text = (out / "report.md").read_text()
+    assert "## Search under the budgets" in text and "![pareto_front.png](pareto_front.png)" in text
+
+
+@pytest.mark.slow
+def test_chosen_encoding_flows_into_the_compiled_firmware(searched, tmp_path):
+    from tinyml.host.build import ensure_compiled, recorded_weights
+    from tinyml.host.session import BoardSession
+
+    out = searched.out_dir
+    report = json.loads((out / "report.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["weights"] == report["weights"] == recorded_weights(out)
+    board = load_board("stm32f405")
+    compiled = ensure_compiled(out, board)
+    summary = json.loads((Path(compiled) / "compile.json").read_text())
+    assert summary["weights"] == report["weights"] and "tm_palette.c" in summary["engine_sources"]
+    assert summary["weight_bytes"] == report["engine"]["constants_bytes"]
+    # `tinyml flash`/`bench` build from the directory the same way: the board answers with its model.
+    with BoardSession.build_and_boot(board, out, tmp_path / "build") as session:
+        assert session.info is not None and session.info.model_sha256 == report["model_sha256"]
+        results = list(session.link.infer([(0, json_free_sample(out))]))
+    assert len(results) == 1
+    with pytest.raises(TinymlError, match="--weights applies to a model directory holding model.tflite"):
+        ensure_compiled(compiled, board, weights="int8")
+
+
+def json_free_sample(model_dir: Path) -> bytes:
+    import numpy as np
+
+    with np.load(model_dir / "test_vectors.npz") as data:
+        return data["inputs"][0].tobytes()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--weights", "palette3"),
+     "unknown weight encoding 'palette3' (choose from int8, palette4/layer, palette4/channel, palette2/channel)"),
+    (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--pruned-variants", "-1"),
+     "--pruned-variants must be 0 or more, got -1"),
+    (("flash", "--board", "stm32f405", "--model-dir", ".", "--weights", "palette4", "--backend", "tflm"),
+     "--weights chooses how the engine backend compiles MODEL_DIR: it cannot go with --image or --backend tflm"),
+    (("flash", "--runtime", "micropython", "--port", "loop://", "--model-dir", ".", "--weights", "palette4"),
+     "--weights is not supported with --runtime micropython"),
+])
+def test_bad_weights_options_are_one_line_before_anything_runs(tmp_path, args, message):
+    import subprocess
+    import sys
+
+    from cli_rules import assert_bad_input
+
+    result = subprocess.run([sys.executable, "-m", "tinyml.cli", *args], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    assert_bad_input(result, message, only_line=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_latency_budget_is_checked_against_the_measured_instructions(monkeypatch):
+    """Before training --max-latency-ms is an estimate; after training the search checks the instructions
+    measured on the emulator (here: a stand-in count) at the board's clock."""
+    import types
+
+    import numpy as np
+
+    from tinyml import search
+
+    board = load_board("stm32f405")
+    config = StudentConfig(1.0, 3)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, *DIGITS), dtype=np.float32), rng.integers(0, 10, 8)
+    splits = types.SimpleNamespace(x_val=x, y_val=y, x_test=x, y_test=y)
+    measured = {"count": 0.0}
+    monkeypatch.setattr(search, "count_instructions", lambda *a, **k: search.InstructionCount(
+        measured["count"], "measured on stm32f405's emulator (stand-in)", 1.0, 4))
+    budgets = Budgets(max_latency_ms=1.0)      # 168,000 instructions at 168 MHz
+    arguments = (config.name(), config.name(), None, "ptq", untrained_tflite(config, DIGITS, 10), ["int8"], splits,
+                 board, budgets, footprint(config, DIGITS, 10), Path("/nonexistent"), lambda text: None)
+    measured["count"] = 100_000.0
+    (row, _), = search.evaluate_variant(*arguments)
+    assert row.fits and row.instructions == 100_000.0
+    measured["count"] = 200_000.0
+    (row, _), = search.evaluate_variant(*arguments)
+    assert not row.fits and row.over == ["latency measured on the emulator at 168 MHz (--max-latency-ms): needs "
+                                         "1.190 ms, has 1.000 ms"]
