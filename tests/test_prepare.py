@@ -19,7 +19,7 @@ REPORT_KEYS = ("teacher_accuracy", "student_alone_accuracy", "student_float_accu
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     out = tmp_path_factory.mktemp("prepare") / "digits"
-    # A MAC budget that leaves three of the five digits students: the sweep trains those only.
+    # A MAC budget that leaves five of the seven digits students: the sweep trains those only.
     return prepare(PrepareOptions(dataset="digits", board="stm32f405", out=out, epochs=4, teacher_epochs=3,
                                   progress=False, budgets=Budgets(max_macs=150_000)))
 
@@ -54,7 +54,7 @@ def test_budgets_choose_the_smallest_student_within_tolerance_of_the_best(prepar
     family = report["family"]
     fitting = [m for m in family if m["fits"]]
     over = [m for m in family if not m["fits"]]
-    assert len(fitting) == 3 and len(over) == 2
+    assert len(fitting) == 5 and len(over) == 2
     assert all(m["macs"] <= 150_000 for m in fitting) and all(m["macs"] > 150_000 for m in over)
     assert all("MACs (--max-macs)" in "; ".join(m["over"]) for m in over)
     # Only the fitting students were trained; the choice is the smallest within 0.5 points of the best.
@@ -170,3 +170,16 @@ def test_unknown_kd_and_missing_dataset(tmp_path):
     with pytest.raises(TinymlError, match="not found"):
         prepare(PrepareOptions(dataset=str(tmp_path / "nope.npz"), board="stm32f405", out=tmp_path / "o"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_named_student_replaces_the_family():
+    from tinyml.prepare import size_family
+
+    options = PrepareOptions(dataset="digits", board="stm32f405", out=None, progress=False,
+                             student="w1.00-d1-e1-f-c28.36")
+    figures = size_family(options, load_board("stm32f405"), (8, 8, 1), 10, Budgets(max_macs=30_000))
+    assert [m.student for m in figures] == ["w1.00-d1-e1-f-c28.36"]
+    assert figures[0].fits and figures[0].macs == 29_952
+    with pytest.raises(TinymlError, match="bad student name 'w1-wide'"):
+        size_family(PrepareOptions(dataset="digits", board="stm32f405", out=None, progress=False, student="w1-wide"),
+                    load_board("stm32f405"), (8, 8, 1), 10, Budgets())

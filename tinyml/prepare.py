@@ -41,6 +41,7 @@ class PrepareOptions:
     qat: str = "auto"                   # quantization-aware training: "auto" | "on" | "off" (tinyml.qat_select)
     qat_epochs: int | None = None       # None = half the student's epochs
     prune: float | None = None          # share of channels removed after distillation (tinyml/prune.py)
+    student: str | None = None          # this one student (a StudentConfig name) instead of the family
 
 
 @dataclass
@@ -69,7 +70,8 @@ def size_family(options: PrepareOptions, board: Board, input_shape: tuple[int, i
 
     _say(options, f"sizing the student family for {board.name} ({board.compile_target}, --optimize "
                   f"{budgets.optimize}): untrained instances exported, quantized and compiled")
-    family = models.student_family(input_shape)
+    family = ([models.StudentConfig.parse(options.student)] if options.student
+              else models.student_family(input_shape))
     if options.sweep:
         return [_size_member(options, config, input_shape, num_classes, board, budgets) for config in family]
     figures = []

@@ -179,10 +179,10 @@ def config_at_ratio(config: StudentConfig, input_shape: InputShape, num_classes:
     alone: every group keeps kept_channels of its own)."""
     from . import models
 
-    plain = replace(config, channels=None)
-    stem = models.stem_channels(plain)
-    blocks = [c for _, c in models._student_plan(plain, input_shape)[1]]
-    return pruned_config(plain, tuple(kept_channels(c, ratio) for c in (stem, *blocks)))
+    # A member's own widths (a family member may name its channels, -c28.36)
+    stem = models.stem_channels(config)
+    blocks = [c for _, c in models._student_plan(config, input_shape)[1]]
+    return pruned_config(config, tuple(kept_channels(c, ratio) for c in (stem, *blocks)))
 
 
 def macs_at_ratio(config: StudentConfig, input_shape: InputShape, num_classes: int, ratio: float) -> int:
