@@ -42,6 +42,7 @@ class PrepareOptions:
     qat_epochs: int | None = None       # None = half the student's epochs
     prune: float | None = None          # share of channels removed after distillation (tinyml/prune.py)
     student: str | None = None          # this one student (a StudentConfig name) instead of the family
+    rotate_degrees: float = 0.0         # training augmentation: random rotations (distill.TrainConfig)
 
 
 @dataclass
@@ -121,6 +122,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     from .qat_select import check_qat_options
 
     check_qat_options(options.qat, options.qat_epochs)
+    if not 0.0 <= options.rotate_degrees <= 45.0:   # distill.TrainConfig's range, checked before any training
+        raise TinymlError(f"--rotate-degrees must be in [0, 45], got {options.rotate_degrees:g}")
     splits = data.load_dataset(options.dataset, seed=options.seed)
     _say(options, "loading torch and TensorFlow")
     from . import distill, models
@@ -207,12 +210,14 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     config = models.StudentConfig.parse(chosen.student)
     _say(options, f"student {config.name()}: {selection}")
 
-    recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd="none")
+    recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd="none",
+                                  rotate_degrees=options.rotate_degrees)
     _say(options, f"training the student {config.name()} alone ({student_epochs} epochs)")
     alone = distill.train_student(models.build_student(config, splits.input_shape, splits.num_classes), splits,
                                   recipe, teacher=None, progress=options.progress)
     t = lap("student_alone", t)
-    kd_recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd)
+    kd_recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd,
+                                     rotate_degrees=options.rotate_degrees)
     distilled = alone
     if options.kd != "none":
         _say(options, f"distilling the student {config.name()} ({options.kd}, {student_epochs} epochs)")
@@ -234,7 +239,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         # at the full one-cycle learning rate: on digits a third of it left w4.00-d4 at ratio 0.5 / 0.7 on
         # 98.61% / 92.22% float, the full rate on 98.89% / 95.56% (magnitude pruning leaves the network
         # near chance, 29% / 10%: it needs retraining more than a gentle nudge).
-        finetune = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd)
+        finetune = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd,
+                                      rotate_degrees=options.rotate_degrees)
         _say(options, f"fine-tuning {pruned.student} ({options.kd}, {student_epochs} epochs)")
         tuned = distill.train_student(pruned.model, splits, finetune, teacher=teacher if options.kd != "none" else None,
                                       progress=options.progress, initialize=False)
@@ -302,6 +308,7 @@ def prepare(options: PrepareOptions) -> PrepareResult:
             "board": board.name,
             "student": config.name(),
             "kd": options.kd,
+            "rotate_degrees": options.rotate_degrees,
             "seed": options.seed,
             "epochs": {"student": student_epochs, "teacher": 0 if options.teacher else teacher_epochs},
             "samples": {"train": len(splits.x_train), "val": len(splits.x_val), "test": len(splits.x_test)},
