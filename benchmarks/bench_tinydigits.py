@@ -39,7 +39,6 @@ CANDIDATES: list[tuple[str, list[str]]] = [
     ("max-macs-30k", ["--max-macs", "30K", "--epochs", EPOCHS]),
     ("w1.00-d1-e1-f-c28.36", ["--student", "w1.00-d1-e1-f-c28.36", "--epochs", EPOCHS]),
     ("w2.00-d2-e1-f", ["--student", "w2.00-d2-e1-f", "--epochs", EPOCHS]),
-    ("w1.00-d1-e1-f-c28.36-rot10", ["--student", "w1.00-d1-e1-f-c28.36", "--epochs", EPOCHS, "--rotate-degrees", "10"]),
 ]
 
 
