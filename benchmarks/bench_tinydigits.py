@@ -39,6 +39,7 @@ CANDIDATES: list[tuple[str, list[str]]] = [
     ("max-macs-30k", ["--max-macs", "30K", "--epochs", EPOCHS]),
     ("w1.00-d1-e1-f-c28.36", ["--student", "w1.00-d1-e1-f-c28.36", "--epochs", EPOCHS]),
     ("w2.00-d2-e1-f", ["--student", "w2.00-d2-e1-f", "--epochs", EPOCHS]),
+    ("w1.00-d1-e1-f-c28.36-e120", ["--student", "w1.00-d1-e1-f-c28.36", "--epochs", "120"]),
     # A wider early-downsampling student (53,152 MACs) pruned at 0.3 to the same c28.36 shape.
     ("c40.52-pruned-0.3", ["--student", "w1.00-d1-e1-f-c40.52", "--prune", "0.3", "--epochs", EPOCHS]),
 ]
