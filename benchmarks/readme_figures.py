@@ -460,11 +460,22 @@ def budget_search() -> Row:
                f"`bench_budget_search.py` ({results_link('budget-search.json', data)}; tables in `budget-search.md`)")
 
 
+def tinydigits() -> Row:
+    data = load("tinydigits.json")
+    points = "; ".join(
+        f"{r['student']} (`{r['prepare_options']}`): {num(r['macs'])} MACs, {num(r['weight_bytes'])} B of weights, "
+        f"{pct(r['device_accuracy'])} on device at p50 {num(r['instructions_p50'])} instructions"
+        for r in data["rows"])
+    return Row("digits under 30,000 MACs: early-downsampling students with a flatten head (`-e1-f`), int8 on the "
+               "emulated STM32F405 over the whole test split", f"{points}. Target: {data['target']}",
+               f"`bench_tinydigits.py` ({results_link('tinydigits.json', data)}; plot `tinydigits.png`)")
+
+
 # The table's rows, in order; a row that reads a new result file is one more function here.
 ROWS: list[Callable[[], Row]] = [
     prepare_seeds, firmware_overhead, prepare_mnist5k, demo, engine, xtensa, mlperf, tflm, harness, reliability,
     fuzz, micropython, learning_update, learning_federate, qat, prune, palette,
-    compress, budget_search,
+    compress, budget_search, tinydigits,
 ]
 
 

@@ -221,3 +221,28 @@ def test_hinton_distillation_moves_the_student_toward_the_teacher(digits, teache
     print(f"KL from the teacher at T={recipe.temperature:g}: alone {kl_alone:.4f}, hinton {kl_taught:.4f}; "
           f"val accuracy alone {alone.val_accuracy:.4f}, hinton {taught.val_accuracy:.4f}")
     assert kl_taught < 0.8 * kl_alone
+
+
+def test_random_rotation_turns_images_by_at_most_the_angle():
+    # A horizontal bar through the centre: a small turn keeps it near the middle row, a wider one spreads it.
+    image = torch.zeros(64, 1, 9, 9)
+    image[:, :, 4, :] = 1.0
+    still = distill._random_rotate(image, 0.0, torch.Generator().manual_seed(0))
+    assert torch.allclose(still, image, atol=1e-5)
+    small = distill._random_rotate(image, 5.0, torch.Generator().manual_seed(0))
+    wide = distill._random_rotate(image, 40.0, torch.Generator().manual_seed(0))
+    off_centre = lambda x: float(x[:, :, [0, 1, 7, 8], :].sum())   # mass in the rows far from the bar
+    assert off_centre(small) < 1e-3 < off_centre(wide)
+    assert small.shape == image.shape and float(wide.max()) <= 1.0 + 1e-6
+    again = distill._random_rotate(image, 40.0, torch.Generator().manual_seed(0))
+    assert torch.equal(wide, again)                                # the generator decides the angles
+
+
+def test_rotation_augmented_training(digits):
+    config = distill.TrainConfig(epochs=2, kd="none", rotate_degrees=10.0)
+    result = distill.train_student(_student(digits), digits, config, progress=False)
+    plain = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=2, kd="none"), progress=False)
+    assert result.val_accuracy >= 0.4
+    assert result.history[0]["train_loss"] != plain.history[0]["train_loss"]   # the option reaches the batches
+    with pytest.raises(TinymlError, match="rotate_degrees"):
+        distill.train_student(_student(digits), digits, distill.TrainConfig(rotate_degrees=90.0, kd="none"))

@@ -78,12 +78,12 @@ def test_bad_shapes_raise():
         build_teacher((8, 8, 1), 1)
 
 
-@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1)])
-def test_student_exports_to_the_supported_onnx_ops(shape):
+@pytest.mark.parametrize("shape, config", [((8, 8, 1), None), ((28, 28, 1), None), ((8, 8, 1), "w1.00-d1-e1-f-c28.36")])
+def test_student_exports_to_the_supported_onnx_ops(shape, config):
     import onnx
 
     torch.manual_seed(1)
-    net = build_student(student_family(shape)[1], shape, 10)
+    net = build_student(StudentConfig.parse(config) if config else student_family(shape)[1], shape, 10)
     for module in net.modules():   # trained-looking BN statistics (fresh ones are all equal)
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
@@ -97,3 +97,50 @@ def test_student_exports_to_the_supported_onnx_ops(shape):
         torch.onnx.export(net, torch.zeros(1, shape[2], shape[0], shape[1]), buffer, dynamo=False, opset_version=13)
     ops = {node.op_type for node in onnx.load_from_string(buffer.getvalue()).graph.node}
     assert ops <= {"Conv", "Relu", "Clip", "GlobalAveragePool", "Flatten", "Gemm", "Add"}
+
+
+def test_early_downsampling_and_flatten_names_round_trip():
+    for name in ("w3.00-d2-e1", "w1.00-d1-e1-f-c28.36", "w2.00-d3-b16-e2", "w1.00-d2-f"):
+        assert StudentConfig.parse(name).name() == name
+    config = StudentConfig.parse("w1.00-d1-e1-f-c28.36")
+    assert (config.early, config.flatten, config.channels) == (1, True, (28, 36))
+    assert StudentConfig.parse("w4.00-d4") == StudentConfig(4.0, 4)    # the old names keep their meaning
+
+
+def test_footprint_of_a_hand_computed_early_flatten_student():
+    # c28.36, one early halving: the stem strides, the block keeps 4x4; the head flattens 4x4x36.
+    # stem 3x3 1->28 stride 2 -> 4x4x28: w 252, b 28, MACs 16*28*9 = 4032, act 64 + 448
+    # depthwise 3x3 on 28 at 4x4: w 252, b 28, MACs 16*28*9 = 4032, act 448 + 448
+    # pointwise 1x1 28->36 at 4x4: w 1008, b 36, MACs 16*36*28 = 16128, act 448 + 576
+    # flatten 576; linear 576->10: w 5760, b 10, MACs 5760
+    config = StudentConfig.parse("w1.00-d1-e1-f-c28.36")
+    weights, biases = 252 + 252 + 1008 + 5760, 28 + 28 + 36 + 10
+    expected = Footprint(params=weights + biases, macs=4032 + 4032 + 16128 + 5760,
+                         weight_bytes=weights + 4 * biases, arena_bytes=1024)
+    assert footprint(config, (8, 8, 1), 10) == expected
+    assert expected.macs <= 30_000
+
+
+@pytest.mark.parametrize("early, sizes", [(1, [4]), (2, [4, 2]), (3, [4, 2, 1])])
+def test_early_halvings_come_first(early, sizes):
+    net = build_student(StudentConfig(2.0, 3, early=early), (8, 8, 1), 10).eval()
+    _, features = net.forward_features(torch.zeros(1, 1, 8, 8))
+    assert [f.shape[-1] for f in features] == sizes
+    channels = [16 * 2 ** i for i in range(early)]           # each stride-2 block doubles the stem's 16
+    assert [f.shape[1] for f in features] == channels
+
+
+def test_flatten_head_on_odd_maps():
+    # 9x7 -> stem stride 2 -> 5x4: the Linear layer takes 5*4*channels inputs
+    net = build_student(StudentConfig.parse("w1.00-d1-e1-f"), (9, 7, 3), 4)
+    assert net.classifier.in_features == 5 * 4 * 8
+    assert net(torch.zeros(2, 3, 9, 7)).shape == (2, 4)
+
+
+def test_too_many_early_halvings_raise():
+    with pytest.raises(TinymlError, match="at least 2 blocks"):
+        build_student(StudentConfig(1.0, 1, early=3), (8, 8, 1), 10)
+    with pytest.raises(TinymlError, match="leave nothing"):
+        build_student(StudentConfig(1.0, 4, early=4), (8, 8, 1), 10)
+    with pytest.raises(TinymlError, match="bad student config"):
+        build_student(StudentConfig(1.0, 4, early=-1), (8, 8, 1), 10)

@@ -19,7 +19,7 @@ REPORT_KEYS = ("teacher_accuracy", "student_alone_accuracy", "student_float_accu
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     out = tmp_path_factory.mktemp("prepare") / "digits"
-    # A MAC budget that leaves three of the five digits students: the sweep trains those only
+    # A MAC budget that leaves five of the seven digits students: the sweep trains those only
     # (the family sweep alone; the search over prune ratios and encodings: tests/test_search.py).
     return prepare(PrepareOptions(dataset="digits", board="stm32f405", out=out, epochs=4, teacher_epochs=3,
                                   progress=False, budgets=Budgets(max_macs=150_000), search=False))
@@ -55,7 +55,7 @@ def test_budgets_choose_the_smallest_student_within_tolerance_of_the_best(prepar
     family = report["family"]
     fitting = [m for m in family if m["fits"]]
     over = [m for m in family if not m["fits"]]
-    assert len(fitting) == 3 and len(over) == 2
+    assert len(fitting) == 5 and len(over) == 2
     assert all(m["macs"] <= 150_000 for m in fitting) and all(m["macs"] > 150_000 for m in over)
     assert all("MACs (--max-macs)" in "; ".join(m["over"]) for m in over)
     # Only the fitting students were trained; the choice is the smallest within 0.5 points of the best.
@@ -126,10 +126,10 @@ def test_board_too_small_for_any_student_fails_before_training(tmp_path, no_trai
 def test_impossible_budget_names_the_smallest_reachable_figure_before_training(tmp_path, no_training):
     # The family sweep alone: below every member, --max-macs is met by pruning (tinyml/prune.py) down to
     # 4 channels a layer; a flash budget names the smallest member.
-    with pytest.raises(TinymlError, match=r"MACs \(--max-macs\) is 5,000 MACs, the smallest reachable is 7,336 "
-                                          r"MACs \(w1.00-d3 pruned at ratio 0.95\)"):
+    with pytest.raises(TinymlError, match=r"MACs \(--max-macs\) is 1,000 MACs, the smallest reachable is 2,048 "
+                                          r"MACs \(w1.00-d1-e1-f-c28.36 pruned at ratio 0.95\)"):
         prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", progress=False,
-                               budgets=Budgets(max_macs=5_000), search=False))
+                               budgets=Budgets(max_macs=1_000), search=False))
     with pytest.raises(TinymlError, match=r"model flash \(--max-flash\) is 4,096 B, the smallest reachable is "
                                           r"[5-9],\d{3} B \(w1.00-d3\)"):
         prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", progress=False,
@@ -140,10 +140,10 @@ def test_impossible_budget_names_the_smallest_reachable_figure_before_training(t
 
 def test_impossible_budget_under_the_search_names_the_smallest_candidate(tmp_path, no_training):
     # With the search (the default under budgets) the smallest reachable figure is over every member,
-    # prune ratio and weight encoding: the most pruned w1.00-d3, palettized.
+    # prune ratio and weight encoding: the most pruned w1.00-d1-e1-f-c28.36, palettized.
     with pytest.raises(TinymlError, match=r"^no student fits stm32f405 within the budgets: model flash \(--max-flash\) "
-                                          r"is 1,024 B, the smallest reachable is \d,\d{3} B \(w1.00-d3-c4.4.4.4 "
-                                          r"\(w1.00-d3 pruned 0\.\d+\) palette\d/\w+\)$"):
+                                          r"is 1,024 B, the smallest reachable is \d,\d{3} B \(w1.00-d1-e1-f-c4.4 "
+                                          r"\(w1.00-d1-e1-f-c28.36 pruned 0\.\d+\) palette\d/\w+\)$"):
         prepare(PrepareOptions(dataset="digits", board="stm32f405", out=tmp_path / "out", progress=False,
                                budgets=Budgets(max_flash_bytes=1024)))
     assert no_training == []
@@ -184,3 +184,34 @@ def test_unknown_kd_and_missing_dataset(tmp_path):
     with pytest.raises(TinymlError, match="not found"):
         prepare(PrepareOptions(dataset=str(tmp_path / "nope.npz"), board="stm32f405", out=tmp_path / "o"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_named_student_replaces_the_family():
+    from tinyml.prepare import size_family
+
+    options = PrepareOptions(dataset="digits", board="stm32f405", out=None, progress=False,
+                             student="w1.00-d1-e1-f-c28.36")
+    figures = size_family(options, load_board("stm32f405"), (8, 8, 1), 10, Budgets(max_macs=30_000))
+    assert [m.student for m in figures] == ["w1.00-d1-e1-f-c28.36"]
+    assert figures[0].fits and figures[0].macs == 29_952
+    with pytest.raises(TinymlError, match="bad student name 'w1-wide'"):
+        size_family(PrepareOptions(dataset="digits", board="stm32f405", out=None, progress=False, student="w1-wide"),
+                    load_board("stm32f405"), (8, 8, 1), 10, Budgets())
+
+
+@pytest.mark.parametrize("degrees", ["-1", "90"])
+def test_rotation_outside_its_range_is_one_line_before_anything_trains(tmp_path, degrees):
+    import subprocess
+    import sys
+
+    from cli_rules import assert_bad_input
+
+    probe = ("import atexit, sys\nfrom tinyml import cli\n"
+             "atexit.register(lambda: print('HEAVY', sorted(m for m in ('torch', 'tensorflow') if m in sys.modules)))\n"
+             "sys.argv = ['tinyml', *sys.argv[1:]]\ncli.main()\n")
+    done = subprocess.run([sys.executable, "-c", probe, "prepare", "--dataset", "digits", "--board", "stm32f405",
+                           "--out", str(tmp_path / "out"), "--rotate-degrees", degrees],
+                          capture_output=True, text=True, timeout=300)
+    assert_bad_input(done, "--rotate-degrees must be in [0, 45]", only_line=True)
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
+    assert not (tmp_path / "out").exists()

@@ -236,3 +236,12 @@ def test_choice_between_ptq_and_qat_is_made_on_validation(tmp_path, monkeypatch,
     assert (tmp_path / "model.tflite").read_bytes() == (b"qat" if kept == "qat" else b"ptq")
     assert (tmp_path / "model.onnx").read_bytes() == (b"qat onnx" if kept == "qat" else b"ptq onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.tflite"]   # no scratch left
+
+
+def test_qat_takes_pooled_students_only():
+    from tinyml.models import StudentConfig, build_student
+    from tinyml.qat import supports_student
+
+    assert supports_student(build_student(StudentConfig.parse("w1.00-d1-e1"), (8, 8, 1), 10))
+    # A flatten head is not modelled by QatNet: prepare's auto mode keeps post-training int8 for it.
+    assert not supports_student(build_student(StudentConfig.parse("w1.00-d1-e1-f"), (8, 8, 1), 10))

@@ -41,13 +41,16 @@ class FeatureNet(nn.Module):
     resolution changes (or at the end), so teacher and student maps line up.
     """
 
-    def __init__(self, stages: list[nn.Module], channels: list[int], num_classes: int, dropout: float = 0.0) -> None:
+    def __init__(self, stages: list[nn.Module], channels: list[int], num_classes: int, dropout: float = 0.0,
+                 flatten_pixels: int | None = None) -> None:
         super().__init__()
         self.stages = nn.ModuleList(stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        # flatten_pixels: the head flattens the last map (that many pixels) into the Linear layer
+        # instead of averaging it: it keeps where a stroke is, for pixels x channels x classes MACs.
+        self.pool = nn.AdaptiveAvgPool2d(1) if flatten_pixels is None else None
         # No Identity module when unused: it would export as an ONNX Identity node.
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-        self.classifier = nn.Linear(channels[-1], num_classes)
+        self.classifier = nn.Linear(channels[-1] * (flatten_pixels or 1), num_classes)
         self.hint_channels = list(channels)
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -63,7 +66,7 @@ class FeatureNet(nn.Module):
         return self._head(x)
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.flatten(self.pool(x), 1)
+        pooled = torch.flatten(self.pool(x) if self.pool is not None else x, 1)
         if self.dropout is not None:
             pooled = self.dropout(pooled)
         return self.classifier(pooled)
@@ -109,20 +112,30 @@ class StudentConfig:
     # Explicit output channels of the stem and of every block (depth + 1 numbers), replacing the
     # widths the multiplier gives: what structured pruning (tinyml/prune.py) leaves of a member.
     channels: tuple[int, ...] | None = None
+    # Early downsampling ("-e2"): the map is halved this many times, by the stem and the first
+    # blocks, instead of the default placement. 0 = the default plan (see _student_plan). On
+    # small inputs it moves the MACs from wide maps to more channels on 4x4 / 2x2 maps.
+    early: int = 0
+    # "-f": the head flattens the last map into the Linear layer instead of a global average pool.
+    flatten: bool = False
 
     def name(self) -> str:
         suffix = "" if self.base_channels == 8 else f"-b{self.base_channels}"
+        early = ("" if self.early == 0 else f"-e{self.early}") + ("-f" if self.flatten else "")
         kept = "" if self.channels is None else "-c" + ".".join(str(c) for c in self.channels)
-        return f"w{self.width:.2f}-d{self.depth}{suffix}{kept}"
+        return f"w{self.width:.2f}-d{self.depth}{suffix}{early}{kept}"
 
     @classmethod
     def parse(cls, name: str) -> StudentConfig:
-        """Inverse of name(): 'w0.50-d3', 'w1-d4-b16' or a pruned 'w4.00-d3-c8.8.16.16'."""
-        match = re.fullmatch(r"w(\d+(?:\.\d+)?)-d(\d+)(?:-b(\d+))?(?:-c(\d+(?:\.\d+)*))?", name.strip())
+        """Inverse of name(): 'w0.50-d3', 'w1-d4-b16', an early-downsampling 'w3.00-d3-e2' or a
+        pruned 'w4.00-d3-c8.8.16.16'."""
+        match = re.fullmatch(r"w(\d+(?:\.\d+)?)-d(\d+)(?:-b(\d+))?(?:-e(\d+))?(-f)?(?:-c(\d+(?:\.\d+)*))?",
+                             name.strip())
         if not match:
-            raise TinymlError(f"bad student name '{name}' (expected like w0.50-d3, w1.00-d4-b16 or w4.00-d3-c8.8.16.16)")
-        channels = tuple(int(c) for c in match[4].split(".")) if match[4] else None
-        return cls(float(match[1]), int(match[2]), int(match[3] or 8), channels)
+            raise TinymlError(f"bad student name '{name}' (expected like w0.50-d3, w1.00-d4-b16, w3.00-d3-e2 "
+                              f"or w4.00-d3-c8.8.16.16)")
+        channels = tuple(int(c) for c in match[6].split(".")) if match[6] else None
+        return cls(float(match[1]), int(match[2]), int(match[3] or 8), channels, int(match[4] or 0), bool(match[5]))
 
 
 def _round_channels(value: float) -> int:
@@ -138,6 +151,8 @@ def _student_plan(config: StudentConfig, input_shape: InputShape) -> tuple[int, 
     each doubling the channels. 8x8 -> one halving; 28x28 -> two (14, 7).
     """
     size = min(input_shape[0], input_shape[1])
+    if config.early:
+        return _early_plan(config, size)
     halvings = min(4, max(0, int(math.floor(math.log2(size / 4)))) if size >= 4 else 0)
     stem_stride = 2 if size >= 16 and halvings > 0 else 1
     block_halvings = min(config.depth, halvings - (1 if stem_stride == 2 else 0))
@@ -152,6 +167,26 @@ def _student_plan(config: StudentConfig, input_shape: InputShape) -> tuple[int, 
     if config.channels is not None:   # pruned: the same strides, the kept widths
         blocks = [(stride, kept) for (stride, _), kept in zip(blocks, config.channels[1:])]
     return stem_stride, blocks
+
+
+def _early_plan(config: StudentConfig, size: int) -> tuple[int, list[tuple[int, int]]]:
+    """config.early halvings at the start: the stem (stride 2), then blocks 1 .. early-1 (stride 2,
+    each doubling the channels, as in the default plan); the other blocks keep the resolution."""
+    if config.early > config.depth + 1:
+        raise TinymlError(f"student {config.name()}: {config.early} early halvings need at least "
+                          f"{config.early - 1} blocks after the stem, it has {config.depth}")
+    if size >> config.early < 1:
+        raise TinymlError(f"student {config.name()}: {config.early} halvings leave nothing of a {size}-pixel input")
+    channels = _round_channels(config.base_channels * config.width)
+    blocks = []
+    for index in range(config.depth):
+        stride = 2 if index < config.early - 1 else 1
+        if stride == 2:
+            channels *= 2
+        blocks.append((stride, channels))
+    if config.channels is not None:
+        blocks = [(stride, kept) for (stride, _), kept in zip(blocks, config.channels[1:])]
+    return 2, blocks
 
 
 def stem_channels(config: StudentConfig) -> int:
@@ -169,7 +204,7 @@ class _DepthwiseSeparable(nn.Sequential):
 def build_student(config: StudentConfig, input_shape: InputShape, num_classes: int) -> FeatureNet:
     """Stem 3x3 conv+BN+ReLU, `depth` depthwise-separable blocks, global average pool, Linear."""
     _, _, channels = _check_shape(input_shape, num_classes)
-    if config.depth < 0 or config.width <= 0 or config.base_channels < 1:
+    if config.depth < 0 or config.width <= 0 or config.base_channels < 1 or config.early < 0:
         raise TinymlError(f"bad student config {config}")
     if config.channels is not None and (len(config.channels) != config.depth + 1 or min(config.channels) < 1):
         raise TinymlError(f"student {config.name()}: needs {config.depth + 1} positive channel counts "
@@ -189,7 +224,13 @@ def build_student(config: StudentConfig, input_shape: InputShape, num_classes: i
         c_in = c_out
     stages.append(nn.Sequential(*current))
     stage_channels.append(c_in)
-    return FeatureNet(stages, stage_channels, num_classes)
+    flatten_pixels = None
+    if config.flatten:   # a 3x3 conv with padding 1 and stride s leaves ceil(size / s) pixels
+        height, width = input_shape[0], input_shape[1]
+        for stride in (stem_stride, *(s for s, _ in plan)):
+            height, width = -(-height // stride), -(-width // stride)
+        flatten_pixels = height * width
+    return FeatureNet(stages, stage_channels, num_classes, flatten_pixels=flatten_pixels)
 
 
 # Members as (width, depth), ordered small -> large. Small inputs get a capped
@@ -198,10 +239,18 @@ _FAMILY_SMALL_INPUT = ((1.0, 3), (2.0, 3), (3.0, 3), (4.0, 3), (4.0, 4))
 _FAMILY = ((1.0, 3), (2.0, 3), (3.0, 4), (4.0, 4), (6.0, 4), (8.0, 4), (8.0, 5), (10.0, 5))
 
 
+# Small inputs also get members that halve the map in the stem and flatten the 4x4 map into the
+# head (-e1-f): under ~30 K MACs on 8x8 they spend the MACs on 28-36 channels at 4x4 instead of
+# 8 at 8x8 (benchmarks/bench_tinydigits.py measures them against pruning w4.00-d4).
+_EARLY_FLATTEN_SMALL_INPUT = ("w2.00-d2-e1-f", "w1.00-d1-e1-f-c28.36")
+
+
 def student_family(input_shape: InputShape) -> list[StudentConfig]:
     """The students to choose from for this input, ordered small -> large (by parameters)."""
     small = min(input_shape[0], input_shape[1]) < 16
     members = [StudentConfig(w, d) for w, d in (_FAMILY_SMALL_INPUT if small else _FAMILY)]
+    if small:
+        members += [StudentConfig.parse(name) for name in _EARLY_FLATTEN_SMALL_INPUT]
     return sorted(members, key=lambda c: footprint(c, input_shape, 10).params)
 
 

@@ -45,6 +45,8 @@ class PrepareOptions:
     weights: str = "auto"               # weight encoding: "auto" (chosen by the search) or one of WEIGHT_ENCODINGS
     search: bool | None = None          # tinyml/search.py; None: when a budget or an encoding is given
     pruned_variants: int = 2            # pruned variants trained beside the chosen architecture (search)
+    student: str | None = None          # this one student (a StudentConfig name) instead of the family
+    rotate_degrees: float = 0.0         # training augmentation: random rotations (distill.TrainConfig)
 
 
 @dataclass
@@ -73,7 +75,8 @@ def size_family(options: PrepareOptions, board: Board, input_shape: tuple[int, i
 
     _say(options, f"sizing the student family for {board.name} ({board.compile_target}, --optimize "
                   f"{budgets.optimize}): untrained instances exported, quantized and compiled")
-    family = models.student_family(input_shape)
+    family = ([models.StudentConfig.parse(options.student)] if options.student
+              else models.student_family(input_shape))
     if options.sweep:
         return [_size_member(options, config, input_shape, num_classes, board, budgets) for config in family]
     figures = []
@@ -139,7 +142,8 @@ def _prune_and_finetune(options: PrepareOptions, splits: Any, teacher: Any, dist
     # at the full one-cycle learning rate: on digits a third of it left w4.00-d4 at ratio 0.5 / 0.7 on
     # 98.61% / 92.22% float, the full rate on 98.89% / 95.56% (magnitude pruning leaves the network
     # near chance, 29% / 10%: it needs retraining more than a gentle nudge).
-    finetune = distill.TrainConfig(epochs=epochs, seed=options.seed, kd=options.kd)
+    finetune = distill.TrainConfig(epochs=epochs, seed=options.seed, kd=options.kd,
+                                  rotate_degrees=options.rotate_degrees)
     _say(options, f"fine-tuning {pruned.student} ({options.kd}, {epochs} epochs)")
     tuned = distill.train_student(pruned.model, splits, finetune, teacher=teacher if options.kd != "none" else None,
                                   progress=options.progress, initialize=False)
@@ -268,6 +272,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     check_weights_option(options.weights)
     if options.pruned_variants < 0:
         raise TinymlError(f"--pruned-variants must be 0 or more, got {options.pruned_variants}")
+    if not 0.0 <= options.rotate_degrees <= 45.0:   # distill.TrainConfig's range, checked before any training
+        raise TinymlError(f"--rotate-degrees must be in [0, 45], got {options.rotate_degrees:g}")
     splits = data.load_dataset(options.dataset, seed=options.seed)
     _say(options, "loading torch and TensorFlow")
     from . import distill, models
@@ -378,12 +384,14 @@ def prepare(options: PrepareOptions) -> PrepareResult:
         selection += f"; {chosen_architecture.student} is {chosen_architecture.member} pruned at {prune_ratio:g}"
     _say(options, f"student {config.name()}: {selection}")
 
-    recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd="none")
+    recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd="none",
+                                  rotate_degrees=options.rotate_degrees)
     _say(options, f"training the student {config.name()} alone ({student_epochs} epochs)")
     alone = distill.train_student(models.build_student(config, splits.input_shape, splits.num_classes), splits,
                                   recipe, teacher=None, progress=options.progress)
     t = lap("student_alone", t)
-    kd_recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd)
+    kd_recipe = distill.TrainConfig(epochs=student_epochs, seed=options.seed, kd=options.kd,
+                                     rotate_degrees=options.rotate_degrees)
     distilled = alone
     if options.kd != "none":
         _say(options, f"distilling the student {config.name()} ({options.kd}, {student_epochs} epochs)")
@@ -461,6 +469,7 @@ def prepare(options: PrepareOptions) -> PrepareResult:
             "board": board.name,
             "student": config.name(),
             "kd": options.kd,
+            "rotate_degrees": options.rotate_degrees,
             "seed": options.seed,
             "epochs": {"student": student_epochs, "teacher": 0 if options.teacher else teacher_epochs},
             "samples": {"train": len(splits.x_train), "val": len(splits.x_val), "test": len(splits.x_test)},

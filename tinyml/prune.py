@@ -163,7 +163,7 @@ def prune_student(model: nn.Module, config: StudentConfig, input_shape: InputSha
     from . import models
 
     result = prune_channels(model, input_shape, ratio, ignored=[model.classifier])
-    smaller = pruned_config(config.__class__(config.width, config.depth, config.base_channels),
+    smaller = pruned_config(replace(config, channels=None),
                             student_widths(result.model))
     dense = models.build_student(smaller, input_shape, num_classes)
     dense.load_state_dict(result.model.state_dict(), strict=True)
@@ -179,10 +179,10 @@ def config_at_ratio(config: StudentConfig, input_shape: InputShape, num_classes:
     alone: every group keeps kept_channels of its own)."""
     from . import models
 
-    plain = config.__class__(config.width, config.depth, config.base_channels)
-    stem = models.stem_channels(plain)
-    blocks = [c for _, c in models._student_plan(plain, input_shape)[1]]
-    return pruned_config(plain, tuple(kept_channels(c, ratio) for c in (stem, *blocks)))
+    # A member's own widths (a family member may name its channels, -c28.36)
+    stem = models.stem_channels(config)
+    blocks = [c for _, c in models._student_plan(config, input_shape)[1]]
+    return pruned_config(config, tuple(kept_channels(c, ratio) for c in (stem, *blocks)))
 
 
 def macs_at_ratio(config: StudentConfig, input_shape: InputShape, num_classes: int, ratio: float) -> int:

@@ -255,6 +255,16 @@ class QatNet(nn.Module):
 # ---------------------------------------------------------------- building from a float student
 
 
+def supports_student(student: nn.Module) -> bool:
+    """Whether QatNet can stand in for this student (a tinyml family student with a global-average-
+    pool head; a flatten head, StudentConfig.flatten, is not modelled)."""
+    try:
+        _student_layers(student)
+    except TinymlError:
+        return False
+    return True
+
+
 def _student_layers(student: nn.Module) -> tuple[list[tuple[nn.Conv2d, bool]], nn.Linear]:
     """(BatchNorm-folded conv, followed by ReLU) in forward order, and the classifier, of a
     student of tinyml.models (stages of Conv2d/BatchNorm2d/ReLU, average pool, Linear)."""

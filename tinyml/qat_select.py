@@ -78,6 +78,10 @@ def choose_quantization(mode: str, student: nn.Module, splits: Splits, teacher: 
 
     from . import qat
 
+    if mode == "auto" and not qat.supports_student(student):
+        reason = (f"post-training int8 loses {drop:.2f} points on validation, but QAT takes only students with a "
+                  "global-average-pool head (this one flattens): post-training quantization kept")
+        return QuantizationChoice("ptq", reason, ptq_checked, {**report, "kept": "ptq", "reason": reason})
     why = "--qat" if mode == "on" else f"post-training int8 loses {drop:.2f} points on validation"
     say(f"quantization-aware training ({why}; {qat_epochs} epochs"
         f"{', distilled' if teacher is not None and kd != 'none' else ''})")
