@@ -90,16 +90,16 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
  * Two pixels x two channels of the widened-patch path: ab, the interleaved pair buffer of kp
  * taps (kp % 4 == 0; ab_end = ab + 2 * kp int16), times filter16 channels c and c + 1 (w, and
  * w + stride words), for `pairs` channel pairs; outputs at out0[c], out1[c] (pixel a, b), clamped
- * to [act_min, act_max] when that is narrower than int8. The accumulators start at 0 and take
- * the folded bias after the taps (the same int32 sum).
+ * to [act_min, act_max] when that is narrower than int8. The C twin's accumulators start at 0 and
+ * take the folded bias after the taps, the assembly's start at it (the same wrapping int32 sum).
  */
 #if TM_DSP_ASM
 /*
  * Thumb-2, per four taps: LDM of a's and b's two words, LDRD of each channel's two weight words,
  * 8 SMLAD, and a compare and branch per eight taps: 12 instructions per 16 MACs, the four
- * accumulators in r4-r7. Arguments: r0 ab,
- * r1 w, r2 ab_end, r3 pairs; stack: out0, out1, stride (bytes), act_min, act_max. Locals on the
- * stack: ab, pairs left.
+ * accumulators in r4-r7, which start at their channel's folded bias (read kp * 2 bytes past the
+ * channel's weights; the same int32 sum). Arguments: r0 ab, r1 w, r2 ab_end, r3 pairs; stack:
+ * out0, out1, stride (bytes), act_min, act_max. Locals on the stack: ab, the end of out0.
  */
 /* Four taps of both pixels times both channels (8 SMLAD); the loop runs two of them per
    compare and branch, entering at the second when kp / 4 is odd. */
@@ -134,16 +134,20 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
     "push {r4-r11, lr}\n\t"                                                        \
     "sub sp, #8\n\t"                                                               \
     "str r0, [sp]\n\t"                                                             \
+    "ldr r12, [sp, #44]\n\t"                                                       \
+    "add r3, r12, r3, lsl #1\n\t"                                                  \
     "str r3, [sp, #4]\n\t"                                                         \
     "mov r3, r2\n\t"                                                               \
     "ldr r12, [sp, #52]\n\t"                                                       \
     "add r2, r1, r12\n\t"                                                          \
     "3:\n\t"                                                                       \
-    "movs r4, #0\n\t"                                                              \
-    "movs r5, #0\n\t"                                                              \
-    "movs r6, #0\n\t"                                                              \
-    "movs r7, #0\n\t"                                                              \
     "sub r12, r3, r0\n\t"                                                          \
+    "add r8, r1, r12, lsr #1\n\t"                                                  \
+    "ldr r4, [r8]\n\t"                                                             \
+    "mov r5, r4\n\t"                                                               \
+    "add r8, r2, r12, lsr #1\n\t"                                                  \
+    "ldr r6, [r8]\n\t"                                                             \
+    "mov r7, r6\n\t"                                                               \
     "tst r12, #16\n\t"                                                             \
     "bne 4f\n\t"                                                                   \
     "1:\n\t" TM_BLOCK_TAPS4 "4:\n\t" TM_BLOCK_TAPS4                                  \
@@ -152,30 +156,23 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
     "ldm r1, {r8-r11}\n\t"                                                         \
     "ldr r0, [sp, #44]\n\t"                                                        \
     "ldr lr, [sp, #48]\n\t"                                                        \
-    "add r4, r8\n\t"                                                               \
-    "add r5, r8\n\t"                                                               \
     TM_BLOCK_REQUANT("r4", CLAMP)                                                  \
-    "strb r12, [r0]\n\t"                                                           \
+    "strb r12, [r0], #1\n\t"                                                       \
     TM_BLOCK_REQUANT("r5", CLAMP)                                                  \
-    "strb r12, [lr]\n\t"                                                           \
+    "strb r12, [lr], #1\n\t"                                                       \
     "ldm r2, {r8-r11}\n\t"                                                         \
-    "add r6, r8\n\t"                                                               \
-    "add r7, r8\n\t"                                                               \
     TM_BLOCK_REQUANT("r6", CLAMP)                                                  \
-    "strb r12, [r0, #1]\n\t"                                                       \
+    "strb r12, [r0], #1\n\t"                                                       \
     TM_BLOCK_REQUANT("r7", CLAMP)                                                  \
-    "strb r12, [lr, #1]\n\t"                                                       \
-    "adds r0, #2\n\t"                                                              \
+    "strb r12, [lr], #1\n\t"                                                       \
     "str r0, [sp, #44]\n\t"                                                        \
-    "add lr, lr, #2\n\t"                                                           \
     "str lr, [sp, #48]\n\t"                                                        \
     "add r1, r2, #16\n\t"                                                          \
     "ldr r12, [sp, #52]\n\t"                                                       \
     "add r2, r1, r12\n\t"                                                          \
-    "ldr r0, [sp]\n\t"                                                             \
     "ldr r12, [sp, #4]\n\t"                                                        \
-    "subs r12, #1\n\t"                                                             \
-    "str r12, [sp, #4]\n\t"                                                        \
+    "cmp r0, r12\n\t"                                                              \
+    "ldr r0, [sp]\n\t"                                                             \
     "bne 3b\n\t"                                                                   \
     "add sp, #8\n\t"                                                               \
     "pop {r4-r11, pc}\n\t"
