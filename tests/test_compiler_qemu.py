@@ -108,11 +108,11 @@ def _odd_tap_groups_model():
     """Widened-patch layers whose patch loops run an odd and an even number of four-tap groups
     (the assembly enters its two-group loops at the second group when the count is odd):
     3x3 over 3 channels (rows of 12 taps, kp 36), 1x1 over 12 (kp 12, read in place) and
-    3x3 over 8 (rows of 24, kp 72)."""
+    3x3 over 8 (rows of 24, kp 72); rows of 5 pixels (pairs across rows, the 35th alone)."""
     import tensorflow as tf
 
     layers = tf.keras.layers
-    inp = tf.keras.Input((7, 6, 3), batch_size=1)
+    inp = tf.keras.Input((7, 5, 3), batch_size=1)
     x = layers.Conv2D(12, 3, padding="same")(inp)
     x = layers.Conv2D(8, 1, activation="relu")(x)
     x = layers.Conv2D(6, 3, padding="same")(x)
@@ -235,9 +235,10 @@ def test_residual_add_on_cortex_m4_matches_tflm(target, tmp_path):
 
 
 def test_odd_tap_groups_on_cortex_m4_match_tflm(tmp_path):
-    """The widened-patch pair block and row widening in Thumb-2 with odd and even group counts."""
-    model = convert_keras(_odd_tap_groups_model, (7, 6, 3), seed=23, low=-1.0, high=1.0, key="qemu_odd_tap_groups")
-    inputs = np.random.default_rng(6).integers(-128, 128, size=(6, 1, 7, 6, 3), dtype=np.int8)
+    """The widened-patch pair block and row widening in Thumb-2 with odd and even group counts,
+    and pixel pairs that span two output rows."""
+    model = convert_keras(_odd_tap_groups_model, (7, 5, 3), seed=23, low=-1.0, high=1.0, key="qemu_odd_rows")
+    inputs = np.random.default_rng(6).integers(-128, 128, size=(6, 1, 7, 5, 3), dtype=np.int8)
     ours = _run_on_m4(model, "cortex-m4", inputs, tmp_path)
     assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
     layers = json.loads((tmp_path / "cortex-m4-speed" / "compile.json").read_text())["layers"]

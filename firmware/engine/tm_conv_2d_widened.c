@@ -390,6 +390,9 @@ TM_HOT void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *in
     const int32_t left = p->pad_w * c;
     const int32_t pad4 = (int32_t)(((uint32_t)(-p->input_offset) & 0xffu) * 0x01010101u);
     int16_t *wide = (int16_t *)(void *)scratch; /* 2 x kp int16, then the ring of kh padded rows */
+    int32_t *const wide32 = (int32_t *)(void *)scratch; /* the same pair buffer as words */
+    int8_t *out_a = NULL;                               /* pixel a's output while its pair waits for b */
+    const int8_t *const output_end = output + (size_t)p->batches * p->output_h * p->output_w * p->output_c;
     int8_t *ring = scratch + 4 * kp;
     /* A direct 1x1 with stride 1 reads the input pixels in output order: all rows as one. */
     const int32_t flat = direct && p->stride_h == 1 && p->stride_w == 1;
@@ -450,14 +453,23 @@ TM_HOT void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *in
                 output += out_w * oc_n;
                 continue;
             }
-            for (ox = 0; ox < out_w; ox += 2, output += 2 * oc_n) {
-                const int32_t two = ox + 1 < out_w;
-                widen_rows_s8(x, kh, ox * step, rw, wide);
-                widen_rows_s8(x, kh, (ox + two) * step, rw, wide + 4); /* pixel b, or a again */
-                dot16_rows_2x2((const int32_t *)(const void *)wide, filter16, kp, oc_n, output,
-                               two ? output + oc_n : output, p->act_min, p->act_max, pairs_fn);
+            /* Pixels pair in output order, across rows too (an odd row width leaves none alone
+               before the last): a's patch is widened into the pair buffer before the ring moves on. */
+            for (ox = 0; ox < out_w; ++ox, output += oc_n) {
+                widen_rows_s8(x, kh, ox * step, rw, out_a == NULL ? wide : wide + 4);
+                if (out_a == NULL) {
+                    out_a = output;
+                    if (output + oc_n != output_end) {
+                        continue;
+                    }
+                    for (i = 0; i < kp; i += 4) { /* the last pixel alone: b = a, out1 = out0 */
+                        wide32[i + 2] = wide32[i];
+                        wide32[i + 3] = wide32[i + 1];
+                    }
+                }
+                dot16_rows_2x2(wide32, filter16, kp, oc_n, out_a, output, p->act_min, p->act_max, pairs_fn);
+                out_a = NULL;
             }
-            output -= (ox - out_w) * oc_n; /* an odd row wrote one pixel, not two */
         }
     }
 }
