@@ -62,10 +62,6 @@ static uint32_t tm_count_leading_zeros(uint32_t x)
 #endif
 }
 
-/* exp of a scaled input difference; one copy for both passes over the row (code size: cold kernel). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
 static int32_t tm_softmax_exp(const tm_softmax_params_t *p, int32_t diff)
 {
     return tm_exp_negative(tm_multiply_by_quantized_multiplier(diff, p->input_multiplier, p->input_left_shift));
