@@ -105,16 +105,18 @@ def _clamped_model():
 
 
 def _odd_tap_groups_model():
-    """Widened-patch layers whose patch loops run an odd and an even number of four-tap groups
-    (the assembly enters its two-group loops at the second group when the count is odd):
-    3x3 over 3 channels (rows of 12 taps, kp 36), 1x1 over 12 (kp 12, read in place) and
-    3x3 over 8 (rows of 24, kp 72); rows of 5 pixels (pairs across rows, the 35th alone)."""
+    """Widened-patch layers whose patch loops see every group count mod 8 (the assembly enters its
+    eight-group loop by TBB on that residue): 3x3 over 3 channels (rows of 12 taps, kp 36: 9
+    groups), 1x1 over 12, 20, 24, 28 and 32 (3, 5, 6, 7 and 8 groups, read in place), 3x3 over 8
+    (rows of 24, kp 72: 18 groups; 4 groups: the register-kernel model's kp 16); rows of 5 pixels
+    (pairs across rows, the 35th alone)."""
     import tensorflow as tf
 
     layers = tf.keras.layers
     inp = tf.keras.Input((7, 5, 3), batch_size=1)
     x = layers.Conv2D(12, 3, padding="same")(inp)
-    x = layers.Conv2D(8, 1, activation="relu")(x)
+    for filters in (20, 24, 28, 32, 8):
+        x = layers.Conv2D(filters, 1, activation="relu")(x)
     x = layers.Conv2D(6, 3, padding="same")(x)
     x = layers.GlobalAveragePooling2D()(x)
     return tf.keras.Model(inp, layers.Dense(3)(x))
@@ -235,14 +237,14 @@ def test_residual_add_on_cortex_m4_matches_tflm(target, tmp_path):
 
 
 def test_odd_tap_groups_on_cortex_m4_match_tflm(tmp_path):
-    """The widened-patch pair block and row widening in Thumb-2 with odd and even group counts,
-    and pixel pairs that span two output rows."""
-    model = convert_keras(_odd_tap_groups_model, (7, 5, 3), seed=23, low=-1.0, high=1.0, key="qemu_odd_rows")
+    """The widened-patch pair block and row widening in Thumb-2 for every group count mod 8 and
+    odd and even row widths, and pixel pairs that span two output rows."""
+    model = convert_keras(_odd_tap_groups_model, (7, 5, 3), seed=23, low=-1.0, high=1.0, key="qemu_group_residues")
     inputs = np.random.default_rng(6).integers(-128, 128, size=(6, 1, 7, 5, 3), dtype=np.int8)
     ours = _run_on_m4(model, "cortex-m4", inputs, tmp_path)
     assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
     layers = json.loads((tmp_path / "cortex-m4-speed" / "compile.json").read_text())["layers"]
-    assert [layer["path"] for layer in layers[:3]] == ["widened patch"] * 3, layers[:3]
+    assert [layer["path"] for layer in layers[:7]] == ["widened patch"] * 7, layers[:7]
 
 
 def test_register_kernels_on_cortex_m4_match_tflm(tmp_path):

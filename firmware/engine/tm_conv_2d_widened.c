@@ -96,14 +96,14 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
 #if TM_DSP_ASM
 /*
  * Thumb-2, per four taps: LDM of a's and b's two words, LDRD of each channel's two weight words,
- * 8 SMLAD, and a compare and branch per sixteen taps: 11.5 instructions per 16 MACs, the four
+ * 8 SMLAD, and a compare and branch per 32 taps: 11.25 instructions per 16 MACs, the four
  * accumulators in r4-r7, which start at their channel's folded bias (read kp * 2 bytes past the
  * channel's weights; the same int32 sum). Arguments: r0 ab, r1 w, r2 ab_end, r3 pairs; stack:
  * out0, out1, stride (bytes), act_min, act_max. Locals on the stack: ab, the end of out0.
  */
-/* Four taps of both pixels times both channels (8 SMLAD); the loop runs four of them per
-   compare and branch, entered (TBB on the group count mod 4) where the groups left make a multiple
-   of four. */
+/* Four taps of both pixels times both channels (8 SMLAD); the loop runs eight of them per
+   compare and branch, entered (TBB on the group count mod 8) where the groups left make a multiple
+   of eight. */
 #define TM_BLOCK_TAPS4                                                             \
     "ldm r0!, {r8-r11}\n\t"                                                        \
     "ldrd r12, lr, [r1], #8\n\t"                                                   \
@@ -149,15 +149,25 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
     "add r8, r2, r12, lsr #1\n\t"                                                  \
     "ldr r6, [r8]\n\t"                                                             \
     "mov r7, r6\n\t"                                                               \
-    "ubfx r8, r12, #4, #2\n\t"                                                     \
+    "ubfx r8, r12, #4, #3\n\t"                                                     \
     "tbb [pc, r8]\n\t"                                                             \
     "8:\n\t"                                                                       \
     ".byte (1f - 8b) / 2\n\t"                                                      \
-    ".byte (7f - 8b) / 2\n\t"                                                      \
-    ".byte (6f - 8b) / 2\n\t"                                                      \
-    ".byte (5f - 8b) / 2\n\t"                                                      \
-    "1:\n\t" TM_BLOCK_TAPS4 "5:\n\t" TM_BLOCK_TAPS4                                  \
-    "6:\n\t" TM_BLOCK_TAPS4 "7:\n\t" TM_BLOCK_TAPS4                                  \
+    ".byte (15f - 8b) / 2\n\t"                                                     \
+    ".byte (14f - 8b) / 2\n\t"                                                     \
+    ".byte (13f - 8b) / 2\n\t"                                                     \
+    ".byte (12f - 8b) / 2\n\t"                                                     \
+    ".byte (11f - 8b) / 2\n\t"                                                     \
+    ".byte (10f - 8b) / 2\n\t"                                                     \
+    ".byte (9f - 8b) / 2\n\t"                                                      \
+    "1:\n\t" TM_BLOCK_TAPS4                                                        \
+    "9:\n\t" TM_BLOCK_TAPS4                                                        \
+    "10:\n\t" TM_BLOCK_TAPS4                                                       \
+    "11:\n\t" TM_BLOCK_TAPS4                                                       \
+    "12:\n\t" TM_BLOCK_TAPS4                                                       \
+    "13:\n\t" TM_BLOCK_TAPS4                                                       \
+    "14:\n\t" TM_BLOCK_TAPS4                                                       \
+    "15:\n\t" TM_BLOCK_TAPS4                                                       \
     "cmp r0, r3\n\t"                                                               \
     "bne 1b\n\t"                                                                   \
     "ldm r1, {r8-r11}\n\t"                                                         \
