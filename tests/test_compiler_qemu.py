@@ -104,6 +104,24 @@ def _clamped_model():
     return tf.keras.Model(inp, layers.Dense(3)(x))
 
 
+def _odd_tap_groups_model():
+    """Widened-patch layers whose patch loops see every group count mod 8 (the assembly enters its
+    eight-group loop by TBB on that residue): 3x3 over 3 channels (rows of 12 taps, kp 36: 9
+    groups), 1x1 over 12, 20, 24, 28 and 32 (3, 5, 6, 7 and 8 groups, read in place), 3x3 over 8
+    (rows of 24, kp 72: 18 groups; 4 groups: the register-kernel model's kp 16); rows of 5 pixels
+    (pairs across rows, the 35th alone)."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((7, 5, 3), batch_size=1)
+    x = layers.Conv2D(12, 3, padding="same")(inp)
+    for filters in (20, 24, 28, 32, 8):
+        x = layers.Conv2D(filters, 1, activation="relu")(x)
+    x = layers.Conv2D(6, 3, padding="same")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inp, layers.Dense(3)(x))
+
+
 def _residual_model():
     """Two residual ADDs of 9x7x8 = 504 elements (the table path): one with ReLU, one whose
     output is clamped by ReLU6 (narrower than int8), and a plain one; tails of 504 % 4 = 0 and
@@ -216,6 +234,17 @@ def test_residual_add_on_cortex_m4_matches_tflm(target, tmp_path):
     assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
     source = (tmp_path / f"{target}-speed" / "model.c").read_text()
     assert source.count("_table1[256]") == 4, "every ADD takes the table path"
+
+
+def test_odd_tap_groups_on_cortex_m4_match_tflm(tmp_path):
+    """The widened-patch pair block and row widening in Thumb-2 for every group count mod 8 and
+    odd and even row widths, and pixel pairs that span two output rows."""
+    model = convert_keras(_odd_tap_groups_model, (7, 5, 3), seed=23, low=-1.0, high=1.0, key="qemu_group_residues")
+    inputs = np.random.default_rng(6).integers(-128, 128, size=(6, 1, 7, 5, 3), dtype=np.int8)
+    ours = _run_on_m4(model, "cortex-m4", inputs, tmp_path)
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+    layers = json.loads((tmp_path / "cortex-m4-speed" / "compile.json").read_text())["layers"]
+    assert [layer["path"] for layer in layers[:7]] == ["widened patch"] * 7, layers[:7]
 
 
 def test_register_kernels_on_cortex_m4_match_tflm(tmp_path):

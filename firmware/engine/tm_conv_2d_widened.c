@@ -43,15 +43,52 @@
  */
 static void widen_rows_s8(const int8_t *const *x, int32_t rows, int32_t offset, int32_t rw, int16_t *dst)
 {
-    int32_t r, i;
+    int32_t *d = (int32_t *)(void *)dst; /* word-aligned: the pair kernels LDM from it */
+    int32_t r;
     for (r = 0; r < rows; ++r) {
         const int8_t *src = x[r] + offset;
-        for (i = 0; i < rw; i += 4, dst += 8) {
-            const int32_t v = tm_read_s8x4(src + i);
-            const int32_t even = TM_SXTB16(v), odd = TM_SXTB16_ROR8(v);
-            memcpy(dst, &even, sizeof even);
-            memcpy(dst + 2, &odd, sizeof odd);
+        const int8_t *const end = src + rw;
+#if TM_DSP_ASM
+        /* Four taps: LDR, two SXTB16, STRD (the pair buffer's layout); a compare and branch per
+           sixteen, entered by TBB on (rw / 4) mod 4 where the groups left make a multiple of four:
+           4.25 instructions per four taps. */
+        int32_t even, odd, v;
+        __asm__ volatile("ubfx %[v], %[rw], #2, #2\n\t"
+                         "tbb [pc, %[v]]\n\t"
+                         "8:\n\t"
+                         ".byte (1f - 8b) / 2, (7f - 8b) / 2, (6f - 8b) / 2, (5f - 8b) / 2\n\t"
+                         "1:\n\t"
+                         "ldr %[v], [%[src]], #4\n\t"
+                         "sxtb16 %[even], %[v]\n\t"
+                         "sxtb16 %[odd], %[v], ror #8\n\t"
+                         "strd %[even], %[odd], [%[d]], #16\n\t"
+                         "5:\n\t"
+                         "ldr %[v], [%[src]], #4\n\t"
+                         "sxtb16 %[even], %[v]\n\t"
+                         "sxtb16 %[odd], %[v], ror #8\n\t"
+                         "strd %[even], %[odd], [%[d]], #16\n\t"
+                         "6:\n\t"
+                         "ldr %[v], [%[src]], #4\n\t"
+                         "sxtb16 %[even], %[v]\n\t"
+                         "sxtb16 %[odd], %[v], ror #8\n\t"
+                         "strd %[even], %[odd], [%[d]], #16\n\t"
+                         "7:\n\t"
+                         "ldr %[v], [%[src]], #4\n\t"
+                         "sxtb16 %[even], %[v]\n\t"
+                         "sxtb16 %[odd], %[v], ror #8\n\t"
+                         "strd %[even], %[odd], [%[d]], #16\n\t"
+                         "cmp %[src], %[end]\n\t"
+                         "bne 1b\n\t"
+                         : [src] "+r"(src), [d] "+r"(d), [even] "=&r"(even), [odd] "=&r"(odd), [v] "=&r"(v)
+                         : [rw] "r"(rw), [end] "r"(end)
+                         : "cc", "memory");
+#else
+        for (; src != end; src += 4, d += 4) {
+            const int32_t v = tm_read_s8x4(src);
+            d[0] = TM_SXTB16(v);
+            d[1] = TM_SXTB16_ROR8(v);
         }
+#endif
     }
 }
 
@@ -66,16 +103,32 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
  * Two pixels x two channels of the widened-patch path: ab, the interleaved pair buffer of kp
  * taps (kp % 4 == 0; ab_end = ab + 2 * kp int16), times filter16 channels c and c + 1 (w, and
  * w + stride words), for `pairs` channel pairs; outputs at out0[c], out1[c] (pixel a, b), clamped
- * to [act_min, act_max] when that is narrower than int8. The accumulators start at 0 and take
- * the folded bias after the taps (the same int32 sum).
+ * to [act_min, act_max] when that is narrower than int8. The C twin's accumulators start at 0 and
+ * take the folded bias after the taps, the assembly's start at it (the same wrapping int32 sum).
  */
 #if TM_DSP_ASM
 /*
  * Thumb-2, per four taps: LDM of a's and b's two words, LDRD of each channel's two weight words,
- * 8 SMLAD: 13 instructions per 16 MACs, the four accumulators in r4-r7. Arguments: r0 ab,
- * r1 w, r2 ab_end, r3 pairs; stack: out0, out1, stride (bytes), act_min, act_max. Locals on the
- * stack: ab, pairs left.
+ * 8 SMLAD, and a compare and branch per 32 taps: 11.25 instructions per 16 MACs, the four
+ * accumulators in r4-r7, which start at their channel's folded bias (read kp * 2 bytes past the
+ * channel's weights; the same int32 sum). Arguments: r0 ab, r1 w, r2 ab_end, r3 pairs; stack:
+ * out0, out1, stride (bytes), act_min, act_max. Locals on the stack: ab, the end of out0.
  */
+/* Four taps of both pixels times both channels (8 SMLAD); the loop runs eight of them per
+   compare and branch, entered (TBB on the group count mod 8) where the groups left make a multiple
+   of eight. */
+#define TM_BLOCK_TAPS4                                                             \
+    "ldm r0!, {r8-r11}\n\t"                                                        \
+    "ldrd r12, lr, [r1], #8\n\t"                                                   \
+    "smlad r4, r8, r12, r4\n\t"                                                    \
+    "smlad r4, r9, lr, r4\n\t"                                                     \
+    "smlad r5, r10, r12, r5\n\t"                                                   \
+    "smlad r5, r11, lr, r5\n\t"                                                    \
+    "ldrd r12, lr, [r2], #8\n\t"                                                   \
+    "smlad r6, r8, r12, r6\n\t"                                                    \
+    "smlad r6, r9, lr, r6\n\t"                                                     \
+    "smlad r7, r10, r12, r7\n\t"                                                   \
+    "smlad r7, r11, lr, r7\n\t"
 #define TM_BLOCK_REQUANT(ACC, CLAMP)                                               \
     "add r12, " ACC ", r10\n\t"                                                    \
     "smmlar r12, " ACC ", r9, r12\n\t"                                             \
@@ -95,56 +148,61 @@ static inline int32_t requant_rec(int32_t acc, const int32_t *rec)
     "push {r4-r11, lr}\n\t"                                                        \
     "sub sp, #8\n\t"                                                               \
     "str r0, [sp]\n\t"                                                             \
+    "ldr r12, [sp, #44]\n\t"                                                       \
+    "add r3, r12, r3, lsl #1\n\t"                                                  \
     "str r3, [sp, #4]\n\t"                                                         \
     "mov r3, r2\n\t"                                                               \
     "ldr r12, [sp, #52]\n\t"                                                       \
     "add r2, r1, r12\n\t"                                                          \
     "3:\n\t"                                                                       \
-    "movs r4, #0\n\t"                                                              \
-    "movs r5, #0\n\t"                                                              \
-    "movs r6, #0\n\t"                                                              \
-    "movs r7, #0\n\t"                                                              \
-    "1:\n\t"                                                                       \
-    "ldm r0!, {r8-r11}\n\t"                                                        \
-    "ldrd r12, lr, [r1], #8\n\t"                                                   \
-    "smlad r4, r8, r12, r4\n\t"                                                    \
-    "smlad r4, r9, lr, r4\n\t"                                                     \
-    "smlad r5, r10, r12, r5\n\t"                                                   \
-    "smlad r5, r11, lr, r5\n\t"                                                    \
-    "ldrd r12, lr, [r2], #8\n\t"                                                   \
-    "smlad r6, r8, r12, r6\n\t"                                                    \
-    "smlad r6, r9, lr, r6\n\t"                                                     \
-    "smlad r7, r10, r12, r7\n\t"                                                   \
-    "smlad r7, r11, lr, r7\n\t"                                                    \
+    "sub r12, r3, r0\n\t"                                                          \
+    "add r8, r1, r12, lsr #1\n\t"                                                  \
+    "ldr r4, [r8]\n\t"                                                             \
+    "mov r5, r4\n\t"                                                               \
+    "add r8, r2, r12, lsr #1\n\t"                                                  \
+    "ldr r6, [r8]\n\t"                                                             \
+    "mov r7, r6\n\t"                                                               \
+    "ubfx r8, r12, #4, #3\n\t"                                                     \
+    "tbb [pc, r8]\n\t"                                                             \
+    "8:\n\t"                                                                       \
+    ".byte (1f - 8b) / 2\n\t"                                                      \
+    ".byte (15f - 8b) / 2\n\t"                                                     \
+    ".byte (14f - 8b) / 2\n\t"                                                     \
+    ".byte (13f - 8b) / 2\n\t"                                                     \
+    ".byte (12f - 8b) / 2\n\t"                                                     \
+    ".byte (11f - 8b) / 2\n\t"                                                     \
+    ".byte (10f - 8b) / 2\n\t"                                                     \
+    ".byte (9f - 8b) / 2\n\t"                                                      \
+    "1:\n\t" TM_BLOCK_TAPS4                                                        \
+    "9:\n\t" TM_BLOCK_TAPS4                                                        \
+    "10:\n\t" TM_BLOCK_TAPS4                                                       \
+    "11:\n\t" TM_BLOCK_TAPS4                                                       \
+    "12:\n\t" TM_BLOCK_TAPS4                                                       \
+    "13:\n\t" TM_BLOCK_TAPS4                                                       \
+    "14:\n\t" TM_BLOCK_TAPS4                                                       \
+    "15:\n\t" TM_BLOCK_TAPS4                                                       \
     "cmp r0, r3\n\t"                                                               \
     "bne 1b\n\t"                                                                   \
     "ldm r1, {r8-r11}\n\t"                                                         \
     "ldr r0, [sp, #44]\n\t"                                                        \
     "ldr lr, [sp, #48]\n\t"                                                        \
-    "add r4, r8\n\t"                                                               \
-    "add r5, r8\n\t"                                                               \
     TM_BLOCK_REQUANT("r4", CLAMP)                                                  \
-    "strb r12, [r0]\n\t"                                                           \
+    "strb r12, [r0], #1\n\t"                                                       \
     TM_BLOCK_REQUANT("r5", CLAMP)                                                  \
-    "strb r12, [lr]\n\t"                                                           \
+    "strb r12, [lr], #1\n\t"                                                       \
     "ldm r2, {r8-r11}\n\t"                                                         \
-    "add r6, r8\n\t"                                                               \
-    "add r7, r8\n\t"                                                               \
     TM_BLOCK_REQUANT("r6", CLAMP)                                                  \
-    "strb r12, [r0, #1]\n\t"                                                       \
+    "strb r12, [r0], #1\n\t"                                                       \
     TM_BLOCK_REQUANT("r7", CLAMP)                                                  \
-    "strb r12, [lr, #1]\n\t"                                                       \
-    "adds r0, #2\n\t"                                                              \
+    "strb r12, [lr], #1\n\t"                                                       \
     "str r0, [sp, #44]\n\t"                                                        \
-    "add lr, lr, #2\n\t"                                                           \
     "str lr, [sp, #48]\n\t"                                                        \
     "add r1, r2, #16\n\t"                                                          \
     "ldr r12, [sp, #52]\n\t"                                                       \
     "add r2, r1, r12\n\t"                                                          \
-    "ldr r0, [sp]\n\t"                                                             \
     "ldr r12, [sp, #4]\n\t"                                                        \
-    "subs r12, #1\n\t"                                                             \
-    "str r12, [sp, #4]\n\t"                                                        \
+    "cmp r0, r12\n\t"                                                              \
+    "ldr r0, [sp]\n\t"                                                             \
     "bne 3b\n\t"                                                                   \
     "add sp, #8\n\t"                                                               \
     "pop {r4-r11, pc}\n\t"
@@ -171,6 +229,7 @@ TM_BLOCK(dot16_pairs_post, TM_BLOCK_CLAMP)
 #undef TM_BLOCK_ASM
 #undef TM_BLOCK_CLAMP
 #undef TM_BLOCK_REQUANT
+#undef TM_BLOCK_TAPS4
 #undef TM_ARG
 #else
 TM_HOT static void dot16_pairs(const int32_t *ab, const int32_t *w, const int32_t *ab_end, int32_t pairs,
@@ -361,6 +420,9 @@ TM_HOT void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *in
     const int32_t left = p->pad_w * c;
     const int32_t pad4 = (int32_t)(((uint32_t)(-p->input_offset) & 0xffu) * 0x01010101u);
     int16_t *wide = (int16_t *)(void *)scratch; /* 2 x kp int16, then the ring of kh padded rows */
+    int32_t *const wide32 = (int32_t *)(void *)scratch; /* the same pair buffer as words */
+    int8_t *out_a = NULL;                               /* pixel a's output while its pair waits for b */
+    const int8_t *const output_end = output + (size_t)p->batches * p->output_h * p->output_w * p->output_c;
     int8_t *ring = scratch + 4 * kp;
     /* A direct 1x1 with stride 1 reads the input pixels in output order: all rows as one. */
     const int32_t flat = direct && p->stride_h == 1 && p->stride_w == 1;
@@ -421,14 +483,23 @@ TM_HOT void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *in
                 output += out_w * oc_n;
                 continue;
             }
-            for (ox = 0; ox < out_w; ox += 2, output += 2 * oc_n) {
-                const int32_t two = ox + 1 < out_w;
-                widen_rows_s8(x, kh, ox * step, rw, wide);
-                widen_rows_s8(x, kh, (ox + two) * step, rw, wide + 4); /* pixel b, or a again */
-                dot16_rows_2x2((const int32_t *)(const void *)wide, filter16, kp, oc_n, output,
-                               two ? output + oc_n : output, p->act_min, p->act_max, pairs_fn);
+            /* Pixels pair in output order, across rows too (an odd row width leaves none alone
+               before the last): a's patch is widened into the pair buffer before the ring moves on. */
+            for (ox = 0; ox < out_w; ++ox, output += oc_n) {
+                widen_rows_s8(x, kh, ox * step, rw, out_a == NULL ? wide : wide + 4);
+                if (out_a == NULL) {
+                    out_a = output;
+                    if (output + oc_n != output_end) {
+                        continue;
+                    }
+                    for (i = 0; i < kp; i += 4) { /* the last pixel alone: b = a, out1 = out0 */
+                        wide32[i + 2] = wide32[i];
+                        wide32[i + 3] = wide32[i + 1];
+                    }
+                }
+                dot16_rows_2x2(wide32, filter16, kp, oc_n, out_a, output, p->act_min, p->act_max, pairs_fn);
+                out_a = NULL;
             }
-            output -= (ox - out_w) * oc_n; /* an odd row wrote one pixel, not two */
         }
     }
 }

@@ -1,48 +1,6 @@
 /* tm_mean.c - MEAN int8; the arithmetic is in tm_mean.h. */
 #include "tm_mean.h"
 
-#include <string.h>
-
-#include "tm_dsp.h"
-
-#if TM_DSP_AVAILABLE
-/*
- * sum[j] = sum over `pixels` pixels (stride `channels` bytes) of channel j of x, for the
- * `width` (4 or 8, a constant after inlining) channels there. SXTAB16 adds channels j, j+2 and
- * (ror 8) j+1, j+3 of each word into 16-bit lanes, exact for up to 256 pixels
- * (|sum| <= 128 * 256); each chunk of 256 goes on into int32.
- */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline void mean_sum_words(const int8_t *x, int32_t channels, int32_t pixels, int32_t *sum, const int32_t width)
-{
-    int32_t done = 0, i, j;
-    for (j = 0; j < width; ++j) {
-        sum[j] = 0;
-    }
-    while (done < pixels) {
-        const int32_t chunk = pixels - done < 256 ? pixels - done : 256;
-        int32_t even0 = 0, odd0 = 0, even1 = 0, odd1 = 0; /* lanes of the first and second word */
-        for (i = 0; i < chunk; ++i, x += channels) {
-            const int32_t v = tm_read_s8x4(x);
-            even0 = TM_SXTAB16(even0, v);
-            odd0 = TM_SXTAB16_ROR8(odd0, v);
-            if (width == 8) {
-                const int32_t u = tm_read_s8x4(x + 4);
-                even1 = TM_SXTAB16(even1, u);
-                odd1 = TM_SXTAB16_ROR8(odd1, u);
-            }
-        }
-        for (j = 0; j < width; ++j) {
-            const uint32_t word = (uint32_t)((j & 4) ? ((j & 1) ? odd1 : even1) : ((j & 1) ? odd0 : even0));
-            sum[j] += (int16_t)((j & 2) ? word >> 16 : word & 0xffffu);
-        }
-        done += chunk;
-    }
-}
-#endif
-
 /* One output from its zero-point-corrected sum s - input_zero_point * count. */
 static inline int8_t mean_out(const tm_mean_params_t *p, int32_t sum)
 {
@@ -60,24 +18,6 @@ static void mean_hw(const tm_mean_params_t *p, const int8_t *input, int8_t *outp
     const int32_t offset = p->input_zero_point * p->count;
     int32_t b, c, i;
     for (b = 0; b < p->dims[0]; ++b, input += pixels * channels) {
-#if TM_DSP_AVAILABLE
-        if ((channels & 3) == 0) {
-            for (c = 0; c < channels;) {
-                int32_t sum[8], j, width;
-                if (channels - c >= 8) {
-                    mean_sum_words(input + c, channels, pixels, sum, 8);
-                    width = 8;
-                } else {
-                    mean_sum_words(input + c, channels, pixels, sum, 4);
-                    width = 4;
-                }
-                for (j = 0; j < width; ++j, ++c) {
-                    *output++ = mean_out(p, sum[j] - offset);
-                }
-            }
-            continue;
-        }
-#endif
         for (c = 0; c < channels; ++c) {
             const int8_t *x = input + c;
             int32_t sum = 0;

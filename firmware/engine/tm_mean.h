@@ -13,10 +13,8 @@
  * tinyml.compiler.requant.mean_multiplier). MBQM = tm_multiply_by_quantized_multiplier.
  * With `requant` (compile time, for 2 <= -shift <= 23) MBQM(s - ...) + output_zero_point is
  * tm_requant (tm_common.h), the same value with one 64-bit multiply-accumulate.
- * GlobalAveragePooling2D is MEAN over axes {1, 2} of NHWC.
- * DSP path (tm_dsp.h), axes {1, 2} with C % 4 == 0: s is summed eight channels a pass
- * (four for the last group when C % 8 == 4), four per word in 16-bit lanes (SXTAB16; exact
- * for up to 256 pixels, |s| <= 128 * 256), and added into int32 every 256 pixels: the same s.
+ * GlobalAveragePooling2D is MEAN over axes {1, 2} of NHWC: one strided int32 sum per output
+ * (a cold kernel, once per inference: plain C on every core, for code size).
  */
 #ifndef TM_MEAN_H
 #define TM_MEAN_H

@@ -85,8 +85,8 @@ def test_converted_global_average_pool_matches_tflm(keep_dims, rng):
 
 @pytest.mark.parametrize("case", range(8))
 def test_dsp_global_mean_matches_tflm(case, rng):
-    """The DSP path (TM_DSP_EMULATE): channels % 4 == 0, 16-bit lane sums in chunks of 256 pixels,
-    extreme inputs included (all -128 / all 127 over more than 256 pixels)."""
+    """Global average pooling in a DSP build (TM_DSP_EMULATE): channels % 4 == 0, more than 256
+    pixels, extreme inputs included (all -128 / all 127: sums past int16)."""
     hw = [(1, 1), (2, 3), (16, 16), (17, 16), (23, 29), (8, 8), (16, 17), (33, 9)][case]
     shape = (int(rng.choice([1, 2])), hw[0], hw[1], 4 * int(rng.integers(1, 7)))
     in_scale, in_zp = random_scale(rng, 1e-3, 0.5), int(rng.integers(-128, 128))

@@ -70,6 +70,19 @@ def test_random_pool_matches_tflm(opcode, case, rng):
     check_against_tflm(random_pool_model(rng, opcode), opcode, rng)
 
 
+@pytest.mark.parametrize("shape, padding", [((1, 25, 5, 64), "VALID"), ((2, 8, 8, 12), "VALID"),
+                                            ((1, 7, 6, 5), "SAME")])
+def test_global_average_pool_matches_tflm(shape, padding, rng):
+    """A window as large as the input (the MLPerf models' global pooling): its rows are one run
+    in memory; with SAME padding every window is clipped to the input."""
+    opts = options("Pool2D", padding=padding, strideW=1, strideH=1, filterWidth=shape[2], filterHeight=shape[1],
+                   fusedActivationFunction="NONE")
+    out_hw = (1, 1) if padding == "VALID" else shape[1:3]
+    model = one_op_model("AVERAGE_POOL_2D", [TensorSpec(shape, 0.05, -3)],
+                         [TensorSpec((shape[0], *out_hw, shape[3]), 0.05, -3)], opts)
+    check_against_tflm(model, "AVERAGE_POOL_2D", rng)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("opcode", list(KERNELS))
 @pytest.mark.parametrize("case", range(4))
