@@ -49,6 +49,7 @@ typedef struct {
     int32_t span;             /* bytes from the first window of a row to past the last */
     int32_t x_next;           /* bytes from past a channel's last window to the next channel's first */
     int32_t out_back;         /* output_w * out_stride - 1 */
+    int32_t odd;              /* output_w is odd (the assembly's two-pixel loop enters at its second pixel) */
     int32_t out_stride;       /* output_c */
 } tm_dw3_job_t;
 typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, const tm_dw3_job_t *job);
@@ -56,23 +57,13 @@ typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, cons
 /*
  * Thumb-2: all 14 registers hold the pixel loop's values (r0 window, r1 output, r2 multiplier2,
  * r3 input pair, r4-r8 taps, r9 bias + round, r10 round, r11 output stride, r12 A, lr end),
- * 19 instructions a pixel, 13 a channel. The job's first five words go to the stack under the
- * current w: [sp] w, [sp, #4] w_end, #8 rec_offset, #12 span, #16 x_next, #20 out_back.
+ * 18 instructions a pixel (two a pass: one loop test per pair; an odd row enters at the second),
+ * 15 a channel. The job's first six words go to the stack under the current w: [sp] w,
+ * [sp, #4] w_end, #8 rec_offset, #12 span, #16 x_next, #20 out_back, #24 odd.
  * Arguments: r0 x, r1 out, r2 w, r3 job.
  * STEP: bytes between windows (6 * stride_w).
  */
-#define TM_DW3_ROW_ASM(STEP)                                                \
-    "push {r4-r11, lr}\n\t"                                                        \
-    "ldm r3, {r4-r9}\n\t"                                                          \
-    "mov r11, r9\n\t"                                                              \
-    "push {r2, r4-r8}\n\t"                                                         \
-    "2:\n\t"                                                                       \
-    "ldrd r12, lr, [sp, #8]\n\t"                                                   \
-    "add lr, r0\n\t"                                                               \
-    "add r12, r2\n\t"                                                              \
-    "ldm r2, {r4-r8}\n\t"                                                          \
-    "ldm r12, {r2, r9, r10}\n\t"                                                   \
-    "1:\n\t"                                                                       \
+#define TM_DW3_PIXEL_ASM(STEP)                                                     \
     "ldr r3, [r0], #" STEP "\n\t"                                                  \
     "smlad r12, r3, r4, r9\n\t"                                                    \
     "ldr r3, [r0, #4 - " STEP "]\n\t"                                              \
@@ -89,7 +80,21 @@ typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, cons
     "asr r12, r12, r8\n\t"                                                         \
     "ssat r12, #8, r12\n\t"                                                        \
     "strb r12, [r1]\n\t"                                                           \
-    "add r1, r1, r11\n\t"                                                          \
+    "add r1, r1, r11\n\t"
+#define TM_DW3_ROW_ASM(STEP)                                                       \
+    "push {r4-r11, lr}\n\t"                                                        \
+    "ldm r3, {r4-r10}\n\t"                                                         \
+    "mov r11, r10\n\t"                                                             \
+    "push {r2, r4-r9}\n\t"                                                         \
+    "2:\n\t"                                                                       \
+    "ldrd r12, lr, [sp, #8]\n\t"                                                   \
+    "add lr, r0\n\t"                                                               \
+    "add r12, r2\n\t"                                                              \
+    "ldm r2, {r4-r8}\n\t"                                                          \
+    "ldm r12, {r2, r9, r10}\n\t"                                                   \
+    "ldr r3, [sp, #24]\n\t"                                                        \
+    "cbnz r3, 3f\n\t"                                                              \
+    "1:\n\t" TM_DW3_PIXEL_ASM(STEP) "3:\n\t" TM_DW3_PIXEL_ASM(STEP)                \
     "cmp r0, lr\n\t"                                                               \
     "bne 1b\n\t"                                                                   \
     "ldrd r3, r12, [sp, #16]\n\t"                                                  \
@@ -100,7 +105,7 @@ typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, cons
     "cmp r2, r3\n\t"                                                               \
     "str r2, [sp]\n\t"                                                             \
     "bne 2b\n\t"                                                                   \
-    "add sp, #24\n\t"                                                              \
+    "add sp, #28\n\t"                                                              \
     "pop {r4-r11, pc}\n\t"
 #define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
 #define TM_DW3_ROW(NAME, STEP)                                                                              \
@@ -112,7 +117,49 @@ typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, cons
 TM_DW3_ROW(dw3_row_s1, "6")
 TM_DW3_ROW(dw3_row_s2, "12")
 #undef TM_DW3_ROW
+/*
+ * The ring fill of four channels a group (dw3_fill): dims = (plane bytes, input bytes a pixel,
+ * pixels >= 1, groups >= 1). Two pixels a pass (an odd count enters at the second), LDRSB + STRH a
+ * value with the four plane pointers post-incremented: 2.5 instructions a value.
+ */
+#define TM_DW3_FILL_PIXEL_ASM                                                      \
+    "ldrsb r7, [r1]\n\t"                                                           \
+    "ldrsb r8, [r1, #1]\n\t"                                                       \
+    "ldrsb r9, [r1, #2]\n\t"                                                       \
+    "ldrsb r10, [r1, #3]\n\t"                                                      \
+    "add r1, r3\n\t"                                                               \
+    "strh r7, [r0], #6\n\t"                                                        \
+    "strh r8, [r4], #6\n\t"                                                        \
+    "strh r9, [r5], #6\n\t"                                                        \
+    "strh r10, [r6], #6\n\t"
+__attribute__((naked, noinline)) static void dw3_fill4(TM_ARG int16_t *dst, TM_ARG const int8_t *src,
+                                                       TM_ARG const int32_t *dims)
+{
+    __asm__ volatile("push {r4-r11, lr}\n\t"
+                     "ldm r2, {r2, r3, r12, lr}\n\t"
+                     "4:\n\t"
+                     "add r4, r0, r2\n\t"
+                     "add r5, r4, r2\n\t"
+                     "add r6, r5, r2\n\t"
+                     "add r11, r12, r12, lsl #1\n\t"
+                     "add r11, r0, r11, lsl #1\n\t"
+                     "push {r0, r1}\n\t"
+                     "tst r12, #1\n\t"
+                     "bne 3f\n\t"
+                     "1:\n\t" TM_DW3_FILL_PIXEL_ASM "3:\n\t" TM_DW3_FILL_PIXEL_ASM
+                     "cmp r0, r11\n\t"
+                     "bne 1b\n\t"
+                     "pop {r0, r1}\n\t"
+                     "add r0, r0, r2, lsl #2\n\t"
+                     "add r1, #4\n\t"
+                     "subs lr, #1\n\t"
+                     "bne 4b\n\t"
+                     "pop {r4-r11, pc}\n\t");
+}
+#define TM_DW3_FILL_ASM 1
+#undef TM_DW3_FILL_PIXEL_ASM
 #undef TM_DW3_ROW_ASM
+#undef TM_DW3_PIXEL_ASM
 #undef TM_ARG
 #else
 static inline void dw3_row(const int16_t *x, int8_t *out, const int32_t *w, const tm_dw3_job_t *job, int32_t step)
@@ -155,6 +202,14 @@ static void dw3_fill(int16_t *dst, int32_t plane, int32_t cin, const int8_t *src
     const int32_t span = 3 * pixels;
     int32_t c = 0, i;
     if (src != NULL) {
+#if defined(TM_DW3_FILL_ASM)
+        if (cin >= 4 && pixels > 0) {
+            const int32_t dims[4] = {2 * plane, cin, pixels, cin >> 2};
+            dw3_fill4(dst, src, dims);
+            c = cin & ~3;
+            dst += c * plane;
+        }
+#else
         for (; c + 4 <= cin; c += 4, dst += 4 * plane) { /* LDRSB + STRH a value: no unpacking */
             const int8_t *s = src + c;
             int16_t *d0 = dst, *d1 = dst + plane, *d2 = dst + 2 * plane, *d3 = dst + 3 * plane;
@@ -165,6 +220,7 @@ static void dw3_fill(int16_t *dst, int32_t plane, int32_t cin, const int8_t *src
                 d3[i] = s[3];
             }
         }
+#endif
         for (; c < cin; ++c, dst += plane) {
             const int8_t *s = src + c;
             for (i = 0; i < span; i += 3, s += cin) {
@@ -204,6 +260,7 @@ void tm_depthwise_conv_2d_3x3_s8(const tm_depthwise_conv_2d_params_t *p, const i
     job.span = 6 * p->stride_w * p->output_w;
     job.x_next = 2 * plane - job.span;
     job.out_back = p->output_w * cout - 1;
+    job.odd = p->output_w & 1;
     for (r = 0; r < 3; ++r) { /* the padding columns of every slot, once */
         dw3_fill(planes + r, plane, cin, NULL, p->pad_w, pad);
         dw3_fill(planes + 3 * (p->pad_w + inside) + r, plane, cin, NULL, cols - p->pad_w - inside, pad);
