@@ -48,7 +48,8 @@ typedef struct {
     int32_t rec_offset;       /* bytes from a channel's taps to its record (this row's rotation) */
     int32_t span;             /* bytes from the first window of a row to past the last */
     int32_t x_next;           /* bytes from past a channel's last window to the next channel's first */
-    int32_t out_back;         /* output_w * out_stride - 1 */
+    int32_t out_back;         /* output_w * out_stride - 1, + out_stride when odd (the assembly's odd rows
+                                 start one output step back) */
     int32_t odd;              /* output_w is odd (the assembly's two-pixel loop enters at its second pixel) */
     int32_t out_stride;       /* output_c */
 } tm_dw3_job_t;
@@ -57,13 +58,13 @@ typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, cons
 /*
  * Thumb-2: all 14 registers hold the pixel loop's values (r0 window, r1 output, r2 multiplier2,
  * r3 input pair, r4-r8 taps, r9 bias + round, r10 round, r11 output stride, r12 A, lr end),
- * 18 instructions a pixel (two a pass: one loop test per pair; an odd row enters at the second),
- * 15 a channel. The job's first six words go to the stack under the current w: [sp] w,
+ * 17.5 instructions a pixel (two a pass: one loop test and one output step per pair; an odd row
+ * enters at the second pixel, its output pointer one step back), 15 a channel. The job's first six words go to the stack under the current w: [sp] w,
  * [sp, #4] w_end, #8 rec_offset, #12 span, #16 x_next, #20 out_back, #24 odd.
  * Arguments: r0 x, r1 out, r2 w, r3 job.
  * STEP: bytes between windows (6 * stride_w).
  */
-#define TM_DW3_PIXEL_ASM(STEP)                                                     \
+#define TM_DW3_PIXEL_ASM(STEP, STORE)                                                  \
     "ldr r3, [r0], #" STEP "\n\t"                                                  \
     "smlad r12, r3, r4, r9\n\t"                                                    \
     "ldr r3, [r0, #4 - " STEP "]\n\t"                                              \
@@ -78,13 +79,12 @@ typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, cons
     "smmlar r12, r3, r2, r12\n\t"                                                  \
     "add r12, r12, r3, asr #31\n\t"                                                \
     "asr r12, r12, r8\n\t"                                                         \
-    "ssat r12, #8, r12\n\t"                                                        \
-    "strb r12, [r1]\n\t"                                                           \
-    "add r1, r1, r11\n\t"
+    "ssat r12, #8, r12\n\t" STORE
 #define TM_DW3_ROW_ASM(STEP)                                                       \
     "push {r4-r11, lr}\n\t"                                                        \
     "ldm r3, {r4-r10}\n\t"                                                         \
     "mov r11, r10\n\t"                                                             \
+    "mls r1, r9, r11, r1\n\t"                                                      \
     "push {r2, r4-r9}\n\t"                                                         \
     "2:\n\t"                                                                       \
     "ldrd r12, lr, [sp, #8]\n\t"                                                   \
@@ -94,7 +94,8 @@ typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, cons
     "ldm r12, {r2, r9, r10}\n\t"                                                   \
     "ldr r3, [sp, #24]\n\t"                                                        \
     "cbnz r3, 3f\n\t"                                                              \
-    "1:\n\t" TM_DW3_PIXEL_ASM(STEP) "3:\n\t" TM_DW3_PIXEL_ASM(STEP)                \
+    "1:\n\t" TM_DW3_PIXEL_ASM(STEP, "strb r12, [r1]\n\t")                           \
+    "3:\n\t" TM_DW3_PIXEL_ASM(STEP, "strb r12, [r1, r11]\n\tadd r1, r1, r11, lsl #1\n\t")  \
     "cmp r0, lr\n\t"                                                               \
     "bne 1b\n\t"                                                                   \
     "ldrd r3, r12, [sp, #16]\n\t"                                                  \
@@ -179,7 +180,7 @@ static inline void dw3_row(const int16_t *x, int8_t *out, const int32_t *w, cons
             *out = (int8_t)TM_SSAT8(a >> (w[4] & 0xff));
         }
         x = (const int16_t *)(const void *)((const int8_t *)(const void *)x + job->x_next);
-        out -= job->out_back;
+        out -= job->out_back - job->odd * job->out_stride;
     }
 }
 #define TM_DW3_ROW(NAME, STEP)                                                                 \
@@ -259,8 +260,8 @@ void tm_depthwise_conv_2d_3x3_s8(const tm_depthwise_conv_2d_params_t *p, const i
     job.out_stride = cout;
     job.span = 6 * p->stride_w * p->output_w;
     job.x_next = 2 * plane - job.span;
-    job.out_back = p->output_w * cout - 1;
     job.odd = p->output_w & 1;
+    job.out_back = (p->output_w + job.odd) * cout - 1;
     for (r = 0; r < 3; ++r) { /* the padding columns of every slot, once */
         dw3_fill(planes + r, plane, cin, NULL, p->pad_w, pad);
         dw3_fill(planes + 3 * (p->pad_w + inside) + r, plane, cin, NULL, cols - p->pad_w - inside, pad);
