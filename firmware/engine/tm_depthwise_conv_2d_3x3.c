@@ -252,30 +252,38 @@ void tm_depthwise_conv_2d_3x3_s8(const tm_depthwise_conv_2d_params_t *p, const i
     const int32_t row = p->input_w * cin;
     const int32_t inside = tm_min(p->input_w, cols - p->pad_w); /* image columns in the ring */
     const int16_t pad = (int16_t)(-p->input_offset);
+    const uint32_t pad2 = (uint32_t)(uint16_t)pad * 0x10001u;
     const int32_t clamp = p->act_min != TM_INT8_MIN || p->act_max != TM_INT8_MAX;
     tm_dw3_job_t job;
     tm_dw3_row_fn *const row_fn = p->stride_w == 1 ? dw3_row_s1 : dw3_row_s2;
     int16_t *const planes = (int16_t *)(void *)scratch;
-    int32_t n, oy, r, m, i;
+    int32_t n, oy, m, i;
     job.out_stride = cout;
     job.span = 6 * p->stride_w * p->output_w;
     job.x_next = 2 * plane - job.span;
     job.odd = p->output_w & 1;
     job.out_back = (p->output_w + job.odd) * cout - 1;
-    for (r = 0; r < 3; ++r) { /* the padding columns of every slot, once */
-        dw3_fill(planes + r, plane, cin, NULL, p->pad_w, pad);
-        dw3_fill(planes + 3 * (p->pad_w + inside) + r, plane, cin, NULL, cols - p->pad_w - inside, pad);
-    }
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * row;
         int32_t next = -p->pad_h, slot = 0; /* the next input row to load and its slot */
+        /* The whole ring to the zero point, two words a pass: the padding columns and the rows
+           above the image are then never written again (only image columns are filled). */
+        uint32_t *word = (uint32_t *)(void *)scratch;
+        uint32_t *const words_end = word + plane / 2 * cin;
+        for (; word + 2 <= words_end; word += 2) {
+            word[0] = pad2;
+            word[1] = pad2;
+        }
+        if (word != words_end) {
+            *word = pad2;
+        }
         for (oy = 0; oy < p->output_h; ++oy, output += p->output_w * cout) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             const int32_t *w;
             int8_t *out = output;
             const int16_t *x = planes;
             for (; next < iy0 + 3; ++next, slot = slot == 2 ? 0 : slot + 1) {
-                if (next >= iy0) {
+                if (next >= iy0 && next >= 0) { /* rows above the image: the zero point already */
                     dw3_fill(planes + 3 * p->pad_w + slot, plane, cin,
                              next >= 0 && next < p->input_h ? in_n + (size_t)next * row : NULL, inside, pad);
                 }
