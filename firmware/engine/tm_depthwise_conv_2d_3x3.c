@@ -158,6 +158,20 @@ __attribute__((naked, noinline)) static void dw3_fill4(TM_ARG int16_t *dst, TM_A
                      "pop {r4-r11, pc}\n\t");
 }
 #define TM_DW3_FILL_ASM 1
+/* Words dst .. end (a multiple of four apart, at least four) set to value: STM, four words a store. */
+__attribute__((naked, noinline)) static void dw3_set4(TM_ARG uint32_t *dst, TM_ARG const uint32_t *end,
+                                                      TM_ARG uint32_t value)
+{
+    __asm__ volatile("push {r4, lr}\n\t"
+                     "mov r3, r2\n\t"
+                     "mov r4, r2\n\t"
+                     "mov lr, r2\n\t"
+                     "1:\n\t"
+                     "stmia r0!, {r2, r3, r4, lr}\n\t"
+                     "cmp r0, r1\n\t"
+                     "bne 1b\n\t"
+                     "pop {r4, pc}\n\t");
+}
 #undef TM_DW3_FILL_PIXEL_ASM
 #undef TM_DW3_ROW_ASM
 #undef TM_DW3_PIXEL_ASM
@@ -270,11 +284,13 @@ void tm_depthwise_conv_2d_3x3_s8(const tm_depthwise_conv_2d_params_t *p, const i
            above the image are then never written again (only image columns are filled). */
         uint32_t *word = (uint32_t *)(void *)scratch;
         uint32_t *const words_end = word + plane / 2 * cin;
-        for (; word + 2 <= words_end; word += 2) {
-            word[0] = pad2;
-            word[1] = pad2;
+#if defined(TM_DW3_FILL_ASM)
+        if (words_end - word >= 4) {
+            word += (words_end - word) & ~3;
+            dw3_set4((uint32_t *)(void *)scratch, word, pad2);
         }
-        if (word != words_end) {
+#endif
+        for (; word != words_end; ++word) {
             *word = pad2;
         }
         for (oy = 0; oy < p->output_h; ++oy, output += p->output_w * cout) {
