@@ -59,8 +59,9 @@ typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, cons
  * Thumb-2: all 14 registers hold the pixel loop's values (r0 window, r1 output, r2 multiplier2,
  * r3 input pair, r4-r8 taps, r9 bias + round, r10 round, r11 output stride, r12 A, lr end),
  * 17.5 instructions a pixel (two a pass: one loop test and one output step per pair; an odd row
- * enters at the second pixel, its output pointer one step back), 15 a channel. The job's first six words go to the stack under the current w: [sp] w,
- * [sp, #4] w_end, #8 rec_offset, #12 span, #16 x_next, #20 out_back, #24 odd.
+ * enters at the second pixel, its output pointer one step back), 15 a channel. The job's first
+ * six words go to the stack under the current w: [sp] w, [sp, #4] w_end, #8 rec_offset, #12 span,
+ * #16 x_next, #20 out_back, #24 odd.
  * Arguments: r0 x, r1 out, r2 w, r3 job.
  * STEP: bytes between windows (6 * stride_w).
  */
