@@ -31,40 +31,41 @@
 #if TM_DSP_AVAILABLE
 
 /*
- * The 3x3 algorithm (above): one output row of one output channel. x: the
- * channel plane at the row's first window, w: the five tap words of the ring rotation; job:
- * the row's constants (tm_dw3_job_t), rec = w + job->rec_offset bytes: (multiplier2,
- * bias_folded + round, round). Per pixel, with A = bias_folded + round + taps:
+ * The 3x3 algorithm (above): one output row of a run of output channels (all of them when the
+ * depth multiplier is 1, one otherwise), so a channel costs no call. x: the first channel's plane
+ * at the row's first window, w: its five tap words of the ring rotation; job: the row's constants
+ * (tm_dw3_job_t), rec = w + job->rec_offset bytes: (multiplier2, bias_folded + round, round).
+ * Per pixel, with A = bias_folded + round + taps:
  *   A   = SMLAD x pairs 0..3 with w[0..3], then + x[8] * w[4].hi     (SMLABT)
  *   out = SSAT8((SMMLAR(A - round, multiplier2, A) + ((A - round) >> 31)) >> w[4].lo)
- * which is tm_requant_rec (tm_dsp.h) of acc = A - round; the _clamp kernels then clamp out
- * to [act_min, act_max] (a fused activation narrower than int8). The window moves 3 * stride_w
- * halfwords a pixel, the output output_c bytes.
+ * which is tm_requant_rec (tm_dsp.h) of acc = A - round (a fused activation narrower than int8
+ * is clamped afterwards, over the whole output row). The window moves 3 * stride_w
+ * halfwords a pixel, the output out_stride bytes; after a channel's row the window moves
+ * x_next bytes (to the next plane) and the output back by out_back bytes (to the next channel).
  */
 typedef struct {
+    const int32_t *w_end;     /* past the run's last channel: w + TM_DW3_PACKED_CHANNEL * channels */
     int32_t rec_offset;       /* bytes from a channel's taps to its record (this row's rotation) */
-    int32_t out_stride;       /* output_c */
     int32_t span;             /* bytes from the first window of a row to past the last */
-    int32_t act_min, act_max;
+    int32_t x_next;           /* bytes from past a channel's last window to the next channel's first */
+    int32_t out_back;         /* output_w * out_stride - 1, + out_stride when odd (the assembly's odd rows
+                                 start one output step back) */
+    int32_t odd;              /* output_w is odd (the assembly's two-pixel loop enters at its second pixel) */
+    int32_t out_stride;       /* output_c */
 } tm_dw3_job_t;
 typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, const tm_dw3_job_t *job);
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && !defined(TM_DSP_EMULATE)
 /*
- * Thumb-2: all 14 registers hold the loop's values (r0 window, r1 output, r2 multiplier2,
+ * Thumb-2: all 14 registers hold the pixel loop's values (r0 window, r1 output, r2 multiplier2,
  * r3 input pair, r4-r8 taps, r9 bias + round, r10 round, r11 output stride, r12 A, lr end),
- * 19 instructions a pixel (27 with the clamp, whose bounds go on the stack). Arguments: r0 x,
- * r1 out, r2 w, r3 job. STEP: bytes between windows (6 * stride_w).
+ * 17.5 instructions a pixel (two a pass: one loop test and one output step per pair; an odd row
+ * enters at the second pixel, its output pointer one step back), 15 a channel. The job's first
+ * six words go to the stack under the current w: [sp] w, [sp, #4] w_end, #8 rec_offset, #12 span,
+ * #16 x_next, #20 out_back, #24 odd.
+ * Arguments: r0 x, r1 out, r2 w, r3 job.
+ * STEP: bytes between windows (6 * stride_w).
  */
-#define TM_DW3_ROW_ASM(STEP, CLAMP_SETUP, CLAMP, CLAMP_DONE)                       \
-    "push {r4-r11, lr}\n\t"                                                        \
-    "ldr r11, [r3, #4]\n\t"                                                        \
-    "ldr lr, [r3, #8]\n\t"                                                         \
-    "add lr, r0\n\t"                                                               \
-    "ldr r12, [r3]\n\t"                                                            \
-    "add r12, r2\n\t" CLAMP_SETUP                                                  \
-    "ldm r2, {r4-r8}\n\t"                                                          \
-    "ldm r12, {r2, r9, r10}\n\t"                                                   \
-    "1:\n\t"                                                                       \
+#define TM_DW3_PIXEL_ASM(STEP, STORE)                                                  \
     "ldr r3, [r0], #" STEP "\n\t"                                                  \
     "smlad r12, r3, r4, r9\n\t"                                                    \
     "ldr r3, [r0, #4 - " STEP "]\n\t"                                              \
@@ -79,57 +80,122 @@ typedef void tm_dw3_row_fn(const int16_t *x, int8_t *out, const int32_t *w, cons
     "smmlar r12, r3, r2, r12\n\t"                                                  \
     "add r12, r12, r3, asr #31\n\t"                                                \
     "asr r12, r12, r8\n\t"                                                         \
-    "ssat r12, #8, r12\n\t" CLAMP                                                  \
-    "strb r12, [r1]\n\t"                                                           \
-    "add r1, r1, r11\n\t"                                                          \
+    "ssat r12, #8, r12\n\t" STORE
+#define TM_DW3_ROW_ASM(STEP)                                                       \
+    "push {r4-r11, lr}\n\t"                                                        \
+    "ldm r3, {r4-r10}\n\t"                                                         \
+    "mov r11, r10\n\t"                                                             \
+    "mls r1, r9, r11, r1\n\t"                                                      \
+    "push {r2, r4-r9}\n\t"                                                         \
+    "2:\n\t"                                                                       \
+    "ldrd r12, lr, [sp, #8]\n\t"                                                   \
+    "add lr, r0\n\t"                                                               \
+    "add r12, r2\n\t"                                                              \
+    "ldm r2, {r4-r8}\n\t"                                                          \
+    "ldm r12, {r2, r9, r10}\n\t"                                                   \
+    "ldr r3, [sp, #24]\n\t"                                                        \
+    "cbnz r3, 3f\n\t"                                                              \
+    "1:\n\t" TM_DW3_PIXEL_ASM(STEP, "strb r12, [r1]\n\t")                           \
+    "3:\n\t" TM_DW3_PIXEL_ASM(STEP, "strb r12, [r1, r11]\n\tadd r1, r1, r11, lsl #1\n\t")  \
     "cmp r0, lr\n\t"                                                               \
-    "bne 1b\n\t" CLAMP_DONE                                                        \
+    "bne 1b\n\t"                                                                   \
+    "ldrd r3, r12, [sp, #16]\n\t"                                                  \
+    "add r0, r3\n\t"                                                               \
+    "sub r1, r12\n\t"                                                              \
+    "ldrd r2, r3, [sp]\n\t"                                                        \
+    "add r2, #72\n\t"                                                              \
+    "cmp r2, r3\n\t"                                                               \
+    "str r2, [sp]\n\t"                                                             \
+    "bne 2b\n\t"                                                                   \
+    "add sp, #28\n\t"                                                              \
     "pop {r4-r11, pc}\n\t"
-/* The bounds go to the stack: [sp] act_min, [sp, #4] act_max. */
-#define TM_DW3_CLAMP_SETUP                                                         \
-    "ldr r4, [r3, #12]\n\t"                                                        \
-    "ldr r5, [r3, #16]\n\t"                                                        \
-    "push {r4, r5}\n\t"
-#define TM_DW3_CLAMP                                                               \
-    "ldr r3, [sp]\n\t"                                                             \
-    "cmp r12, r3\n\t"                                                              \
-    "it lt\n\t"                                                                    \
-    "movlt r12, r3\n\t"                                                            \
-    "ldr r3, [sp, #4]\n\t"                                                         \
-    "cmp r12, r3\n\t"                                                              \
-    "it gt\n\t"                                                                    \
-    "movgt r12, r3\n\t"
 #define TM_ARG __attribute__((unused)) /* read by the assembly, per the AAPCS */
-#define TM_DW3_ROW(NAME, STEP, CLAMP_SETUP, CLAMP, CLAMP_DONE)                                             \
+#define TM_DW3_ROW(NAME, STEP)                                                                              \
     __attribute__((naked, noinline)) static void NAME(TM_ARG const int16_t *x, TM_ARG int8_t *out,          \
                                                       TM_ARG const int32_t *w, TM_ARG const tm_dw3_job_t *job) \
     {                                                                                                       \
-        __asm__ volatile(TM_DW3_ROW_ASM(STEP, CLAMP_SETUP, CLAMP, CLAMP_DONE));                             \
+        __asm__ volatile(TM_DW3_ROW_ASM(STEP));                                                             \
     }
-TM_DW3_ROW(dw3_row_s1, "6", "", "", "")
-TM_DW3_ROW(dw3_row_s2, "12", "", "", "")
-TM_DW3_ROW(dw3_row_s1_clamp, "6", TM_DW3_CLAMP_SETUP, TM_DW3_CLAMP, "add sp, #8\n\t")
-TM_DW3_ROW(dw3_row_s2_clamp, "12", TM_DW3_CLAMP_SETUP, TM_DW3_CLAMP, "add sp, #8\n\t")
+TM_DW3_ROW(dw3_row_s1, "6")
+TM_DW3_ROW(dw3_row_s2, "12")
 #undef TM_DW3_ROW
-#undef TM_DW3_CLAMP
-#undef TM_DW3_CLAMP_SETUP
+/*
+ * The ring fill of four channels a group (dw3_fill): dims = (plane bytes, input bytes a pixel,
+ * pixels >= 1, groups >= 1). Two pixels a pass (an odd count enters at the second), LDRSB + STRH a
+ * value with the four plane pointers post-incremented: 2.5 instructions a value.
+ */
+#define TM_DW3_FILL_PIXEL_ASM                                                      \
+    "ldrsb r7, [r1]\n\t"                                                           \
+    "ldrsb r8, [r1, #1]\n\t"                                                       \
+    "ldrsb r9, [r1, #2]\n\t"                                                       \
+    "ldrsb r10, [r1, #3]\n\t"                                                      \
+    "add r1, r3\n\t"                                                               \
+    "strh r7, [r0], #6\n\t"                                                        \
+    "strh r8, [r4], #6\n\t"                                                        \
+    "strh r9, [r5], #6\n\t"                                                        \
+    "strh r10, [r6], #6\n\t"
+__attribute__((naked, noinline)) static void dw3_fill4(TM_ARG int16_t *dst, TM_ARG const int8_t *src,
+                                                       TM_ARG const int32_t *dims)
+{
+    __asm__ volatile("push {r4-r11, lr}\n\t"
+                     "ldm r2, {r2, r3, r12, lr}\n\t"
+                     "4:\n\t"
+                     "add r4, r0, r2\n\t"
+                     "add r5, r4, r2\n\t"
+                     "add r6, r5, r2\n\t"
+                     "add r11, r12, r12, lsl #1\n\t"
+                     "add r11, r0, r11, lsl #1\n\t"
+                     "push {r0, r1}\n\t"
+                     "tst r12, #1\n\t"
+                     "bne 3f\n\t"
+                     "1:\n\t" TM_DW3_FILL_PIXEL_ASM "3:\n\t" TM_DW3_FILL_PIXEL_ASM
+                     "cmp r0, r11\n\t"
+                     "bne 1b\n\t"
+                     "pop {r0, r1}\n\t"
+                     "add r0, r0, r2, lsl #2\n\t"
+                     "add r1, #4\n\t"
+                     "subs lr, #1\n\t"
+                     "bne 4b\n\t"
+                     "pop {r4-r11, pc}\n\t");
+}
+#define TM_DW3_FILL_ASM 1
+/* Words dst .. end (a multiple of four apart, at least four) set to value: STM, four words a store. */
+__attribute__((naked, noinline)) static void dw3_set4(TM_ARG uint32_t *dst, TM_ARG const uint32_t *end,
+                                                      TM_ARG uint32_t value)
+{
+    __asm__ volatile("push {r4, lr}\n\t"
+                     "mov r3, r2\n\t"
+                     "mov r4, r2\n\t"
+                     "mov lr, r2\n\t"
+                     "1:\n\t"
+                     "stmia r0!, {r2, r3, r4, lr}\n\t"
+                     "cmp r0, r1\n\t"
+                     "bne 1b\n\t"
+                     "pop {r4, pc}\n\t");
+}
+#undef TM_DW3_FILL_PIXEL_ASM
 #undef TM_DW3_ROW_ASM
+#undef TM_DW3_PIXEL_ASM
 #undef TM_ARG
 #else
 static inline void dw3_row(const int16_t *x, int8_t *out, const int32_t *w, const tm_dw3_job_t *job, int32_t step)
 {
-    const int32_t *const rec = (const int32_t *)(const void *)((const int8_t *)(const void *)w + job->rec_offset);
-    const int16_t *const x_end = (const int16_t *)(const void *)((const int8_t *)(const void *)x + job->span);
-    for (; x != x_end; x += step, out += job->out_stride) {
-        int32_t a = TM_SMLAD(tm_read_s16x2(x), w[0], rec[1]);
-        int32_t acc;
-        a = TM_SMLAD(tm_read_s16x2(x + 2), w[1], a);
-        a = TM_SMLAD(tm_read_s16x2(x + 4), w[2], a);
-        a = TM_SMLAD(tm_read_s16x2(x + 6), w[3], a);
-        a = TM_SMLATT((int32_t)((uint32_t)(uint16_t)x[8] << 16), w[4], a);
-        acc = (int32_t)((uint32_t)a - (uint32_t)rec[2]);
-        a = (int32_t)((uint32_t)TM_SMMLAR(acc, rec[0], a) + (uint32_t)(acc >> 31));
-        *out = (int8_t)tm_clamp(TM_SSAT8(a >> (w[4] & 0xff)), job->act_min, job->act_max);
+    for (; w != job->w_end; w += TM_DW3_PACKED_CHANNEL) {
+        const int32_t *const rec = (const int32_t *)(const void *)((const int8_t *)(const void *)w + job->rec_offset);
+        const int16_t *const x_end = (const int16_t *)(const void *)((const int8_t *)(const void *)x + job->span);
+        for (; x != x_end; x += step, out += job->out_stride) {
+            int32_t a = TM_SMLAD(tm_read_s16x2(x), w[0], rec[1]);
+            int32_t acc;
+            a = TM_SMLAD(tm_read_s16x2(x + 2), w[1], a);
+            a = TM_SMLAD(tm_read_s16x2(x + 4), w[2], a);
+            a = TM_SMLAD(tm_read_s16x2(x + 6), w[3], a);
+            a = TM_SMLATT((int32_t)((uint32_t)(uint16_t)x[8] << 16), w[4], a);
+            acc = (int32_t)((uint32_t)a - (uint32_t)rec[2]);
+            a = (int32_t)((uint32_t)TM_SMMLAR(acc, rec[0], a) + (uint32_t)(acc >> 31));
+            *out = (int8_t)TM_SSAT8(a >> (w[4] & 0xff));
+        }
+        x = (const int16_t *)(const void *)((const int8_t *)(const void *)x + job->x_next);
+        out -= job->out_back - job->odd * job->out_stride;
     }
 }
 #define TM_DW3_ROW(NAME, STEP)                                                                 \
@@ -140,8 +206,6 @@ static inline void dw3_row(const int16_t *x, int8_t *out, const int32_t *w, cons
 TM_DW3_ROW(dw3_row_s1, 3)
 TM_DW3_ROW(dw3_row_s2, 6)
 #undef TM_DW3_ROW
-#define dw3_row_s1_clamp dw3_row_s1
-#define dw3_row_s2_clamp dw3_row_s2
 #endif
 
 /*
@@ -154,17 +218,25 @@ static void dw3_fill(int16_t *dst, int32_t plane, int32_t cin, const int8_t *src
     const int32_t span = 3 * pixels;
     int32_t c = 0, i;
     if (src != NULL) {
-        for (; c + 4 <= cin; c += 4, dst += 4 * plane) {
+#if defined(TM_DW3_FILL_ASM)
+        if (cin >= 4 && pixels > 0) {
+            const int32_t dims[4] = {2 * plane, cin, pixels, cin >> 2};
+            dw3_fill4(dst, src, dims);
+            c = cin & ~3;
+            dst += c * plane;
+        }
+#else
+        for (; c + 4 <= cin; c += 4, dst += 4 * plane) { /* LDRSB + STRH a value: no unpacking */
             const int8_t *s = src + c;
+            int16_t *d0 = dst, *d1 = dst + plane, *d2 = dst + 2 * plane, *d3 = dst + 3 * plane;
             for (i = 0; i < span; i += 3, s += cin) {
-                const int32_t v = tm_read_s8x4(s);
-                const int32_t even = TM_SXTB16(v), odd = TM_SXTB16_ROR8(v);
-                dst[i] = (int16_t)even;
-                dst[i + plane] = (int16_t)odd;
-                dst[i + 2 * plane] = (int16_t)(even >> 16);
-                dst[i + 3 * plane] = (int16_t)(odd >> 16);
+                d0[i] = s[0];
+                d1[i] = s[1];
+                d2[i] = s[2];
+                d3[i] = s[3];
             }
         }
+#endif
         for (; c < cin; ++c, dst += plane) {
             const int8_t *s = src + c;
             for (i = 0; i < span; i += 3, s += cin) {
@@ -195,30 +267,40 @@ void tm_depthwise_conv_2d_3x3_s8(const tm_depthwise_conv_2d_params_t *p, const i
     const int32_t row = p->input_w * cin;
     const int32_t inside = tm_min(p->input_w, cols - p->pad_w); /* image columns in the ring */
     const int16_t pad = (int16_t)(-p->input_offset);
+    const uint32_t pad2 = (uint32_t)(uint16_t)pad * 0x10001u;
     const int32_t clamp = p->act_min != TM_INT8_MIN || p->act_max != TM_INT8_MAX;
     tm_dw3_job_t job;
-    tm_dw3_row_fn *const row_fn = p->stride_w == 1 ? (clamp ? dw3_row_s1_clamp : dw3_row_s1)
-                                                   : (clamp ? dw3_row_s2_clamp : dw3_row_s2);
+    tm_dw3_row_fn *const row_fn = p->stride_w == 1 ? dw3_row_s1 : dw3_row_s2;
     int16_t *const planes = (int16_t *)(void *)scratch;
-    int32_t n, oy, r, m;
+    int32_t n, oy, m, i;
     job.out_stride = cout;
     job.span = 6 * p->stride_w * p->output_w;
-    job.act_min = p->act_min;
-    job.act_max = p->act_max;
-    for (r = 0; r < 3; ++r) { /* the padding columns of every slot, once */
-        dw3_fill(planes + r, plane, cin, NULL, p->pad_w, pad);
-        dw3_fill(planes + 3 * (p->pad_w + inside) + r, plane, cin, NULL, cols - p->pad_w - inside, pad);
-    }
+    job.x_next = 2 * plane - job.span;
+    job.odd = p->output_w & 1;
+    job.out_back = (p->output_w + job.odd) * cout - 1;
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * row;
         int32_t next = -p->pad_h, slot = 0; /* the next input row to load and its slot */
+        /* The whole ring to the zero point, two words a pass: the padding columns and the rows
+           above the image are then never written again (only image columns are filled). */
+        uint32_t *word = (uint32_t *)(void *)scratch;
+        uint32_t *const words_end = word + plane / 2 * cin;
+#if defined(TM_DW3_FILL_ASM)
+        if (words_end - word >= 4) {
+            word += (words_end - word) & ~3;
+            dw3_set4((uint32_t *)(void *)scratch, word, pad2);
+        }
+#endif
+        for (; word != words_end; ++word) {
+            *word = pad2;
+        }
         for (oy = 0; oy < p->output_h; ++oy, output += p->output_w * cout) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             const int32_t *w;
             int8_t *out = output;
             const int16_t *x = planes;
             for (; next < iy0 + 3; ++next, slot = slot == 2 ? 0 : slot + 1) {
-                if (next >= iy0) {
+                if (next >= iy0 && next >= 0) { /* rows above the image: the zero point already */
                     dw3_fill(planes + 3 * p->pad_w + slot, plane, cin,
                              next >= 0 && next < p->input_h ? in_n + (size_t)next * row : NULL, inside, pad);
                 }
@@ -226,12 +308,21 @@ void tm_depthwise_conv_2d_3x3_s8(const tm_depthwise_conv_2d_params_t *p, const i
             /* Rows iy0, iy0 + 1, iy0 + 2 are now in slots slot, slot + 1, slot + 2 (mod 3). */
             w = p->packed + 5 * slot;
             job.rec_offset = 4 * (15 - 5 * slot);
-            for (m = 0; out < output + cout; ++out, w += TM_DW3_PACKED_CHANNEL) {
+            if (mult == 1) { /* one call: channel c reads plane c */
+                job.w_end = w + TM_DW3_PACKED_CHANNEL * cout;
                 row_fn(x, out, w, &job);
-                if (++m == mult) { /* output channel oc reads input channel oc / mult */
-                    m = 0;
-                    x += plane;
+            } else {
+                for (m = 0; out < output + cout; ++out, w += TM_DW3_PACKED_CHANNEL) {
+                    job.w_end = w + TM_DW3_PACKED_CHANNEL;
+                    row_fn(x, out, w, &job);
+                    if (++m == mult) { /* output channel oc reads input channel oc / mult */
+                        m = 0;
+                        x += plane;
+                    }
                 }
+            }
+            for (i = 0; clamp && i < p->output_w * cout; ++i) { /* an activation narrower than int8 */
+                output[i] = (int8_t)tm_clamp(output[i], p->act_min, p->act_max);
             }
         }
     }
