@@ -152,7 +152,7 @@ def _rows_by(data: dict, target: str, kind: str | None = None) -> dict[str, dict
 
 
 def engine() -> Row:
-    after = load("engine-dw.json")  # the 3x3 depthwise work (issue 16): engine-dw-before.json holds its start
+    after = load("engine-mlperf.json")
     before = _rows_by(load("engine-before.json"), "cortex-m4", "trained")
     synthetic = _rows_by(load("engine-quick.json"), "cortex-m4", "synthetic")
     nosimd = load("engine-nosimd.json")
@@ -192,7 +192,7 @@ def engine() -> Row:
     return Row("engine on the four trained MLPerf Tiny int8 reference models, Cortex-M4 path (QEMU, instructions, "
                f"{'/'.join(map(str, samples))} inputs each, every output byte-exact with `tflite-micro`: agreement "
                f"{pct(min(row['agreement'] for row in trained.values()), 0)})", figure,
-               f"`bench_engine.py` ({results_link('engine-dw.json', after['facts'])}; synthetic: "
+               f"`bench_engine.py` ({results_link('engine-mlperf.json', after['facts'])}; synthetic: "
                f"{results_link('engine-quick.json', load('engine-quick.json')['facts'])}; no-SIMD: "
                f"{results_link('engine-nosimd.json', nosimd['facts'])}; per-layer profiles in "
                f"`benchmarks/results/engine*.md`)")

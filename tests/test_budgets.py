@@ -157,7 +157,28 @@ def test_choose_smallest_within_tolerance():
 
 def test_latency_estimate_uses_the_board_clock_and_the_targets_instructions_per_mac():
     board = load_board("stm32f405")
-    assert estimated_latency_ms(168_000, board, "speed") == pytest.approx(1.49)
+    assert estimated_latency_ms(168_000, board, "speed") == pytest.approx(1.27)
     assert estimated_latency_ms(168_000, board, "size") == pytest.approx(3.02)
     rv32 = load_board("rv32_virt")
-    assert estimated_latency_ms(160_000, rv32, "speed") == pytest.approx(11.79)
+    assert estimated_latency_ms(160_000, rv32, "speed") == pytest.approx(4.94)
+
+
+def test_instructions_per_mac_are_the_stored_measurements():
+    """The latency estimate's figures are the engine benchmark's digits CNN, as last stored."""
+    import json
+    from pathlib import Path
+
+    from tinyml.budgets import INSTRUCTIONS_PER_MAC
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+    def measured(name: str, target: str) -> float:
+        rows = json.loads((results / name).read_text())["rows"]
+        row = next(r for r in rows if r["model"] == "digits" and r["target"] == target)
+        return round(row["instructions_per_mac"], 2)
+
+    assert INSTRUCTIONS_PER_MAC[("cortex-m4", "speed")] == measured("engine-quick.json", "cortex-m4")
+    assert INSTRUCTIONS_PER_MAC[("generic", "speed")] == measured("engine-quick.json", "generic")
+    assert INSTRUCTIONS_PER_MAC[("cortex-m4", "size")] == measured("engine-size.json", "cortex-m4")
+    assert INSTRUCTIONS_PER_MAC[("rv32", "speed")] == measured("engine-nosimd.json", "rv32")
+    assert INSTRUCTIONS_PER_MAC[("cortex-m0", "speed")] == measured("engine-nosimd.json", "cortex-m0")
