@@ -66,6 +66,18 @@ def files(tmp_path):
     (("emit", "missing.tflite", "--out", "out"), "no such model file: missing.tflite"),
     (("demo", "--out", "a_file"), "is a file, not a folder"),
     (("bench", "--model-dir", ".", "--max-retries", "-1"), "--max-retries -1: give a count of sends, or 0 for no limit"),
+    *[(("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--prune", ratio),
+       "--prune must be a ratio in (0, 1)") for ratio in ("0", "1", "1.5", "-0.2")],
+    *[(("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--rotate-degrees", degrees),
+       "--rotate-degrees must be in [0, 45]") for degrees in ("-1", "90")],
+    (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--weights", "palette3"),
+     "unknown weight encoding 'palette3' (choose from int8, palette4/layer, palette4/channel, palette2/channel)"),
+    (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--pruned-variants", "-1"),
+     "--pruned-variants must be 0 or more, got -1"),
+    (("flash", "--board", "stm32f405", "--model-dir", ".", "--weights", "palette4", "--backend", "tflm"),
+     "--weights chooses how the engine backend compiles MODEL_DIR: it cannot go with --image or --backend tflm"),
+    (("flash", "--runtime", "micropython", "--port", "loop://", "--model-dir", ".", "--weights", "palette4"),
+     "--weights is not supported with --runtime micropython"),
 ])
 def test_bad_arguments_are_answered_before_torch_and_tensorflow_load(files, args, message):
     result = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=files,

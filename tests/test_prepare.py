@@ -199,19 +199,3 @@ def test_one_named_student_replaces_the_family():
                     load_board("stm32f405"), (8, 8, 1), 10, Budgets())
 
 
-@pytest.mark.parametrize("degrees", ["-1", "90"])
-def test_rotation_outside_its_range_is_one_line_before_anything_trains(tmp_path, degrees):
-    import subprocess
-    import sys
-
-    from cli_rules import assert_bad_input
-
-    probe = ("import atexit, sys\nfrom tinyml import cli\n"
-             "atexit.register(lambda: print('HEAVY', sorted(m for m in ('torch', 'tensorflow') if m in sys.modules)))\n"
-             "sys.argv = ['tinyml', *sys.argv[1:]]\ncli.main()\n")
-    done = subprocess.run([sys.executable, "-c", probe, "prepare", "--dataset", "digits", "--board", "stm32f405",
-                           "--out", str(tmp_path / "out"), "--rotate-degrees", degrees],
-                          capture_output=True, text=True, timeout=300)
-    assert_bad_input(done, "--rotate-degrees must be in [0, 45]", only_line=True)
-    assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
-    assert not (tmp_path / "out").exists()

@@ -151,28 +151,6 @@ def json_free_sample(model_dir: Path) -> bytes:
         return data["inputs"][0].tobytes()
 
 
-@pytest.mark.parametrize("args, message", [
-    (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--weights", "palette3"),
-     "unknown weight encoding 'palette3' (choose from int8, palette4/layer, palette4/channel, palette2/channel)"),
-    (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--pruned-variants", "-1"),
-     "--pruned-variants must be 0 or more, got -1"),
-    (("flash", "--board", "stm32f405", "--model-dir", ".", "--weights", "palette4", "--backend", "tflm"),
-     "--weights chooses how the engine backend compiles MODEL_DIR: it cannot go with --image or --backend tflm"),
-    (("flash", "--runtime", "micropython", "--port", "loop://", "--model-dir", ".", "--weights", "palette4"),
-     "--weights is not supported with --runtime micropython"),
-])
-def test_bad_weights_options_are_one_line_before_anything_runs(tmp_path, args, message):
-    import subprocess
-    import sys
-
-    from cli_rules import assert_bad_input
-
-    result = subprocess.run([sys.executable, "-m", "tinyml.cli", *args], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=300)
-    assert_bad_input(result, message, only_line=True)
-    assert not (tmp_path / "out").exists()
-
-
 def test_a_latency_budget_is_checked_against_the_measured_instructions(monkeypatch):
     """Before training --max-latency-ms is an estimate; after training the search checks the instructions
     measured on the emulator (here: a stand-in count) at the board's clock."""
