@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from tinyml.boards import load_board
@@ -44,6 +45,12 @@ def test_m0_board_agrees_with_tflite_micro(tiny_models, tmp_path, monkeypatch):
         assert session.info.board == "mps2_an385_m0" and session.info.latency_unit == "instructions"
         result = session.bench(model_dir, tmp_path / "bench", progress=False)
         elf = image.path
+        # RESET (SCB->AIRCR on armv6-m): QEMU reboots the image, which says hello and answers alike.
+        sample = np.load(model_dir / "test_vectors.npz")["inputs"][0].tobytes()
+        before = next(iter(session.link.infer([(0, sample)], batch=1)))
+        assert session.link.reset().board == "mps2_an385_m0"
+        after = next(iter(session.link.infer([(0, sample)], batch=1)))
+        assert after.output == before.output
 
     # Every instruction in the image is armv6-m: the ELF's build attributes say so.
     attributes = subprocess.run(["arm-none-eabi-readelf", "-A", str(elf)], capture_output=True, text=True).stdout
