@@ -209,6 +209,20 @@ def xtensa() -> Row:
                "test CNN", figure, f"`bench_xtensa.py` ({results_link('xtensa.json', data.get('facts'))})")
 
 
+def m0board() -> Row:
+    data = load("m0board.json")
+    f = data["figures"]
+    figure = (f"digits student ({num(f['macs'])} MACs), {f['samples']} samples: on device {pct(f['on_device_accuracy'])} "
+              f"(host int8 {pct(f['host_int8_accuracy'])}), byte agreement {pct(f['agreement'], 0)}, p50 "
+              f"{num(f['instructions_p50'])} instructions ({f['instructions_per_mac']:.2f} per MAC); semihost runner on "
+              f"the same model.c {num(f['semihost_instructions_p50'])}; image {num(f['firmware_flash_bytes'])} B flash, "
+              f"{num(f['firmware_ram_bytes'])} B RAM (model constants {num(f['model_flash_bytes'])} B, arena "
+              f"{num(f['arena_bytes'])} B)")
+    return Row("firmware for armv6-m (`-mcpu=cortex-m0`) on the emulated Cortex-M0+ board `mps2_an385_m0` "
+               "(QEMU mps2-an385, `tinyml flash` + `tinyml bench`)", figure,
+               f"`bench_m0board.py` ({results_link('m0board.json', data.get('machine'))})")
+
+
 def mlperf() -> Row:
     rows = load("mlperf.json")
     after = _rows_by(load("engine-mlperf-after-merge.json"), "cortex-m4", "trained")
@@ -473,7 +487,7 @@ def tinydigits() -> Row:
 
 # The table's rows, in order; a row that reads a new result file is one more function here.
 ROWS: list[Callable[[], Row]] = [
-    prepare_seeds, firmware_overhead, prepare_mnist5k, demo, engine, xtensa, mlperf, tflm, harness, reliability,
+    prepare_seeds, firmware_overhead, prepare_mnist5k, demo, engine, xtensa, m0board, mlperf, tflm, harness, reliability,
     fuzz, micropython, learning_update, learning_federate, qat, prune, palette,
     compress, budget_search, tinydigits,
 ]

@@ -488,7 +488,7 @@ def flash_mlperf(board: Board, compiled_dir: Path, model_name: str | None = None
 
     if board.build.get("system") != "cmake":
         raise TinymlError(f"--protocol mlperf-tiny builds with CMake; {board.name} builds with "
-                          f"{board.build.get('system')} (use stm32f405 or rv32_virt, or the CMake option "
+                          f"{board.build.get('system')} (use stm32f405, rv32_virt or mps2_an385_m0, or the CMake option "
                           "-DTINYML_PROTOCOL=mlperf for your own port)")
     say = progress or (lambda text: None)
     name, input_type, results = mlperf_build_options(compiled_dir, model_name, input_uint8)
