@@ -260,7 +260,7 @@ class Row:
     samples: int
     layers: list[dict] = field(default_factory=list)
     tflm_arena_bytes_32bit: int = 0     # the same allocation with 32-bit pointer-holding records
-    kind: str = "synthetic"             # "synthetic" (random weights) or "trained" (MLPerf Tiny reference)
+    kind: str = "synthetic"             # "synthetic" (random weights) or "trained" (MLPerf Tiny reference, a prepare output)
 
 
 def tflm_arena_32bit(model: bytes) -> tuple[int, int, str]:
@@ -525,7 +525,7 @@ def measure(name: str, tflite: Path, target: str, runner: str, work: Path, sampl
                                "fallback": getattr(info, "fallback", None)})
     return Row(name, target, runner, result.macs, instructions, instructions / max(result.macs, 1),
                result.arena_bytes, tflm_arena, result.arena_bytes / tflm_arena32, code, model_text, agreement,
-               samples, layer_rows, tflm_arena32, "trained" if name in REAL_MODELS else "synthetic")
+               samples, layer_rows, tflm_arena32, "trained" if name in REAL_MODELS or name == "prepared" else "synthetic")
 
 
 # ---------------------------------------------------------------- report
