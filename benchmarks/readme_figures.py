@@ -173,6 +173,8 @@ def engine() -> Row:
     ratios = [row["arena_bytes"] / row["tflm_arena_bytes_32bit"] for row in trained.values()]
     rv32 = _rows_by(nosimd, "rv32")
     m0 = _rows_by(nosimd, "cortex-m0")
+    student = load("engine-student-nosimd.json")
+    student_rv32, student_m0 = _rows_by(student, "rv32")["prepared"], _rows_by(student, "cortex-m0")["prepared"]
     per_target = after["engine_text_per_target"]
     figure = (f"{', '.join(speed)} instr/MAC (before: the engine before its fast path for every requantization "
               f"shift and its int16 fully connected rows, {results_link('engine-before.json', load('engine-before.json')['facts'])}); "
@@ -184,7 +186,10 @@ def engine() -> Row:
               f"{rv32['mlperf-resnet8']['instructions_per_mac']:.2f} instr/MAC on rv32_virt "
               f"({rv32_before['mlperf-resnet8']['instructions_per_mac']:.2f} with the generic C) and "
               f"{m0['mlperf-resnet8']['instructions_per_mac']:.2f} as Cortex-M0 code; the digits model "
-              f"{rv32['digits']['instructions_per_mac']:.2f} and {m0['digits']['instructions_per_mac']:.2f}. "
+              f"{rv32['digits']['instructions_per_mac']:.2f} and {m0['digits']['instructions_per_mac']:.2f}, the "
+              f"trained digits student (the demo's, {num(student_rv32['macs'])} MACs) "
+              f"{student_rv32['instructions_per_mac']:.2f} and {student_m0['instructions_per_mac']:.2f} "
+              f"({results_link('engine-student-nosimd.json', student['facts'])}). "
               f"Engine `.text`, all kernels: {per_target['cortex-m4'] / 1024:.1f} KB Cortex-M4, "
               f"{per_target['rv32'] / 1024:.1f} KB rv32, {per_target['cortex-m0'] / 1024:.1f} KB Cortex-M0"
               + "".join(f"; {name}, linked only by palettized models, {size / 1024:.1f} KB"
