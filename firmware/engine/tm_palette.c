@@ -115,34 +115,6 @@ static inline uint32_t load4(const uint8_t *idx)
     return x;
 }
 
-/* 4 bits, channels of whole groups (decode_filter16): per channel `groups` groups of four taps
-   t0..t3 whose indices are the bytes b0 = (i1 << 4 | i0), b1 = (i3 << 4 | i2) -> the words
-   (t0, t2), (t1, t3) of the (0, 2, 1, 3) group order, two groups per step from one word of
-   indices; then the channel's 4 tail words. One call per layer (block): no per-channel setup. */
-__attribute__((noinline)) static void channels_4bit(const int8_t *table, int32_t table_step, const uint8_t *idx,
-                                                    int32_t groups, const int32_t *tail, int32_t channels,
-                                                    int32_t *out)
-{
-    for (; channels > 0; --channels, table += table_step, tail += 4, out += 4) {
-        int32_t n;
-        for (n = groups >> 1; n > 0; --n, idx += 4, out += 4) {
-            const uint32_t x = load4(idx);
-            out[0] = pair16(table[x & 15u], table[(x >> 8) & 15u]);
-            out[1] = pair16(table[(x >> 4) & 15u], table[(x >> 12) & 15u]);
-            out[2] = pair16(table[(x >> 16) & 15u], table[(x >> 24) & 15u]);
-            out[3] = pair16(table[(x >> 20) & 15u], table[x >> 28]);
-        }
-        if (groups & 1) {
-            const uint32_t b0 = idx[0], b1 = idx[1];
-            out[0] = pair16(table[b0 & 15u], table[b1 & 15u]);
-            out[1] = pair16(table[b0 >> 4], table[b1 >> 4]);
-            idx += 2;
-            out += 2;
-        }
-        memcpy(out, tail, 4 * sizeof(int32_t));
-    }
-}
-
 /* 2 bits: one byte (i3 << 6 | i2 << 4 | i1 << 2 | i0) per group -> (t0, t2), (t1, t3): the bits
    0x33 of the byte and of the byte >> 2 index pairs[(hi << 4) | lo] = (table[lo], table[hi]),
    16 words built per table (pairs_2bit, rows of 16): AND, LDR per word. With rows of 4, the
@@ -167,12 +139,46 @@ __attribute__((noinline)) static void pairs_2bit(const int8_t *table, int32_t *p
     pair_row(pairs + 3 * row, l3 << 16, l0, l1, l2, l3);
 }
 
-__attribute__((noinline)) static void groups_2bit(const int32_t *pairs, const uint8_t *idx, int32_t groups, int32_t *out)
+/* Channels of whole groups (decode_filter16), a layer's block in one call: per channel
+   `groups` groups of four taps, then its 4 tail words.
+   4 bits: the indices of taps t0..t3 are the bytes b0 = (i1 << 4 | i0), b1 = (i3 << 4 | i2)
+   -> the words (t0, t2), (t1, t3) of the (0, 2, 1, 3) group order, two groups per step from
+   one word of indices. 2 bits: one index byte per group -> two pair words, built from the
+   channel's table into pairs (52 words: 0..0x33) when it is not the previous channel's. */
+__attribute__((noinline)) static void channels_whole(const int8_t *table, int32_t table_step, const uint8_t *idx,
+                                                     int32_t groups, const int32_t *tail, int32_t channels,
+                                                     int32_t *out, int32_t bits, int32_t *pairs)
 {
-    for (; groups > 0; --groups, ++idx, out += 2) {
-        const uint32_t b = *idx;
-        out[0] = pairs[b & 0x33u];
-        out[1] = pairs[(b >> 2) & 0x33u];
+    const int8_t *paired = NULL;
+    for (; channels > 0; --channels, table += table_step, tail += 4, out += 4) {
+        int32_t n;
+        if (bits == 4) {
+            for (n = groups >> 1; n > 0; --n, idx += 4, out += 4) {
+                const uint32_t x = load4(idx);
+                out[0] = pair16(table[x & 15u], table[(x >> 8) & 15u]);
+                out[1] = pair16(table[(x >> 4) & 15u], table[(x >> 12) & 15u]);
+                out[2] = pair16(table[(x >> 16) & 15u], table[(x >> 24) & 15u]);
+                out[3] = pair16(table[(x >> 20) & 15u], table[x >> 28]);
+            }
+            if (groups & 1) {
+                const uint32_t b0 = idx[0], b1 = idx[1];
+                out[0] = pair16(table[b0 & 15u], table[b1 & 15u]);
+                out[1] = pair16(table[b0 >> 4], table[b1 >> 4]);
+                idx += 2;
+                out += 2;
+            }
+        } else {
+            if (table != paired) {
+                pairs_2bit(table, pairs, 16);
+                paired = table;
+            }
+            for (n = groups; n > 0; --n, out += 2) {
+                const uint32_t b = *idx++;
+                out[0] = pairs[b & 0x33u];
+                out[1] = pairs[(b >> 2) & 0x33u];
+            }
+        }
+        memcpy(out, tail, 4 * sizeof(int32_t));
     }
 }
 
@@ -186,29 +192,19 @@ static void decode_filter16(const tm_palette_t *p, int32_t first, int32_t channe
     const int32_t width = p->width, rw = (width + 3) & ~3, per_channel = p->rows * width;
     const int32_t *tail = p->tail + 4 * (size_t)first;
     int32_t c, row, t, i = first * per_channel;
-    int32_t pairs[52]; /* pairs_2bit: the words 0..0x33 */
-    const int8_t *paired = NULL;
-    if (rw == width && v.bits == 4) {
-        channels_4bit(channel_table(&v, first), v.tables == 1 ? 0 : 16, v.indices + (i >> 1), per_channel >> 2,
-                      tail, channels, dst);
+    if (rw == width) {
+        const int32_t step = v.tables == 1 ? 0 : 1 << v.bits;
+        int32_t pairs[52];
+        channels_whole(channel_table(&v, first), step, v.indices + ((i * v.bits) >> 3), per_channel >> 2, tail,
+                       channels, dst, v.bits, pairs);
         return;
     }
     for (c = first; c < first + channels; ++c, tail += 4, dst += 4) {
         const int8_t *table = channel_table(&v, c);
-        if (rw == width) {
-            if (table != paired) {
-                pairs_2bit(table, pairs, 16);
-                paired = table;
-            }
-            groups_2bit(pairs, v.indices + (i >> 2), per_channel >> 2, dst);
-            i += per_channel;
-            dst += per_channel >> 1;
-        } else {
-            for (row = 0; row < p->rows; ++row, dst += rw >> 1) {
-                int16_t *w16 = (int16_t *)(void *)dst;
-                for (t = 0; t < rw; ++t) {
-                    w16[(t & ~3) + tm_palette_group_order[t & 3]] = (int16_t)(t < width ? table[index_at(&v, i++)] : 0);
-                }
+        for (row = 0; row < p->rows; ++row, dst += rw >> 1) {
+            int16_t *w16 = (int16_t *)(void *)dst;
+            for (t = 0; t < rw; ++t) {
+                w16[(t & ~3) + tm_palette_group_order[t & 3]] = (int16_t)(t < width ? table[index_at(&v, i++)] : 0);
             }
         }
         memcpy(dst, tail, 4 * sizeof(int32_t));
