@@ -188,7 +188,27 @@ def format_markdown(rows: list[VariantRow], facts: dict) -> str:
               "per 4 weights). At least one instruction to fetch an index byte and one load per table word, on top "
               "of the SMLAD, keep an all-FC model (mlperf-ad) above 1.15x: 1.5 instructions per MAC at 4 bits "
               "and 1.25 at 2 bits before any loop overhead, against 1.06. Other builds, and 4-bit per-channel "
-              "tables, decode a block of output channels at a time (`tm_palette_fully_connected_s8`)."]
+              "tables, decode a block of output channels at a time (`tm_palette_fully_connected_s8`).",
+              "",
+              "Decode loops on the Cortex-M4 (arm-none-eabi-gcc -O2, objdump): the 3x3 depthwise layout holds each tap "
+              "in three rotations, so it is decoded tap-major (a tap's indices of successive channels are successive "
+              "index bytes): per weight its index, LDRSB and three STRH, 8.5 instructions at 4 bits and 7 at 2 bits "
+              "with the loop, plus 13 per channel for its bias and requantization words (before: ~150 per channel, "
+              "nine taps gathered on the stack then packed). Widened filter16 channels of whole groups, a layer's "
+              "block in one call: 28 instructions per 8 weights at 4 bits (LDR of 4 index bytes, per weight UBFX + "
+              "LDRSB, PKHBT + STR per pair), 10 per 4 weights at 2 bits (LDRB, two AND + LDR of the table's 16 pair "
+              "words, two STR), ~20 per channel (tail words, loop), and with a table per channel at 2 bits its pair "
+              "words (~48).",
+              "",
+              "Arena: a conv layer's decoded filter16 is whole in the arena while it runs, so the largest one sets "
+              "the palettized arena (mlperf-resnet8: its last 3x3 conv, 64 channels x 1,168 B = 74,752 B). Decoding a "
+              "block of output channels at a time (the widened conv run over a channel range) would bound that by the "
+              "block, but re-widen every output pixel's input patch once per block (widen_rows_s8: 4.25 instructions "
+              "per 4 taps). Estimate for mlperf-resnet8 with blocks of at most 16 KB (layer 5: 2 blocks of 16 "
+              "channels, layer 8: 4 of 16, layer 9: 6 of at most 12): 1 x 256 x 288 + 3 x 64 x 288 + 5 x 64 x 576 "
+              "re-widened taps = 333,000 instructions (+3.0% of 11.26 M, palette4 ~1.027 -> ~1.056x) for a largest "
+              "decoded block of 14,016 B instead of 74,752 B (int8 arena 35,560 B). Not built here: it needs an "
+              "output-channel range in the widened conv and a block loop in the compiled model."]
     for r in rows:
         if not r.layers:
             continue

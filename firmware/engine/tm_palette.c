@@ -62,6 +62,7 @@ TM_PALETTE_S8_ATTR static void decode_s8(const tm_palette_t *p, int32_t first, i
     for (c = first; c < first + channels; ++c) {
         const int8_t *t = channel_table(&v, p->channel_minor ? 0 : c);
         const int32_t end = i + per_channel;
+#if !TM_DSP_AVAILABLE /* (DSP builds: the weight-by-weight loop below, for size) */
         if (v.bits == 4 && (i & 1) == 0) {
             const uint8_t *idx = v.indices + (i >> 1);
             for (; i + 1 < end; i += 2, dst += 2) {
@@ -79,6 +80,7 @@ TM_PALETTE_S8_ATTR static void decode_s8(const tm_palette_t *p, int32_t first, i
                 dst[3] = t[b >> 6];
             }
         }
+#endif
         for (; i < end; ++i) {
             *dst++ = t[index_at(&v, i)];
         }
@@ -113,25 +115,6 @@ static inline uint32_t load4(const uint8_t *idx)
     return x;
 }
 
-/* 4 bits: four taps t0..t3 whose indices are the bytes b0 = (i1 << 4 | i0), b1 = (i3 << 4 | i2)
-   -> the words (t0, t2), (t1, t3) of the (0, 2, 1, 3) group order; `groups` groups, two per
-   step from one word of indices. */
-static inline void groups_4bit(const int8_t *table, const uint8_t *idx, int32_t groups, int32_t *out)
-{
-    for (; groups >= 2; groups -= 2, idx += 4, out += 4) {
-        const uint32_t x = load4(idx);
-        out[0] = pair16(table[x & 15u], table[(x >> 8) & 15u]);
-        out[1] = pair16(table[(x >> 4) & 15u], table[(x >> 12) & 15u]);
-        out[2] = pair16(table[(x >> 16) & 15u], table[(x >> 24) & 15u]);
-        out[3] = pair16(table[(x >> 20) & 15u], table[x >> 28]);
-    }
-    if (groups) {
-        const uint32_t b0 = idx[0], b1 = idx[1];
-        out[0] = pair16(table[b0 & 15u], table[b1 & 15u]);
-        out[1] = pair16(table[b0 >> 4], table[b1 >> 4]);
-    }
-}
-
 /* 2 bits: one byte (i3 << 6 | i2 << 4 | i1 << 2 | i0) per group -> (t0, t2), (t1, t3): the bits
    0x33 of the byte and of the byte >> 2 index pairs[(hi << 4) | lo] = (table[lo], table[hi]),
    16 words built per table (pairs_2bit, rows of 16): AND, LDR per word. With rows of 4, the
@@ -156,100 +139,149 @@ __attribute__((noinline)) static void pairs_2bit(const int8_t *table, int32_t *p
     pair_row(pairs + 3 * row, l3 << 16, l0, l1, l2, l3);
 }
 
-__attribute__((noinline)) static void groups_2bit(const int32_t *pairs, const uint8_t *idx, int32_t groups, int32_t *out)
+/* Channels of whole groups (decode_filter16), a layer's block in one call: per channel
+   `groups` groups of four taps, then its 4 tail words.
+   4 bits: the indices of taps t0..t3 are the bytes b0 = (i1 << 4 | i0), b1 = (i3 << 4 | i2)
+   -> the words (t0, t2), (t1, t3) of the (0, 2, 1, 3) group order, two groups per step from
+   one word of indices. 2 bits: one index byte per group -> two pair words, built from the
+   channel's table into pairs (52 words: 0..0x33) when it is not the previous channel's. */
+__attribute__((noinline)) static void channels_whole(const int8_t *table, int32_t table_step, const uint8_t *idx,
+                                                     int32_t groups, const int32_t *tail, int32_t channels,
+                                                     int32_t *out, int32_t bits, int32_t *pairs)
 {
-    for (; groups > 0; --groups, ++idx, out += 2) {
-        const uint32_t b = *idx;
-        out[0] = pairs[b & 0x33u];
-        out[1] = pairs[(b >> 2) & 0x33u];
+    const int8_t *paired = NULL;
+    for (; channels > 0; --channels, table += table_step, tail += 4, out += 4) {
+        int32_t n;
+        if (bits == 4) {
+            for (n = groups >> 1; n > 0; --n, idx += 4, out += 4) {
+                const uint32_t x = load4(idx);
+                out[0] = pair16(table[x & 15u], table[(x >> 8) & 15u]);
+                out[1] = pair16(table[(x >> 4) & 15u], table[(x >> 12) & 15u]);
+                out[2] = pair16(table[(x >> 16) & 15u], table[(x >> 24) & 15u]);
+                out[3] = pair16(table[(x >> 20) & 15u], table[x >> 28]);
+            }
+            if (groups & 1) {
+                const uint32_t b0 = idx[0], b1 = idx[1];
+                out[0] = pair16(table[b0 & 15u], table[b1 & 15u]);
+                out[1] = pair16(table[b0 >> 4], table[b1 >> 4]);
+                idx += 2;
+                out += 2;
+            }
+        } else {
+            if (table != paired) {
+                pairs_2bit(table, pairs, 16);
+                paired = table;
+            }
+            for (n = groups; n > 0; --n, out += 2) {
+                const uint32_t b = *idx++;
+                out[0] = pairs[b & 0x33u];
+                out[1] = pairs[(b >> 2) & 0x33u];
+            }
+        }
+        memcpy(out, tail, 4 * sizeof(int32_t));
     }
 }
 
+/* Channels whose rows are whole groups (width a multiple of 4: no padding) are runs of groups
+   starting on whole index bytes (their weight counts are multiples of 4): 4 bits, the whole block
+   in one call; 2 bits through the pair words of the channel's table. Otherwise (the first conv's
+   few taps, odd FC depths) tap by tap, each row padded. */
 static void decode_filter16(const tm_palette_t *p, int32_t first, int32_t channels, int32_t *dst)
 {
     const tm_palette_view_t v = view_of(p);
-    const int32_t width = p->width, rw = (p->width + 3) & ~3;
-    /* Rows of whole groups follow each other without padding: one run per channel. */
-    const int32_t rows = rw == width ? 1 : p->rows, run = rw == width ? p->rows * width : width;
+    const int32_t width = p->width, rw = (width + 3) & ~3, per_channel = p->rows * width;
     const int32_t *tail = p->tail + 4 * (size_t)first;
-    int32_t c, row, t, i = first * p->rows * width;
-    int32_t pairs[52]; /* pairs_2bit: the words 0..0x33 */
-    const int8_t *paired = NULL;
-    for (c = first; c < first + channels; ++c, tail += 4) {
+    int32_t c, row, t, i = first * per_channel;
+    if (rw == width) {
+        const int32_t step = v.tables == 1 ? 0 : 1 << v.bits;
+        int32_t pairs[52];
+        channels_whole(channel_table(&v, first), step, v.indices + ((i * v.bits) >> 3), per_channel >> 2, tail,
+                       channels, dst, v.bits, pairs);
+        return;
+    }
+    for (c = first; c < first + channels; ++c, tail += 4, dst += 4) {
         const int8_t *table = channel_table(&v, c);
-        if (v.bits == 2 && table != paired) {
-            pairs_2bit(table, pairs, 16);
-            paired = table;
-        }
-        for (row = 0; row < rows; ++row, dst += (run + 3) / 4 * 2) {
+        for (row = 0; row < p->rows; ++row, dst += rw >> 1) {
             int16_t *w16 = (int16_t *)(void *)dst;
-            t = 0;
-            if (v.bits == 4 && (i & 1) == 0) {
-                t = run & ~3;
-                groups_4bit(table, v.indices + (i >> 1), t / 4, dst);
-                i += t;
-            } else if (v.bits == 2 && (i & 3) == 0) {
-                t = run & ~3;
-                groups_2bit(pairs, v.indices + (i >> 2), t / 4, dst);
-                i += t;
-            }
-            if (rw != width) {
-                memset(w16 + (width & ~3), 0, 4 * sizeof(int16_t));
-            }
-            for (; t < run; ++t, ++i) {
-                w16[(t & ~3) + tm_palette_group_order[t & 3]] = (int16_t)table[index_at(&v, i)];
+            for (t = 0; t < rw; ++t) {
+                w16[(t & ~3) + tm_palette_group_order[t & 3]] = (int16_t)(t < width ? table[index_at(&v, i++)] : 0);
             }
         }
-        dst[0] = tail[0];
-        dst[1] = tail[1];
-        dst[2] = tail[2];
-        dst[3] = tail[3];
-        dst += 4;
+        memcpy(dst, tail, 4 * sizeof(int32_t));
     }
 }
 
+/* Halfword offsets, in a channel's record of 18 words, of the three int16 copies of tap
+   w[3 ky + kx] (one per rotation q: t[3 kx + s] = w[3 ((s - q) mod 3) + kx] is halfword 10 q + 3 kx + s,
+   t8 the high half of word 5 q + 4). */
+static const uint8_t tm_palette_dw3_halves[9][3] = {
+    {0, 11, 22}, {3, 14, 25}, {6, 17, 29}, {1, 12, 20}, {4, 15, 23}, {7, 19, 26}, {2, 10, 21}, {5, 13, 24}, {9, 16, 27},
+};
+
+/* The next channel's tap: its three int16 copies (STRH with a register offset each), then the
+   next channel's record and table. The value is read once: int8 table loads may alias the stores. */
+#define TM_DW3_NEXT(index)                                                                         \
+    do {                                                                                           \
+        const int16_t w = t[index];                                                                \
+        h[o0] = w;                                                                                 \
+        h[o1] = w;                                                                                 \
+        h[o2] = w;                                                                                 \
+        h += 36;                                                                                   \
+        t += step;                                                                                 \
+    } while (0)
+
+/* Tap-major: the depthwise indices are channel-minor, so a tap's indices of successive channels
+   are successive in the index bytes (whole bytes per tap when channels * bits is a multiple of 8):
+   per weight one lookup and its three int16 stores, no per-channel gathering of nine taps. */
 static void decode_dw3(const tm_palette_t *p, int32_t *dst)
 {
     const tm_palette_view_t v = view_of(p);
-    const int32_t stride = v.channels * v.bits; /* bits between a channel's successive taps */
+    const int32_t row_bits = v.channels * v.bits;          /* one tap's indices over all channels */
+    const int32_t step = v.tables == 1 ? 0 : 1 << v.bits;  /* table advance per channel */
     const int32_t *tail = p->tail;
-    int32_t c;
-    for (c = 0; c < v.channels; ++c, dst += 18, tail += 4) {
-        const int8_t *table = channel_table(&v, c);
-        int32_t w[9]; /* w[3 ky + kx] */
-        int32_t k, bit = c * v.bits;
-        if ((stride & 7) == 0) { /* every tap of the channel at the same bit of its byte */
-            const uint8_t *idx = v.indices + (bit >> 3);
-            const int32_t shift = bit & 7, step = stride >> 3;
-            for (k = 0; k < 9; ++k, idx += step) {
-                w[k] = table[(*idx >> shift) & v.mask];
+    int32_t *rec;
+    int32_t c, k;
+    /* The e words first: the taps' stores fill their high halves; then the requant words. */
+    for (rec = dst, c = 0; c < v.channels; ++c, rec += 18, tail += 4) {
+        const int32_t e = tail[0];
+        rec[4] = e;
+        rec[9] = e;
+        rec[14] = e;
+        rec[15] = tail[1];
+        rec[16] = tail[2];
+        rec[17] = tail[3];
+    }
+    for (k = 0; k < 9; ++k) {
+        const int32_t o0 = tm_palette_dw3_halves[k][0], o1 = tm_palette_dw3_halves[k][1],
+                      o2 = tm_palette_dw3_halves[k][2];
+        int16_t *h = (int16_t *)(void *)dst;
+        const int8_t *t = v.table;
+        if ((row_bits & 7) == 0) {
+            const uint8_t *idx = v.indices + ((k * row_bits) >> 3), *const end = idx + (row_bits >> 3);
+            if (v.bits == 4) {
+                while (idx != end) {
+                    const uint32_t b = *idx++;
+                    TM_DW3_NEXT(b & 15u);
+                    TM_DW3_NEXT(b >> 4);
+                }
+            } else {
+                while (idx != end) {
+                    const uint32_t b = *idx++;
+                    TM_DW3_NEXT(b & 3u);
+                    TM_DW3_NEXT((b >> 2) & 3u);
+                    TM_DW3_NEXT((b >> 4) & 3u);
+                    TM_DW3_NEXT(b >> 6);
+                }
             }
         } else {
-            for (k = 0; k < 9; ++k, bit += stride) {
-                w[k] = table[(v.indices[bit >> 3] >> (bit & 7)) & v.mask];
+            int32_t bit = k * row_bits;
+            for (c = 0; c < v.channels; ++c, bit += v.bits) {
+                TM_DW3_NEXT((v.indices[bit >> 3] >> (bit & 7)) & v.mask);
             }
         }
-        /* rotation q: t[3 kx + s] = w[3 ((s - q) mod 3) + kx]; pairs (t0,t1) (t2,t3) (t4,t5) (t6,t7), (e, t8) */
-        dst[0] = pair16(w[0], w[3]);
-        dst[1] = pair16(w[6], w[1]);
-        dst[2] = pair16(w[4], w[7]);
-        dst[3] = pair16(w[2], w[5]);
-        dst[4] = (int32_t)(((uint32_t)w[8] << 16) | (uint32_t)tail[0]);
-        dst[5] = pair16(w[6], w[0]);
-        dst[6] = pair16(w[3], w[7]);
-        dst[7] = pair16(w[1], w[4]);
-        dst[8] = pair16(w[8], w[2]);
-        dst[9] = (int32_t)(((uint32_t)w[5] << 16) | (uint32_t)tail[0]);
-        dst[10] = pair16(w[3], w[6]);
-        dst[11] = pair16(w[0], w[4]);
-        dst[12] = pair16(w[7], w[1]);
-        dst[13] = pair16(w[5], w[8]);
-        dst[14] = (int32_t)(((uint32_t)w[2] << 16) | (uint32_t)tail[0]);
-        dst[15] = tail[1];
-        dst[16] = tail[2];
-        dst[17] = tail[3];
     }
 }
+#undef TM_DW3_NEXT
 #endif /* TM_DSP_AVAILABLE */
 
 /* noinline: one copy for tm_palette_decode and the FC blocks (tm_palette.c's .text bound) */

@@ -20,7 +20,7 @@
  *                        of four taps in the order (0, 2, 1, 3), then the channel's 4 tail words;
  *   TM_PALETTE_DW3       packed of the 3x3 DSP depthwise path (tm_depthwise_conv_2d.h): per
  *                        channel, for each rotation q the taps t[3 kx + s] = w[(s - q) mod 3][kx]
- *                        as int16 pairs, (t8 << 16) | tail[0], then tail[1..3].
+ *                        as int16 pairs, (t8 << 16) | (tail[0] & 0xffff), then tail[1..3].
  *
  * The DSP layouts are decoded only in builds whose kernels read them (TM_DSP_AVAILABLE);
  * other builds of the same model.c decode the int8 filter. The values are the table's

@@ -116,7 +116,7 @@ def reference_decode(layout: int, indices: np.ndarray, tables: np.ndarray, chann
     for q in range(3):
         seq = np.stack([taps[(s - q) % 3, kx] for kx in range(3) for s in range(3)], axis=1) & 0xFFFF
         out[:, 5 * q:5 * q + 4] = seq[:, 0:8:2] | (seq[:, 1:8:2] << 16)
-        out[:, 5 * q + 4] = (seq[:, 8] << 16) | (tl[:, 0] & 0xFFFFFFFF)
+        out[:, 5 * q + 4] = (seq[:, 8] << 16) | (tl[:, 0] & 0xFFFF)
     out[:, 15:18] = tl[:, 1:4]
     return (out & 0xFFFFFFFF).astype(np.uint32).view(np.int32).reshape(-1)
 
