@@ -10,49 +10,59 @@
 #if !TM_DSP_AVAILABLE
 
 #if defined(__ARM_ARCH_6M__)
-/* Channel c of image in_n into the plane (tm_depthwise_conv_2d_3x3_scalar.h), zero point around it.
-   On armv6-m not inlined: on its own the gather keeps its pointers and stride in registers (Thumb-1
-   has eight for most instructions), two values a step. RV32's 31 registers do well with the plain
-   loop below it, inlined (this form costs it instructions). */
+/* The plane's border (tm_depthwise_conv_2d_3x3_scalar.h): the input zero point wherever the window
+   rows and columns lie outside the image, the same for every channel, so written once a layer;
+   dw3s_plane then writes only the image part. */
+static __attribute__((noinline)) void dw3s_plane_border(const tm_depthwise_conv_2d_params_t *p, int32_t *plane)
+{
+    const int32_t zero_point = -p->input_offset;
+    int32_t *const end = plane + TM_DW3_SCALAR_ROWS(p) * TM_DW3_SCALAR_COLS(p);
+    for (; plane < end; ++plane) {
+        *plane = zero_point;
+    }
+}
+
+/* Channel c of image in_n into the image part of the plane. Not inlined: on its own the gather keeps
+   its pointers and stride in registers (Thumb-1 has eight for most instructions), two values a step. */
 static __attribute__((noinline)) void dw3s_plane(const tm_depthwise_conv_2d_params_t *p, const int8_t *in_n,
                                                  int32_t c, int32_t *plane)
 {
     const int32_t rows = TM_DW3_SCALAR_ROWS(p), cols = TM_DW3_SCALAR_COLS(p);
     const int32_t channels = p->input_c;
-    const int32_t zero_point = -p->input_offset;
     const int32_t left = tm_min(p->pad_w, cols);
-    const int32_t right = tm_min(p->pad_w + p->input_w, cols); /* first column past the image */
+    const int32_t width = tm_min(p->pad_w + p->input_w, cols) - left; /* image columns in the plane */
+    const int32_t top = tm_min(p->pad_h, rows);
+    const int32_t bottom = tm_min(p->pad_h + p->input_h, rows);    /* first row past the image */
     const size_t row_stride = (size_t)p->input_w * channels;
-    const int8_t *src_row = in_n + (left - p->pad_w) * channels + c;
+    const int8_t *src_row;
+    int32_t *dst_row;
     int32_t r;
-    for (r = 0; r < rows; ++r, plane += cols) {
-        const int32_t iy = r - p->pad_h;
-        int32_t *dst = plane, *end = plane + left;
-        if (iy < 0 || iy >= p->input_h) {
-            for (end = plane + cols; dst < end; ++dst) {
-                *dst = zero_point;
-            }
-            continue;
+    if (width <= 0 || bottom <= top) {
+        return;
+    }
+    src_row = in_n + ((size_t)(top - p->pad_h) * p->input_w + (size_t)(left - p->pad_w)) * channels + c;
+    dst_row = plane + (size_t)top * cols + left;
+    for (r = top; r < bottom; ++r, src_row += row_stride, dst_row += cols) {
+        const int8_t *src = src_row;
+        int32_t *dst = dst_row;
+        int32_t *const end = dst_row + width;
+        for (; dst + 2 <= end; dst += 2, src += 2 * channels) {
+            dst[0] = src[0];
+            dst[1] = src[channels];
         }
-        {
-            const int8_t *src = src_row + (size_t)iy * row_stride;
-            for (; dst < end; ++dst) {
-                *dst = zero_point;
-            }
-            for (end = plane + right; dst + 2 <= end; dst += 2, src += 2 * channels) {
-                dst[0] = src[0];
-                dst[1] = src[channels];
-            }
-            if (dst < end) {
-                *dst++ = src[0];
-            }
-            for (end = plane + cols; dst < end; ++dst) {
-                *dst = zero_point;
-            }
+        if (dst < end) {
+            *dst = src[0];
         }
     }
 }
 #else
+/* RV32's 31 registers do well with the plain loop, inlined, border and image each channel. */
+static inline void dw3s_plane_border(const tm_depthwise_conv_2d_params_t *p, int32_t *plane)
+{
+    (void)p;
+    (void)plane;
+}
+
 static void dw3s_plane(const tm_depthwise_conv_2d_params_t *p, const int8_t *in_n, int32_t c, int32_t *plane)
 {
     const int32_t rows = TM_DW3_SCALAR_ROWS(p), cols = TM_DW3_SCALAR_COLS(p);
@@ -245,6 +255,7 @@ static void depthwise_3x3_scalar(const tm_depthwise_conv_2d_params_t *p, const i
         const int8_t *in_n = input + (size_t)n * p->input_h * p->input_w * p->input_c;
         int8_t *out_n = output + (size_t)n * p->output_h * p->output_w * channels;
         int32_t m = 0, ic = 0; /* output channel c reads input channel ic = c / mult (no division on armv6-m) */
+        dw3s_plane_border(p, plane);
         for (c = 0; c < channels; ++c) {
             const int8_t *f = p->filter + c;
             const int32_t w0 = f[0], w1 = f[channels], w2 = f[2 * channels];
