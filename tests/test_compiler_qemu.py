@@ -279,6 +279,43 @@ def test_clamped_activations_match_tflm(target, tmp_path):
     assert "l0_packed" in source and "l1_packed" in source and "l2_filter16" in source and "l3_filter16" in source
 
 
+def test_clamped_plane_on_cortex_m0_matches_tflm(tmp_path):
+    """The same narrowed ReLU6 on the Cortex-M0's 3x3 plane (its Thumb-1 assembly clamps in
+    tm_depthwise_conv_2d_3x3_scalar.c): a one-channel conv with multiplier 4 and a stride-2 depthwise."""
+    model = narrow_activations(convert_keras(_clamped_model, (8, 9, 1), seed=17, low=-2.0, high=2.0,
+                                             key="qemu_clamped"))
+    inputs = np.random.default_rng(4).integers(-128, 128, size=(6, 1, 8, 9, 1), dtype=np.int8)
+    ours = _run_on_m4(model, "cortex-m0", inputs, tmp_path)
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+    source = (tmp_path / "cortex-m0-speed" / "model.c").read_text()
+    layers = json.loads((tmp_path / "cortex-m0-speed" / "compile.json").read_text())["layers"]
+    assert [layer["path"] for layer in layers[:2]] == ["3x3 scalar plane"] * 2, layers[:2]
+    for layer in range(2):
+        params = source.split(f"l{layer}_params = {{")[1].split("};")[0]
+        assert ".act_min = -100," in params and ".act_max = 0," in params, layer
+
+
+def _plane_strides_model():
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    inp = tf.keras.Input((9, 8, 3), batch_size=1)
+    x = layers.DepthwiseConv2D(3, strides=(1, 2), padding="valid", depth_multiplier=2, activation="relu")(inp)
+    x = layers.DepthwiseConv2D(3, strides=(2, 1), padding="same")(x)
+    return tf.keras.Model(inp, x)
+
+
+def test_plane_strides_on_cortex_m0_match_tflm(tmp_path):
+    """The Cortex-M0's 3x3 plane assembly with unequal strides (its row and window steps), valid and
+    same padding (the border written once a layer, the image part per channel), multiplier 2."""
+    model = convert_keras(_plane_strides_model, (9, 8, 3), seed=23, low=-1.0, high=1.5, key="qemu_plane_strides")
+    inputs = np.random.default_rng(6).integers(-128, 128, size=(4, 1, 9, 8, 3), dtype=np.int8)
+    ours = _run_on_m4(model, "cortex-m0", inputs, tmp_path)
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+    layers = json.loads((tmp_path / "cortex-m0-speed" / "compile.json").read_text())["layers"]
+    assert [layer["path"] for layer in layers] == ["3x3 scalar plane"] * 2, layers
+
+
 def test_size_optimization_drops_widened_weights_and_stays_exact(tiny_models, tmp_path):
     """--optimize size: no int16-widened layouts (less flash), same bytes out on the Cortex-M4."""
     model = tiny_models["int8"]
