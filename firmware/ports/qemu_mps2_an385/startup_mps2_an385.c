@@ -6,16 +6,14 @@
  */
 #include <stdint.h>
 
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+#include "tm_cortex_m.h"
+
+extern uint32_t _estack;
 extern int main(void);
-/* Static constructors, in link order (mps2_an385_m0.ld keeps them). */
-extern void (*__init_array_start[])(void);
-extern void (*__init_array_end[])(void);
 
 void Reset_Handler(void);
 void Default_Handler(void);
 void UART0_RX_IRQHandler(void);
-void SysTick_Handler(void);
 
 void Default_Handler(void)
 {
@@ -25,17 +23,8 @@ void Default_Handler(void)
 
 void Reset_Handler(void)
 {
-    uint32_t *src = &_sidata;
-    uint32_t *dst = &_sdata;
-    while (dst < &_edata) {
-        *dst++ = *src++;
-    }
-    for (dst = &_sbss; dst < &_ebss; dst++) {
-        *dst = 0u;
-    }
-    for (void (**ctor)(void) = __init_array_start; ctor < __init_array_end; ctor++) {
-        (*ctor)();
-    }
+    tm_cortex_m_init_ram();
+    tm_cortex_m_run_constructors(); /* mps2_an385_m0.ld keeps them in link order */
     (void)main();
     for (;;) {
     }

@@ -19,6 +19,7 @@
  */
 #include <stdint.h>
 
+#include "tm_cortex_m.h"
 #include "tm_port.h"
 
 #ifndef TM_UART_BAUD
@@ -53,15 +54,9 @@
 #define UART_INT_RX (1u << 1)
 #define UART0_RX_IRQ 0u
 
-/* System control space as armv6-m has it. */
-#define SYST_CSR REG32(0xE000E010u)
-#define SYST_RVR REG32(0xE000E014u)
-#define SYST_CVR REG32(0xE000E018u)
+/* System control space as armv6-m has it (SysTick: tm_cortex_m.c). */
 #define NVIC_ISER REG32(0xE000E100u)
-#define SCB_ICSR REG32(0xE000ED04u)
 #define SCB_AIRCR REG32(0xE000ED0Cu)
-#define ICSR_PENDSTSET (1u << 26)
-#define SYSTICK_RELOAD 0x00FFFFFFu
 
 static const tm_port_info_t mps2_info = {
     TINYML_BOARD_NAME,
@@ -71,10 +66,8 @@ static const tm_port_info_t mps2_info = {
 };
 
 static tm_rx_ring_t rx_ring;
-static volatile uint32_t systick_wraps;
 
 void UART0_RX_IRQHandler(void);
-void SysTick_Handler(void);
 
 void UART0_RX_IRQHandler(void)
 {
@@ -85,8 +78,6 @@ void UART0_RX_IRQHandler(void)
     }
 }
 
-void SysTick_Handler(void) { systick_wraps++; }
-
 void tm_port_init(void)
 {
     tm_rx_ring_init(&rx_ring);
@@ -95,10 +86,7 @@ void tm_port_init(void)
     UART0_CTRL = UART_CTRL_TX_EN | UART_CTRL_RX_EN | UART_CTRL_RX_INTEN;
     NVIC_ISER = 1u << UART0_RX_IRQ;
 
-    systick_wraps = 0;
-    SYST_RVR = SYSTICK_RELOAD;
-    SYST_CVR = 0;
-    SYST_CSR = 7u; /* processor clock, interrupt on wrap, enable */
+    tm_systick_start();
 }
 
 const tm_port_info_t *tm_port_info(void) { return &mps2_info; }
@@ -117,19 +105,7 @@ void tm_port_uart_write(const uint8_t *buf, size_t len)
 
 uint64_t tm_port_timer_now(void)
 {
-    uint32_t wraps, value, pending;
-    uint64_t ticks;
-    do {
-        wraps = systick_wraps;
-        value = SYST_CVR;
-        pending = SCB_ICSR & ICSR_PENDSTSET;
-    } while (wraps != systick_wraps);
-    /* A wrap whose interrupt has not run yet: the count already restarted. */
-    if (pending && value > SYSTICK_RELOAD / 2u) {
-        wraps++;
-    }
-    ticks = (uint64_t)wraps * (SYSTICK_RELOAD + 1u) + (SYSTICK_RELOAD - value);
-    return ticks * INSTRUCTIONS_PER_TICK;
+    return tm_systick_ticks() * INSTRUCTIONS_PER_TICK;
 }
 
 void tm_port_idle(void)

@@ -5,16 +5,14 @@
  */
 #include <stdint.h>
 
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+#include "tm_cortex_m.h"
+
+extern uint32_t _estack;
 extern int main(void);
-/* Static constructors, in link order (stm32f405.ld keeps them). */
-extern void (*__init_array_start[])(void);
-extern void (*__init_array_end[])(void);
 
 void Reset_Handler(void);
 void Default_Handler(void);
 void USART1_IRQHandler(void);
-void SysTick_Handler(void);
 
 void Default_Handler(void)
 {
@@ -24,19 +22,10 @@ void Default_Handler(void)
 
 void Reset_Handler(void)
 {
-    uint32_t *src = &_sidata;
-    uint32_t *dst = &_sdata;
-    while (dst < &_edata) {
-        *dst++ = *src++;
-    }
-    for (dst = &_sbss; dst < &_ebss; dst++) {
-        *dst = 0u;
-    }
+    tm_cortex_m_init_ram();
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CPACR: CP10, CP11 full access */
     __asm volatile("dsb\n\tisb");
-    for (void (**ctor)(void) = __init_array_start; ctor < __init_array_end; ctor++) {
-        (*ctor)();
-    }
+    tm_cortex_m_run_constructors(); /* stm32f405.ld keeps them in link order */
     (void)main();
     for (;;) {
     }

@@ -12,6 +12,7 @@
  */
 #include <stdint.h>
 
+#include "tm_cortex_m.h"
 #include "tm_port.h"
 
 #ifndef TM_UART_BAUD
@@ -48,15 +49,9 @@
 #define USART_CR1_RE (1u << 2)
 #define USART1_IRQ 37u
 
-/* Cortex-M4 system control space. */
-#define SYST_CSR REG32(0xE000E010u)
-#define SYST_RVR REG32(0xE000E014u)
-#define SYST_CVR REG32(0xE000E018u)
+/* Cortex-M4 system control space (SysTick: tm_cortex_m.c). */
 #define NVIC_ISER(n) REG32(0xE000E100u + 4u * (n))
-#define SCB_ICSR REG32(0xE000ED04u)
 #define SCB_AIRCR REG32(0xE000ED0Cu)
-#define ICSR_PENDSTSET (1u << 26)
-#define SYSTICK_RELOAD 0x00FFFFFFu
 
 static const tm_port_info_t stm32_info = {
     TINYML_BOARD_NAME,
@@ -66,10 +61,8 @@ static const tm_port_info_t stm32_info = {
 };
 
 static tm_rx_ring_t rx_ring;
-static volatile uint32_t systick_wraps;
 
 void USART1_IRQHandler(void);
-void SysTick_Handler(void);
 
 void USART1_IRQHandler(void)
 {
@@ -77,8 +70,6 @@ void USART1_IRQHandler(void)
         tm_rx_ring_push(&rx_ring, (uint8_t)USART1_DR); /* reading DR clears RXNE and ORE */
     }
 }
-
-void SysTick_Handler(void) { systick_wraps++; }
 
 void tm_port_init(void)
 {
@@ -93,10 +84,7 @@ void tm_port_init(void)
     USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
     NVIC_ISER(USART1_IRQ / 32u) = 1u << (USART1_IRQ % 32u);
 
-    systick_wraps = 0;
-    SYST_RVR = SYSTICK_RELOAD;
-    SYST_CVR = 0;
-    SYST_CSR = 7u; /* core clock, interrupt on wrap, enable */
+    tm_systick_start();
 }
 
 const tm_port_info_t *tm_port_info(void) { return &stm32_info; }
@@ -115,19 +103,7 @@ void tm_port_uart_write(const uint8_t *buf, size_t len)
 
 uint64_t tm_port_timer_now(void)
 {
-    uint32_t wraps, value, pending;
-    uint64_t ticks;
-    do {
-        wraps = systick_wraps;
-        value = SYST_CVR;
-        pending = SCB_ICSR & ICSR_PENDSTSET;
-    } while (wraps != systick_wraps);
-    /* A wrap whose interrupt has not run yet: the count already restarted. */
-    if (pending && value > SYSTICK_RELOAD / 2u) {
-        wraps++;
-    }
-    ticks = (uint64_t)wraps * (SYSTICK_RELOAD + 1u) + (SYSTICK_RELOAD - value);
-    return ticks * 125u / 21u;
+    return tm_systick_ticks() * 125u / 21u;
 }
 
 void tm_port_idle(void)
