@@ -229,6 +229,7 @@ def test_choice_between_ptq_and_qat_is_made_on_validation(tmp_path, monkeypatch,
     monkeypatch.setattr(qat, "quantization_aware_finetune", lambda *args, **kwargs: finetuned)
     monkeypatch.setattr(qat, "export_qat_tflite", export)
     monkeypatch.setattr(qat, "fake_quant_int8_outputs", lambda net, x: np.zeros((len(x), 10), np.int8))
+    monkeypatch.setattr(qat, "supports_student", lambda student: True)   # no student here: the choice alone
     choice = qat_select.choose_quantization(mode, None, splits, None, "none", _Checked(0.5), tmp_path, 2, 0,
                                             lambda text: None)
     assert choice.kept == kept and choice.report["kept"] == kept and choice.reason == choice.report["reason"]

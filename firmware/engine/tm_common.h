@@ -53,6 +53,14 @@
 #define TM_HOT
 #endif
 
+/* TM_SIZE marks once-per-layer code built for size whatever the file's -O level (gcc's
+ * function attribute; clang has none and rejects it, so there it is plain -O code). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TM_SIZE __attribute__((optimize("Os")))
+#else
+#define TM_SIZE
+#endif
+
 #define TM_INT8_MIN (-128)
 #define TM_INT8_MAX 127
 

@@ -44,7 +44,7 @@ static inline const int8_t *channel_table(const tm_palette_view_t *v, int32_t ch
 /* DSP builds decode the int8 filter only off their speed paths (--optimize size, generic depthwise):
    built for size there (tm_palette.c's .text bound), for speed on the cores whose every path reads it. */
 #if TM_DSP_AVAILABLE
-#define TM_PALETTE_S8_ATTR __attribute__((optimize("Os")))
+#define TM_PALETTE_S8_ATTR TM_SIZE
 #else
 #define TM_PALETTE_S8_ATTR
 #endif
@@ -428,7 +428,7 @@ static int32_t dot_nibbles(const int32_t *x, const int32_t *x_end, const uint8_t
 }
 
 /* Os: the once-per-invocation setup and the per-channel requantization (tm_palette.c's .text bound) */
-__attribute__((optimize("Os"))) static void fully_connected_lookup(const tm_fully_connected_params_t *p,
+TM_SIZE static void fully_connected_lookup(const tm_fully_connected_params_t *p,
                                                                    const tm_palette_t *palette, const int8_t *input,
                                                                    int8_t *output, int32_t *scratch)
 {
@@ -485,7 +485,7 @@ __attribute__((optimize("Os"))) static void fully_connected_lookup(const tm_full
 }
 #endif /* TM_DSP_AVAILABLE */
 
-__attribute__((optimize("Os"))) void tm_palette_fully_connected_s8(const tm_fully_connected_params_t *p,
+TM_SIZE void tm_palette_fully_connected_s8(const tm_fully_connected_params_t *p,
                                                                     const tm_palette_t *palette,
                                                                     const int8_t *input, int8_t *output,
                                                                     int8_t *scratch)
