@@ -52,10 +52,15 @@ ROUTE_SEEDS: dict[str, tuple[int, ...]] = {"direct-c28.36": (0, 1, 2, 3, 4), "c4
 ROUTES: dict[str, list[str]] = {
     "direct-c28.36": ["--student", "w1.00-d1-e1-f-c28.36", "--epochs", EPOCHS],
     "c40.52-pruned-0.3": ["--student", "w1.00-d1-e1-f-c40.52", "--prune", "0.3", "--epochs", EPOCHS],
-    # Prepared at 85bc4c5 (the search before same-shape routes: c40.52 outside it).
     "search-max-macs-30k": ["--max-macs", "30K"],
-    # The same command after 2a1bb17: c40.52 pruned 0.3 trained beside c28.36 when c28.36 is chosen.
     "search-routes-30k": ["--max-macs", "30K"],
+}
+# The two search routes are one command at two commits: a fresh --work prepares both with the
+# checked-out code (run the first from a checkout of 85bc4c5 to measure it again).
+ROUTE_NOTES: dict[str, str] = {
+    "search-max-macs-30k": "prepared with the search at 85bc4c5, before same-shape routes (c40.52 outside it)",
+    "search-routes-30k": "prepared with the search after 2a1bb17: c40.52 pruned 0.3 is trained beside the chosen "
+                         "c28.36, the better on validation kept",
 }
 
 
@@ -231,6 +236,8 @@ def route_lines(summaries: list[RouteSummary]) -> list[str]:
                      f"{', '.join(f'{d:.2%}' for d in s.device_per_seed)} | "
                      f"{s.agreement_min:.1%} | {'yes' if s.every_seed_meets else 'no'} | "
                      f"{'yes' if s.mean_meets else 'no'} |")
+    lines += [""] + [f"- {route}: {note}" for route, note in ROUTE_NOTES.items()
+                     if any(s.route == route for s in summaries)]
     return lines + [""]
 
 

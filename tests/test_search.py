@@ -18,9 +18,13 @@ from tinyml.search import Evaluated, check_weights_option, choose, dominates, ma
 DIGITS = (8, 8, 1)
 
 
+def _architecture(label: str) -> str:
+    """A student name per label (one network per label; routes to one network: test_of_two_routes_...)."""
+    return f"w1.00-d1-c{4 * (1 + sum(map(ord, label)) % 50)}.4"
+
+
 def _row(label: str, accuracy: float, flash: int, instructions: float, fits: bool = True) -> Evaluated:
-    # Each row its own architecture (routes to one architecture: test_of_two_routes_...).
-    return Evaluated(label, "m", None, label, "int8", "ptq", accuracy, accuracy, flash, 100, 1000, instructions,
+    return Evaluated(label, "m", None, _architecture(label), "int8", "ptq", accuracy, accuracy, flash, 100, 1000, instructions,
                      "measured", 1.0, fits)
 
 
@@ -41,7 +45,8 @@ def test_choice_is_the_fewest_instructions_within_tolerance_of_the_best_fitting(
     picked = choose(rows, tolerance=0.005)
     assert picked.label == "b" and picked.chosen     # "big" is over a budget; "c" is 2 points below "a"
     with pytest.raises(TinymlError, match="no trained candidate meets the budgets: x breaks flash"):
-        choose([Evaluated("x", "m", None, "m", "int8", "ptq", 0.9, 0.9, 1, 1, 1, 1.0, "", None, False, ["flash"])],
+        choose([Evaluated("x", "m", None, _architecture("x"), "int8", "ptq", 0.9, 0.9, 1, 1, 1, 1.0, "", None, False,
+                          ["flash"])],
                0.005)
 
 
@@ -230,6 +235,11 @@ def test_a_shape_reached_by_pruning_a_wider_member_is_swept_once_and_trained_bot
     kept = next(a for a in architectures if a.student == "w1.00-d1-e1-f-c28.36")
     assert (kept.member, kept.ratio) == ("w1.00-d1-e1-f-c28.36", None)   # the family member, trained directly
 
+    # Explicit channels name the network whatever the width they were pruned from.
+    assert search.shape_of("w2.00-d3-c8.8.20.20") == search.shape_of("w4.00-d3-c8.8.20.20")
+    assert search.shape_of("w2.00-d3") != search.shape_of("w4.00-d3")
+    assert search.shape_of("w1.00-d1-e1-f-c28.36") != search.shape_of("w1.00-d1-c28.36")
+
     chosen = search.Route(kept.member, kept.ratio)
     assert search.same_shape_routes(sized, kept.student, chosen, 1) == [search.Route("w1.00-d1-e1-f-c40.52", 0.3)]
     assert search.same_shape_routes(sized, kept.student, chosen, 0) == []
@@ -241,7 +251,7 @@ def test_of_two_routes_to_one_shape_the_better_on_validation_competes():
     """Same architecture and encoding: the same cost on the board, whatever the few instructions the
     measurement differs by; the one with the better validation accuracy is the candidate."""
     def route(label: str, member: str, ratio: float | None, accuracy: float, instructions: float) -> Evaluated:
-        return Evaluated(label, member, ratio, label.split()[0], "int8", "ptq", accuracy, accuracy, 4000, 100, 29_952,
+        return Evaluated(label, member, ratio, _architecture(label.split()[0]), "int8", "ptq", accuracy, accuracy, 4000, 100, 29_952,
                          instructions, "measured", 1.0, True)
 
     direct = route("s", "s", None, 0.9889, 58_857)

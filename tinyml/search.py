@@ -164,8 +164,17 @@ def fitting_architectures(sized: list[SizedCandidate]) -> list[Architecture]:
     # after the sweep: same_shape_routes). Kept: the first member in family order (the narrowest).
     unique: dict[str, Architecture] = {}
     for architecture in chosen:
-        unique.setdefault(architecture.student, architecture)
+        unique.setdefault(shape_of(architecture.student), architecture)
     return sorted(unique.values(), key=lambda a: a.figures.params)
+
+
+def shape_of(student: str) -> str:
+    """One name per network: with explicit channels (-c...) the width multiplier no longer counts,
+    so w2.00-d3 pruned 0.4 and w4.00-d3 pruned 0.7 (both -c8.8.20.20) are one shape."""
+    from .models import StudentConfig
+
+    config = StudentConfig.parse(student)
+    return config.name() if config.channels is None else replace(config, width=1.0).name()
 
 
 @dataclass(frozen=True)
@@ -184,7 +193,8 @@ def same_shape_routes(sized: list[SizedCandidate], student: str, chosen: Route, 
     routes: list[Route] = []
     for candidate in sized:
         route = Route(candidate.member, candidate.ratio)
-        if candidate.student == student and candidate.fits and route != chosen and route not in routes:
+        if shape_of(candidate.student) == shape_of(student) and candidate.fits and route != chosen \
+                and route not in routes:
             routes.append(route)
     return routes[:count]
 
@@ -258,9 +268,9 @@ def choose(rows: list[Evaluated], tolerance: float) -> Evaluated:
     # instructions may differ by a few): of them only the best on validation competes.
     best_route: dict[tuple[str, str], Evaluated] = {}
     for row in fitting:
-        kept = best_route.get((row.student, row.encoding))
-        if kept is None or row.val_accuracy > kept.val_accuracy:
-            best_route[(row.student, row.encoding)] = row
+        key = (shape_of(row.student), row.encoding)
+        if key not in best_route or row.val_accuracy > best_route[key].val_accuracy:
+            best_route[key] = row
     fitting = list(best_route.values())
     best = max(row.val_accuracy for row in fitting)
     near = [row for row in fitting if row.val_accuracy >= best - tolerance - 1e-12]
