@@ -230,6 +230,7 @@ def test_a_shape_reached_by_pruning_a_wider_member_is_swept_once_and_trained_bot
     assert all(c.fits and c.figures.macs == 29_952 for c in same)
 
     architectures = search.fitting_architectures(sized)
+    assert all(a.member != "w1.00-d1-e1-f-c40.52" for a in architectures)   # c40.52 at 0.5 (c20.24) fits too
     students = [a.student for a in architectures]
     assert len(students) == len(set(students)) and "w1.00-d1-e1-f-c28.36" in students
     kept = next(a for a in architectures if a.student == "w1.00-d1-e1-f-c28.36")

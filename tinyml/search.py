@@ -65,6 +65,7 @@ class SizedCandidate:
     ratio: float | None         # prune ratio applied to it (None: unpruned)
     student: str                # the architecture after pruning
     figures: MemberFigures      # figures.student is the candidate's label
+    pruning_source: bool = False    # a wider member sized only as a route to a family shape
 
     @property
     def encoding(self) -> str:
@@ -92,7 +93,8 @@ def size_candidates(family: list[StudentConfig], input_shape: InputShape, num_cl
                     pruning_sources: list[StudentConfig] | None = None) -> list[SizedCandidate]:
     """Every member x prune ratio x encoding sized before training: unpruned, SEARCH_PRUNE_RATIOS and
     the ratio that meets --max-macs; only `fixed_ratio` when --prune gives one. `pruning_sources`
-    (tinyml.models.pruning_sources) are sized only pruned, after the family."""
+    (tinyml.models.pruning_sources) are sized only pruned, after the family: never architectures of
+    their own, only other routes to a shape the family reaches (same_shape_routes)."""
     from .prune import config_at_ratio, ratio_for_macs
 
     sources = [] if fixed_ratio is not None else list(pruning_sources or [])
@@ -118,7 +120,7 @@ def size_candidates(family: list[StudentConfig], input_shape: InputShape, num_cl
             for encoding in encodings:
                 figures = member_figures(arch, input_shape, num_classes, board, budgets, encoding=encoding)
                 figures = replace(figures, student=candidate_label(arch.name(), config.name(), ratio, encoding))
-                sized.append(SizedCandidate(config.name(), ratio, arch.name(), figures))
+                sized.append(SizedCandidate(config.name(), ratio, arch.name(), figures, config in sources))
                 row.append(f"{encoding} {figures.constants_bytes:,} B{'' if figures.fits else ' (over)'}")
             say(f"  {architecture_label(arch.name(), config.name(), ratio)}: {sized[-1].figures.macs:,} MACs; "
                 f"flash {', '.join(row)}")
@@ -147,7 +149,7 @@ def fitting_architectures(sized: list[SizedCandidate]) -> list[Architecture]:
     ordered small -> large by parameters."""
     by_arch: dict[tuple[str, float | None], list[SizedCandidate]] = {}
     for candidate in sized:
-        if candidate.fits:
+        if candidate.fits and not candidate.pruning_source:     # those only reach family shapes
             by_arch.setdefault((candidate.member, candidate.ratio), []).append(candidate)
     chosen: list[Architecture] = []
     for member in dict.fromkeys(c.member for c in sized):
