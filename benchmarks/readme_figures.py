@@ -484,6 +484,15 @@ def budget_search() -> Row:
 
 def tinydigits() -> Row:
     data = load("tinydigits.json")
+    if data.get("routes"):
+        routes = "; ".join(
+            f"{r['route']} (`{r['options']}`, seeds {', '.join(map(str, r['seeds']))}): int8 validation mean "
+            f"{pct(r['val_mean'])}, on device mean {pct(r['device_mean'])}, min {pct(r['device_min'])}"
+            for r in data["routes"])
+        return Row("digits under 30,000 MACs: the routes to early-downsampling flatten-head students (`-e1-f`) over "
+                   "seeds, int8 on the emulated STM32F405 over each seed's whole test split",
+                   f"{routes}. Target: {data['target']}",
+                   f"`bench_tinydigits.py` ({results_link('tinydigits.json', data)}; plot `tinydigits.png`)")
     points = "; ".join(
         f"{r['student']} (`{r['prepare_options']}`): {num(r['macs'])} MACs, {num(r['weight_bytes'])} B of weights, "
         f"{pct(r['device_accuracy'])} on device at p50 {num(r['instructions_p50'])} instructions"

@@ -18,8 +18,13 @@ from tinyml.search import Evaluated, check_weights_option, choose, dominates, ma
 DIGITS = (8, 8, 1)
 
 
+def _architecture(label: str) -> str:
+    """A student name per label (one network per label; routes to one network: test_of_two_routes_...)."""
+    return f"w1.00-d1-c{4 * (1 + sum(map(ord, label)) % 50)}.4"
+
+
 def _row(label: str, accuracy: float, flash: int, instructions: float, fits: bool = True) -> Evaluated:
-    return Evaluated(label, "m", None, "m", "int8", "ptq", accuracy, accuracy, flash, 100, 1000, instructions,
+    return Evaluated(label, "m", None, _architecture(label), "int8", "ptq", accuracy, accuracy, flash, 100, 1000, instructions,
                      "measured", 1.0, fits)
 
 
@@ -40,7 +45,8 @@ def test_choice_is_the_fewest_instructions_within_tolerance_of_the_best_fitting(
     picked = choose(rows, tolerance=0.005)
     assert picked.label == "b" and picked.chosen     # "big" is over a budget; "c" is 2 points below "a"
     with pytest.raises(TinymlError, match="no trained candidate meets the budgets: x breaks flash"):
-        choose([Evaluated("x", "m", None, "m", "int8", "ptq", 0.9, 0.9, 1, 1, 1, 1.0, "", None, False, ["flash"])],
+        choose([Evaluated("x", "m", None, _architecture("x"), "int8", "ptq", 0.9, 0.9, 1, 1, 1, 1.0, "", None, False,
+                          ["flash"])],
                0.005)
 
 
@@ -178,3 +184,63 @@ def test_a_latency_budget_is_checked_against_the_measured_instructions(monkeypat
     (row, _), = search.evaluate_variant(*arguments)
     assert not row.fits and row.over == ["latency measured on the emulator at 168 MHz (--max-latency-ms): needs "
                                          "1.190 ms, has 1.000 ms"]
+
+
+def test_a_shape_reached_by_pruning_a_wider_member_is_swept_once_and_trained_both_ways():
+    """On digits under --max-macs 30K, c40.52 (a pruning source, never a student of its own) pruned
+    0.3 is c28.36 again: the sweep trains that shape once (from scratch the two are one dense
+    student), and the search trains the other route beside the chosen one."""
+    from tinyml import models, search
+
+    board = load_board("stm32f405")
+    family = [StudentConfig.parse("w1.00-d1-e1-f-c28.36")]
+    sources = models.pruning_sources(DIGITS)
+    assert [c.name() for c in sources] == ["w1.00-d1-e1-f-c40.52"]
+    assert models.pruning_sources((28, 28, 1)) == []
+    assert not any(c.name() == "w1.00-d1-e1-f-c40.52" for c in models.student_family(DIGITS))
+    sized = search.size_candidates(family, DIGITS, 10, board, Budgets(max_macs=30_000), ("int8",), None,
+                                   lambda text: None, pruning_sources=sources)
+    wide = [c for c in sized if c.member == "w1.00-d1-e1-f-c40.52"]
+    assert wide and all(c.ratio is not None for c in wide)            # sized only pruned
+    assert not next(c for c in wide if c.ratio == 0.5).figures.over
+    same = [c for c in sized if c.student == "w1.00-d1-e1-f-c28.36"]
+    assert {(c.member, c.ratio) for c in same} == {("w1.00-d1-e1-f-c28.36", None), ("w1.00-d1-e1-f-c40.52", 0.3)}
+    assert all(c.fits and c.figures.macs == 29_952 for c in same)
+
+    architectures = search.fitting_architectures(sized)
+    assert all(a.member != "w1.00-d1-e1-f-c40.52" for a in architectures)   # c40.52 at 0.5 (c20.24) fits too
+    students = [a.student for a in architectures]
+    assert len(students) == len(set(students)) and "w1.00-d1-e1-f-c28.36" in students
+    kept = next(a for a in architectures if a.student == "w1.00-d1-e1-f-c28.36")
+    assert (kept.member, kept.ratio) == ("w1.00-d1-e1-f-c28.36", None)   # the family member, trained directly
+
+    # Explicit channels name the network whatever the width they were pruned from.
+    assert search.shape_of("w2.00-d3-c8.8.20.20") == search.shape_of("w4.00-d3-c8.8.20.20")
+    assert search.shape_of("w2.00-d3") != search.shape_of("w4.00-d3")
+    assert search.shape_of("w1.00-d1-e1-f-c28.36") != search.shape_of("w1.00-d1-c28.36")
+
+    chosen = search.Route(kept.member, kept.ratio)
+    assert search.same_shape_routes(sized, kept.student, chosen, 1) == [search.Route("w1.00-d1-e1-f-c40.52", 0.3)]
+    assert search.same_shape_routes(sized, kept.student, chosen, 0) == []
+    # And from the wide route's side, the direct one is the other route.
+    assert search.same_shape_routes(sized, kept.student, search.Route("w1.00-d1-e1-f-c40.52", 0.3), 1) == [chosen]
+
+
+def test_of_two_routes_to_one_shape_the_better_on_validation_competes():
+    """Same architecture and encoding: the same cost on the board, whatever the few instructions the
+    measurement differs by; the one with the better validation accuracy is the candidate."""
+    def route(label: str, member: str, ratio: float | None, accuracy: float, instructions: float) -> Evaluated:
+        return Evaluated(label, member, ratio, _architecture(label.split()[0]), "int8", "ptq", accuracy, accuracy, 4000, 100, 29_952,
+                         instructions, "measured", 1.0, True)
+
+    direct = route("s", "s", None, 0.9889, 58_857)
+    wide = route("s (w pruned 0.3)", "w", 0.3, 0.9926, 58_860)
+    # Both within 0.5 points: as two candidates the direct route would win on its 3 instructions.
+    assert choose([direct, wide], tolerance=0.005) is wide
+    smaller = route("t (s pruned 0.5)", "s", 0.5, 0.9852, 32_167)
+    for row in (direct, wide):
+        row.chosen = False
+    # The tolerance is counted from the shape's better route: 0.9852 is within 0.5 points of the direct
+    # route's 0.9889, not of the wide route's 0.9926.
+    assert choose([direct, wide, smaller], tolerance=0.005) is wide
+    assert choose([direct, smaller], tolerance=0.005) is smaller

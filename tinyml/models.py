@@ -245,6 +245,18 @@ _FAMILY = ((1.0, 3), (2.0, 3), (3.0, 4), (4.0, 4), (6.0, 4), (8.0, 4), (8.0, 5),
 _EARLY_FLATTEN_SMALL_INPUT = ("w2.00-d2-e1-f", "w1.00-d1-e1-f-c28.36")
 
 
+# Wider members the budget search trains only to prune (tinyml.search.same_shape_routes): on
+# digits c40.52 pruned 0.3 with distillation fine-tuning is c28.36 again, a second route to that
+# shape beside training it directly (benchmarks/results/tinydigits.md compares them over seeds).
+_PRUNING_SOURCES_SMALL_INPUT = ("w1.00-d1-e1-f-c40.52",)
+
+
+def pruning_sources(input_shape: InputShape) -> list[StudentConfig]:
+    """Members the search sizes only pruned (never as students of their own), for this input."""
+    small = min(input_shape[0], input_shape[1]) < 16
+    return [StudentConfig.parse(name) for name in _PRUNING_SOURCES_SMALL_INPUT] if small else []
+
+
 def student_family(input_shape: InputShape) -> list[StudentConfig]:
     """The students to choose from for this input, ordered small -> large (by parameters)."""
     small = min(input_shape[0], input_shape[1]) < 16

@@ -198,27 +198,57 @@ class SearchOutcome:
         self.scratch.cleanup()
 
 
+def _train_route(options: PrepareOptions, splits: Any, teacher: Any, route: Any,
+                 epochs: int) -> tuple[Any, Any, Any, Any]:
+    """Another route to the chosen shape (tinyml.search.same_shape_routes): its member distilled
+    from the teacher as the chosen student was, then pruned and fine-tuned. A search variant."""
+    from . import distill, models
+
+    config = models.StudentConfig.parse(route.member)
+    _say(options, f"search: the same shape from {route.member}"
+                  f"{'' if route.ratio is None else f' pruned at {route.ratio:g}'}: training it ({epochs} epochs)")
+    recipe = distill.TrainConfig(epochs=epochs, seed=options.seed, kd=options.kd,
+                                 rotate_degrees=options.rotate_degrees)
+    trained = distill.train_student(models.build_student(config, splits.input_shape, splits.num_classes), splits,
+                                    recipe, teacher=teacher if options.kd != "none" else None,
+                                    progress=options.progress)
+    if route.ratio is None:
+        return None, config, trained, None
+    tuned, pruning, pruned_config = _prune_and_finetune(options, splits, teacher, trained, config, route.ratio,
+                                                        "the search under the budgets", epochs)
+    return route.ratio, pruned_config, tuned, pruning
+
+
 def _search_variants(options: PrepareOptions, splits: Any, teacher: Any, board: Board, budgets: Budgets,
                      sized: list[Any], member_config: Any, member_distilled: Any,
                      base: tuple[Any, Any, Any, Any], student_epochs: int) -> SearchOutcome:
-    """The chosen architecture and up to options.pruned_variants further pruned variants of its
-    member, each quantized (PTQ, or QAT when it helps), then every fitting encoding evaluated on
-    the trained int8 model (tinyml/search.py); the choice and the Pareto front."""
+    """The chosen architecture, up to options.pruned_variants further pruned variants of its
+    member and (unless that is 0) another route to the same shape, each quantized (PTQ, or QAT
+    when it helps), then every fitting encoding evaluated on the trained int8 model
+    (tinyml/search.py); the choice and the Pareto front."""
     from . import models, search
 
     scratch = search.scratch_dir()
     try:
         variants = [base]
         member = member_config.name()
+        members = [member]                 # the member each variant was trained from
         for ratio in search.pruned_variant_ratios(sized, member, base[0], options.pruned_variants):
             _say(options, f"search: pruned variant of {member} at {ratio:g}")
             tuned, pruning, config = _prune_and_finetune(options, splits, teacher, member_distilled, member_config,
                                                          ratio, "the search under the budgets", student_epochs)
             variants.append((ratio, config, tuned, pruning))
+            members.append(member)
+        # Other routes to the chosen shape (a wider member pruned to it) are pruned variants too:
+        # --pruned-variants 0 trains the chosen architecture alone.
+        other_routes = search.SAME_SHAPE_ROUTES if options.pruned_variants > 0 else 0
+        for route in search.same_shape_routes(sized, base[1].name(), search.Route(member, base[0]), other_routes):
+            variants.append(_train_route(options, splits, teacher, route, student_epochs))
+            members.append(route.member)
         rows: list[Any] = []
         encoded_of: dict[str, tuple[int, bytes]] = {}
         quantized: list[tuple[Path, Any, Any]] = []
-        for number, (ratio, config, run, _) in enumerate(variants):
+        for number, ((ratio, config, run, _), member) in enumerate(zip(variants, members)):
             directory = Path(scratch.name) / f"variant-{number}"
             directory.mkdir()
             _say(options, f"search: variant {number + 1}/{len(variants)}: {config.name()}")
@@ -242,12 +272,13 @@ def _search_variants(options: PrepareOptions, splits: Any, teacher: Any, board: 
                       f"{chosen.constants_bytes:,} B flash, {chosen.instructions:,.0f} instructions)")
         number, encoded = encoded_of[chosen.label]
         directory, exported, quantization = quantized[number]
-        sized_figures = next(c.figures for c in sized if c.member == member and c.ratio == chosen.ratio
+        sized_figures = next(c.figures for c in sized if c.member == chosen.member and c.ratio == chosen.ratio
                              and c.encoding == chosen.encoding)
         report = {"encodings": list(search.encodings_for(options.weights)),
                   "candidates_sized": len(sized), "candidates_fitting": sum(c.fits for c in sized),
                   "sized": [c.as_dict() for c in sized],
-                  "trained_variants": [{"student": v[1].name(), "ratio": v[0]} for v in variants],
+                  "trained_variants": [{"student": v[1].name(), "member": m, "ratio": v[0]}
+                                       for v, m in zip(variants, members)],
                   "evaluated": [r.as_dict() for r in rows], "chosen": chosen.label, "reason": reason,
                   "instructions_source": chosen.instructions_source}
         return SearchOutcome(chosen, reason, variants[number], encoded, directory, exported, quantization,
@@ -315,7 +346,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
                       f"{board.name} before training")
         sized = search.size_candidates(models.student_family(splits.input_shape), splits.input_shape,
                                        splits.num_classes, board, budgets, encodings, options.prune,
-                                       lambda text: _say(options, text))
+                                       lambda text: _say(options, text),
+                                       pruning_sources=models.pruning_sources(splits.input_shape))
         search.check_reachable(sized, board, budgets)
         fitting_archs = search.fitting_architectures(sized)
         _say(options, f"search: {sum(c.fits for c in sized)} of {len(sized)} candidates meet the budgets; "

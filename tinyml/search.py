@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 # smallest reachable figures honest (every layer at its 4-channel floor).
 SEARCH_PRUNE_RATIOS = (0.5, 0.7, 0.85, 0.95)
 DEFAULT_PRUNED_VARIANTS = 2        # trained beside the chosen architecture, pruned from it
+SAME_SHAPE_ROUTES = 1              # wider members trained and pruned to the chosen shape, beside it
 INSTRUCTION_SAMPLES = 4            # validation samples run on the emulator per candidate
 
 
@@ -64,6 +65,7 @@ class SizedCandidate:
     ratio: float | None         # prune ratio applied to it (None: unpruned)
     student: str                # the architecture after pruning
     figures: MemberFigures      # figures.student is the candidate's label
+    pruning_source: bool = False    # a wider member sized only as a route to a family shape
 
     @property
     def encoding(self) -> str:
@@ -87,13 +89,17 @@ def candidate_label(student: str, member: str, ratio: float | None, encoding: st
 
 def size_candidates(family: list[StudentConfig], input_shape: InputShape, num_classes: int, board: Board,
                     budgets: Budgets, encodings: tuple[str, ...], fixed_ratio: float | None,
-                    say: Callable[[str], None]) -> list[SizedCandidate]:
+                    say: Callable[[str], None],
+                    pruning_sources: list[StudentConfig] | None = None) -> list[SizedCandidate]:
     """Every member x prune ratio x encoding sized before training: unpruned, SEARCH_PRUNE_RATIOS and
-    the ratio that meets --max-macs; only `fixed_ratio` when --prune gives one."""
+    the ratio that meets --max-macs; only `fixed_ratio` when --prune gives one. `pruning_sources`
+    (tinyml.models.pruning_sources) are sized only pruned, after the family: never architectures of
+    their own, only other routes to a shape the family reaches (same_shape_routes)."""
     from .prune import config_at_ratio, ratio_for_macs
 
+    sources = [] if fixed_ratio is not None else list(pruning_sources or [])
     sized: list[SizedCandidate] = []
-    for config in family:
+    for config in list(family) + sources:
         member_ratios: list[float | None] = [fixed_ratio]
         if fixed_ratio is None:
             extra = set(SEARCH_PRUNE_RATIOS)
@@ -102,6 +108,8 @@ def size_candidates(family: list[StudentConfig], input_shape: InputShape, num_cl
                 if needed is not None:
                     extra.add(needed)
             member_ratios += sorted(extra)
+        if config in sources:           # never a student of its own
+            member_ratios = member_ratios[1:]
         seen: set[str] = set()
         for ratio in member_ratios:
             arch = config if ratio is None else config_at_ratio(config, input_shape, num_classes, ratio)
@@ -112,7 +120,7 @@ def size_candidates(family: list[StudentConfig], input_shape: InputShape, num_cl
             for encoding in encodings:
                 figures = member_figures(arch, input_shape, num_classes, board, budgets, encoding=encoding)
                 figures = replace(figures, student=candidate_label(arch.name(), config.name(), ratio, encoding))
-                sized.append(SizedCandidate(config.name(), ratio, arch.name(), figures))
+                sized.append(SizedCandidate(config.name(), ratio, arch.name(), figures, config in sources))
                 row.append(f"{encoding} {figures.constants_bytes:,} B{'' if figures.fits else ' (over)'}")
             say(f"  {architecture_label(arch.name(), config.name(), ratio)}: {sized[-1].figures.macs:,} MACs; "
                 f"flash {', '.join(row)}")
@@ -141,7 +149,7 @@ def fitting_architectures(sized: list[SizedCandidate]) -> list[Architecture]:
     ordered small -> large by parameters."""
     by_arch: dict[tuple[str, float | None], list[SizedCandidate]] = {}
     for candidate in sized:
-        if candidate.fits:
+        if candidate.fits and not candidate.pruning_source:     # those only reach family shapes
             by_arch.setdefault((candidate.member, candidate.ratio), []).append(candidate)
     chosen: list[Architecture] = []
     for member in dict.fromkeys(c.member for c in sized):
@@ -153,7 +161,44 @@ def fitting_architectures(sized: list[SizedCandidate]) -> list[Architecture]:
         best = next((c for c in options if c.encoding == "int8"), None) or min(
             options, key=lambda c: c.figures.constants_bytes)
         chosen.append(Architecture(member, ratio, best.student, best.figures))
-    return sorted(chosen, key=lambda a: a.figures.params)
+    # One architecture per shape: the sweep trains each from scratch, so a shape reached both by a
+    # member and by pruning a wider one is the same dense student there (the routes differ only
+    # after the sweep: same_shape_routes). Kept: the first member in family order (the narrowest).
+    unique: dict[str, Architecture] = {}
+    for architecture in chosen:
+        unique.setdefault(shape_of(architecture.student), architecture)
+    return sorted(unique.values(), key=lambda a: a.figures.params)
+
+
+def shape_of(student: str) -> str:
+    """One name per network: with explicit channels (-c...) the width multiplier no longer counts,
+    so w2.00-d3 pruned 0.4 and w4.00-d3 pruned 0.7 (both -c8.8.20.20) are one shape."""
+    from .models import StudentConfig
+
+    config = StudentConfig.parse(student)
+    return config.name() if config.channels is None else replace(config, width=1.0).name()
+
+
+@dataclass(frozen=True)
+class Route:
+    """How an architecture is reached: its member trained, then pruned at ratio (None: as trained)."""
+
+    member: str
+    ratio: float | None
+
+
+def same_shape_routes(sized: list[SizedCandidate], student: str, chosen: Route, count: int) -> list[Route]:
+    """Other fitting routes to the chosen architecture's very shape: a wider member trained, then
+    pruned to it with distillation fine-tuning (on digits, c40.52 pruned 0.3 = c28.36). Trained
+    beside the chosen route; the validation split decides between them. In sizing order (the
+    family small -> large, then the pruning sources), at most `count`."""
+    routes: list[Route] = []
+    for candidate in sized:
+        route = Route(candidate.member, candidate.ratio)
+        if shape_of(candidate.student) == shape_of(student) and candidate.fits and route != chosen \
+                and route not in routes:
+            routes.append(route)
+    return routes[:count]
 
 
 def pruned_variant_ratios(sized: list[SizedCandidate], member: str, base_ratio: float | None,
@@ -214,12 +259,21 @@ def mark_front(rows: list[Evaluated]) -> None:
 
 
 def choose(rows: list[Evaluated], tolerance: float) -> Evaluated:
-    """Among the fitting rows: within `tolerance` of the best validation accuracy, the fewest
-    instructions, then the least flash, then the best accuracy."""
+    """Among the fitting rows (of the routes to one architecture and encoding, the best on
+    validation): within `tolerance` of the best validation accuracy, the fewest instructions,
+    then the least flash, then the best accuracy."""
     fitting = [row for row in rows if row.fits]
     if not fitting:
         raise TinymlError("no trained candidate meets the budgets: " + "; ".join(
             f"{row.label} breaks {', '.join(row.over)}" for row in rows))
+    # Routes to one architecture in one encoding cost the same on the board (their measured
+    # instructions may differ by a few): of them only the best on validation competes.
+    best_route: dict[tuple[str, str], Evaluated] = {}
+    for row in fitting:
+        key = (shape_of(row.student), row.encoding)
+        if key not in best_route or row.val_accuracy > best_route[key].val_accuracy:
+            best_route[key] = row
+    fitting = list(best_route.values())
     best = max(row.val_accuracy for row in fitting)
     near = [row for row in fitting if row.val_accuracy >= best - tolerance - 1e-12]
     picked = min(near, key=lambda row: (row.instructions, row.constants_bytes, -row.val_accuracy))
