@@ -241,10 +241,11 @@ class MicroPythonInfo:
 class MicroPythonLink:
     """BoardLink's interface (hello, infer, stats, batch_size) over the raw REPL."""
 
-    def __init__(self, transport: Transport, module: str = "model", chunk_seconds: float = CHUNK_SECONDS) -> None:
+    def __init__(self, transport: Transport, module: str = "model", chunk_seconds: float = CHUNK_SECONDS,
+                 timeout_s: float = 5.0) -> None:
         self.transport = transport
         self.module = module
-        self.repl = RawRepl(transport)
+        self.repl = RawRepl(transport, timeout_s)
         self.stats = LinkStats()
         self.info: MicroPythonInfo | None = None
         self.chunk_seconds = chunk_seconds
@@ -402,14 +403,18 @@ class SoftResetTransport(TransportWrapper):
 
 def run_micropython_bench(port: str, model_dir, out_dir, module: str = "model", baud: int = 115200,
                           samples: int | None = None, fresh: bool = False, progress: bool = True,
-                          transport: Transport | None = None, chunk_seconds: float = CHUNK_SECONDS):
-    """`tinyml bench --runtime micropython`: the same JSONL log, resume and reports as the binary protocol."""
+                          transport: Transport | None = None, chunk_seconds: float = CHUNK_SECONDS,
+                          repl_timeout_s: float = 5.0):
+    """`tinyml bench --runtime micropython`: the same JSONL log, resume and reports as the binary protocol.
+
+    repl_timeout_s: how long the raw REPL's answers are waited for; entering it tries three times,
+    each waiting twice as long as the one before."""
     from .harness import run_bench
 
     return run_bench(port, model_dir, out_dir, baud=baud, samples=samples, fresh=fresh, progress=progress,
-                     transport=transport, hello_timeout_s=5.0,
+                     transport=transport, hello_timeout_s=repl_timeout_s,
                      extra={"runtime": "micropython", "module": module},
-                     link_factory=lambda t: MicroPythonLink(t, module, chunk_seconds))
+                     link_factory=lambda t: MicroPythonLink(t, module, chunk_seconds, repl_timeout_s))
 
 
 def flash_micropython(port: str, module_dir, module: str = "model", baud: int = 115200,

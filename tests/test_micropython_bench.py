@@ -93,7 +93,9 @@ def test_stuck_repl_is_one_line(tiny, tmp_path):
     master, slave = os.openpty()  # a port nobody answers on
     try:
         with pytest.raises(TinymlError, match="no MicroPython raw REPL"):
-            run_micropython_bench(os.ttyname(slave), tiny["model_dir"], tmp_path, progress=False)
+            # 0.5 + 1 + 2 s of waiting for the raw REPL instead of 5 + 10 + 20: the same refusal.
+            run_micropython_bench(os.ttyname(slave), tiny["model_dir"], tmp_path, progress=False,
+                                  repl_timeout_s=0.5)
     finally:
         os.close(master)
         os.close(slave)

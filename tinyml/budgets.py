@@ -44,7 +44,7 @@ INSTRUCTIONS_PER_MAC: dict[tuple[str, str], float] = {
     ("cortex-m7", "speed"): 1.27, ("cortex-m7", "size"): 3.02,
     ("generic", "speed"): 11.27, ("generic", "size"): 11.27,
     ("rv32", "speed"): 4.94, ("rv32", "size"): 4.94,
-    ("cortex-m0", "speed"): 7.69, ("cortex-m0", "size"): 7.69,
+    ("cortex-m0", "speed"): 6.32, ("cortex-m0", "size"): 6.32,
 }
 DEFAULT_ACCURACY_TOLERANCE = 0.005      # half a point
 # How a candidate's weights are stored in flash: int8, or palettized (tinyml/palettize.py clusters the
@@ -180,7 +180,7 @@ def member_figures(config: StudentConfig, input_shape: InputShape, num_classes: 
                              encoding=encoding)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def untrained_tflite(config: StudentConfig, input_shape: InputShape, num_classes: int) -> bytes:
     """An untrained (seeded random) instance of `config` taken through export to ONNX, our converter
     and int8 quantization: the .tflite training would give, up to the weight values. The sizes do
@@ -210,24 +210,35 @@ def figures_of_tflite(name: str, tflite: bytes, footprint: Any, board: Board, bu
     and the arena is the larger of both layouts; after training: the model as compiled.
     encoding: the weights stored as WEIGHT_ENCODINGS says (the .tflite is clustered here first
     when it is not already), so flash counts the packed indices and tables."""
-    from .compiler import compiled_size
-
-    weights = compile_weights(encoding)
-    if weights != "int8":
-        tflite = encode_weights(tflite, encoding)
-    compiled = compiled_size(tflite, board.compile_target, budgets.optimize, weights=weights)
-    constants, arena = compiled.constants_bytes, compiled.arena_bytes
-    if before_training:
-        bound = compiled_size(tflite, board.compile_target, budgets.optimize, all_fast_paths=True, weights=weights)
-        constants, arena = max(constants, bound.constants_bytes), max(arena, bound.arena_bytes)
+    tflite_bytes, constants, arena = _encoded_sizes(tflite, board.compile_target, budgets.optimize, encoding,
+                                                    before_training)
     figures = MemberFigures(
         student=name, params=footprint.params, macs=footprint.macs, weight_bytes=footprint.weight_bytes,
-        tflite_bytes=len(tflite), constants_bytes=constants, arena_bytes=arena,
+        tflite_bytes=tflite_bytes, constants_bytes=constants, arena_bytes=arena,
         flash_needed=constants + board.firmware_flash_bytes, ram_needed=arena + board.firmware_ram_bytes,
         latency_ms=round(estimated_latency_ms(footprint.macs, board, budgets.optimize), 4), encoding=encoding,
     )
     figures.over = budget_violations(figures, board, budgets)
     return figures
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded_sizes(tflite: bytes, target: str, optimize: str, encoding: str,
+                   before_training: bool) -> tuple[int, int, int]:
+    """(.tflite bytes after encoding, compiled constants, arena) of figures_of_tflite. Cached: they
+    depend on nothing else, and the search sizes the same untrained architecture again for the family
+    table and for every budget asked in one process (clustering and compiling are the slow part)."""
+    from .compiler import compiled_size
+
+    weights = compile_weights(encoding)
+    if weights != "int8":
+        tflite = encode_weights(tflite, encoding)
+    compiled = compiled_size(tflite, target, optimize, weights=weights)
+    constants, arena = compiled.constants_bytes, compiled.arena_bytes
+    if before_training:
+        bound = compiled_size(tflite, target, optimize, all_fast_paths=True, weights=weights)
+        constants, arena = max(constants, bound.constants_bytes), max(arena, bound.arena_bytes)
+    return len(tflite), constants, arena
 
 
 # (label, figure of a member, limit from board and budgets, unit) for every budget that applies.
