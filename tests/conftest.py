@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,14 @@ import pytest
 from tinyml.testing.keras_models import keras_to_tflite, tiny_keras_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# Emulators kept running by `tinyml flash` are recorded under TINYML_STATE_DIR, keyed by board: each
+# test process (pytest-xdist runs several) gets its own, so parallel workers never meet each other's
+# records, and the user's own ~/.cache/tinyml is never touched by the tests.
+if "TINYML_STATE_DIR" not in os.environ:
+    _state_dir = tempfile.mkdtemp(prefix="tinyml-test-state-")
+    os.environ["TINYML_STATE_DIR"] = _state_dir
+    atexit.register(shutil.rmtree, _state_dir, True)
 
 
 # The models live in tinyml.testing.keras_models (the benchmarks build them too).
