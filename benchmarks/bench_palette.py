@@ -127,6 +127,66 @@ def measure_model(name: str, tflite: Path, work: Path, inputs: np.ndarray, vecto
     return rows
 
 
+@dataclass
+class BlockRow:
+    """One decoded-block bound (compiler/palette.py CONV_BLOCK_BYTES) on one palettized model."""
+    model: str
+    variant: str
+    granularity: str
+    bound: int                        # bytes; 0: every conv layer decoded whole (no blocks)
+    arena_int8: int                   # the same model with int8 storage
+    arena: int
+    instructions_int8: float
+    instructions: float
+    instructions_ratio: float
+    agreement: float
+    blocks: list[list[int]] = field(default_factory=list)   # [layer, chunk, channels] of the blocked layers
+
+
+def _bound_now() -> int:
+    from tinyml.compiler.palette import CONV_BLOCK_BYTES
+
+    return CONV_BLOCK_BYTES
+
+
+def measure_block_sweep(name: str, tflite: Path, work: Path, inputs: np.ndarray, bounds: list[int],
+                        variant: tuple[str, int, str] = ("palette4", 4, "layer")) -> list[BlockRow]:
+    """Arena and Cortex-M4 instructions of one palettized variant per CONV_BLOCK_BYTES bound (0: none)."""
+    import re
+
+    from tinyml.compiler import palette
+    from tinyml.palettize import palettize_tflite
+    from tinyml.verify import run_tflm
+
+    encoding, bits, granularity = variant
+    path = work / f"{encoding}-{granularity}.tflite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(palettize_tflite(tflite, bits, granularity).model)
+    expected = run_tflm(path.read_bytes(), inputs)
+    plain, plain_instr, _, _ = _run(path, "int8", inputs, expected, work / "sweep-int8")
+    rows = []
+    default = palette.CONV_BLOCK_BYTES
+    try:
+        for bound in bounds:
+            palette.CONV_BLOCK_BYTES = bound or 1 << 40
+            result, instr, agree, _ = _run(path, encoding, inputs, expected, work / f"sweep-{bound}")
+            text = (work / f"sweep-{bound}" / "compiled" / "model.c").read_text()
+            blocked = {int(i) for i in re.findall(r"tm_palette_conv_2d_s8\(&l(\d+)_params", text)}
+            blocks = [[int(i), int(re.search(r"\.chunk = (\d+)", body)[1]),
+                       int(re.search(r"\.channels = (\d+)", body)[1])]
+                      for i, body in re.findall(r"tm_palette_t l(\d+)_palette = \{(.*?)\};", text, re.S)
+                      if int(i) in blocked]
+            row = BlockRow(name, encoding, granularity, bound, plain.arena_bytes, result.arena_bytes, plain_instr,
+                           instr, instr / plain_instr, agree, blocks)
+            print(f"{name}: {encoding} per {granularity}, block bound {bound or 'none'}: arena "
+                  f"{plain.arena_bytes:,} -> {result.arena_bytes:,} B, instructions {plain_instr:,.0f} -> "
+                  f"{instr:,.0f} ({row.instructions_ratio:.3f}), agreement {agree:.3f}, blocks {blocks}", flush=True)
+            rows.append(row)
+    finally:
+        palette.CONV_BLOCK_BYTES = default
+    return rows
+
+
 def _digits(digits_dir: Path) -> Path:
     if not (digits_dir / "model.tflite").is_file():
         print(f"no digits student in {digits_dir}: running tinyml prepare", flush=True)
@@ -135,7 +195,8 @@ def _digits(digits_dir: Path) -> Path:
     return digits_dir
 
 
-def format_markdown(rows: list[VariantRow], facts: dict) -> str:
+def format_markdown(rows: list[VariantRow], facts: dict, sweep: list[BlockRow] | None = None,
+                    sweep_facts: dict | None = None) -> str:
     lines = [
         "# Palettized weights (issue 18 item 3)",
         "",
@@ -209,6 +270,22 @@ def format_markdown(rows: list[VariantRow], facts: dict) -> str:
               "re-widened taps = 333,000 instructions (+3.0% of 11.26 M, palette4 ~1.027 -> ~1.056x) for a largest "
               "decoded block of 14,016 B instead of 74,752 B (int8 arena 35,560 B). Not built here: it needs an "
               "output-channel range in the widened conv and a block loop in the compiled model."]
+    if sweep:
+        lines += ["", f"Decoded-block bound (compiler/palette.py `CONV_BLOCK_BYTES`, now {_bound_now():,} B), swept on "
+                  f"palette4 per layer (commit `{(sweep_facts or {}).get('commit')}`"
+                  f"{' with uncommitted changes' if (sweep_facts or {}).get('dirty') else ''}, "
+                  f"{(sweep_facts or {}).get('measured_at')}): a widened-patch conv whose decoded filter16 exceeds it "
+                  "runs in blocks of output channels (`tm_palette_conv_2d_s8`); 0: every layer decoded whole (the "
+                  "build before blocks). Instructions: median per inference on the emulated Cortex-M4, against the "
+                  "same model with int8 storage.", "",
+                  "| model | bound | blocked layers (layer: channels per block / channels) | arena int8 → packed "
+                  "| instructions int8 storage → packed (ratio) | agreement |",
+                  "| --- | ---: | --- | ---: | ---: | ---: |"]
+        for b in sweep:
+            blocks = ", ".join(f"{layer}: {chunk}/{channels}" for layer, chunk, channels in b.blocks) or "-"
+            lines.append(f"| {b.model} | {f'{b.bound:,}' if b.bound else 'whole'} | {blocks} "
+                         f"| {b.arena_int8:,} → {b.arena:,} | {b.instructions_int8:,.0f} → {b.instructions:,.0f} "
+                         f"({b.instructions_ratio:.3f}) | {b.agreement:.3f} |")
     for r in rows:
         if not r.layers:
             continue
@@ -235,38 +312,65 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "palette")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite OUT.md from the stored OUT.json without measuring")
+    parser.add_argument("--block-bounds", default="0,2048,4096,8192,12288,16384,24576",
+                        help="decoded-block bounds (bytes, 0: whole layers) swept on palette4 per layer; empty: none")
+    parser.add_argument("--sweep-models", default="digits,mlperf-resnet8,mlperf-dscnn",
+                        help="models of the block sweep (digits and bench_engine names)")
+    parser.add_argument("--sweep-only", action="store_true",
+                        help="measure only the block sweep; keep OUT.json's other rows")
     args = parser.parse_args()
 
     if args.report_only:
         stored = json.loads(args.out.with_suffix(".json").read_text())
-        text = format_markdown([VariantRow(**row) for row in stored["rows"]], stored["facts"])
+        text = format_markdown([VariantRow(**row) for row in stored["rows"]], stored["facts"],
+                               [BlockRow(**row) for row in stored.get("block_sweep", [])],
+                               stored.get("sweep_facts"))
         args.out.with_suffix(".md").write_text(text)
         print(text)
         return
     rows: list[VariantRow] = []
-    digits = _digits(args.digits_dir)
-    vectors = digits / "test_vectors.npz"
-    with np.load(vectors) as data:
-        inputs = data["inputs"][:args.samples]
-    rows += measure_model("digits", digits / "model.tflite", args.work / "digits", inputs, vectors)
+    sweep_models = [m for m in args.sweep_models.split(",") if m]
+    inputs = np.zeros(0)
+    if not args.sweep_only or "digits" in sweep_models:
+        digits = _digits(args.digits_dir)
+        vectors = digits / "test_vectors.npz"
+        with np.load(vectors) as data:
+            inputs = data["inputs"][:args.samples]
     mlperf_dir = args.mlperf_dir or default_mlperf_dir()
-    for name in [m for m in args.models.split(",") if m]:
+
+    def mlperf_case(name: str) -> tuple[Path, np.ndarray] | None:
+        from tinyml.tflite_graph import load_tflite
+
         tflite = mlperf_dir / REAL_MODELS[name]
         if not tflite.is_file():
             print(f"{name}: {tflite} missing, skipped", flush=True)
-            continue
-        from tinyml.tflite_graph import load_tflite
-
-        graph = load_tflite(tflite)
-        shape = graph.tensors[graph.inputs[0]].shape
-        model_inputs = np.random.default_rng(1).integers(-128, 128, size=(args.mlperf_samples, *shape[1:]),
+            return None
+        shape = load_tflite(tflite).tensors[load_tflite(tflite).inputs[0]].shape
+        return tflite, np.random.default_rng(1).integers(-128, 128, size=(args.mlperf_samples, *shape[1:]),
                                                          dtype=np.int8)
-        rows += measure_model(name, tflite, args.work / name, model_inputs, None)
+
+    stored = json.loads(args.out.with_suffix(".json").read_text()) if args.sweep_only else None
     facts = machine_facts()
+    if stored is None:
+        rows += measure_model("digits", digits / "model.tflite", args.work / "digits", inputs, vectors)
+        for name in [m for m in args.models.split(",") if m]:
+            case = mlperf_case(name)
+            if case is not None:
+                rows += measure_model(name, case[0], args.work / name, case[1], None)
+    else:
+        rows, facts = [VariantRow(**row) for row in stored["rows"]], stored["facts"]
+    bounds = [int(b) for b in args.block_bounds.split(",") if b]
+    sweep: list[BlockRow] = []
+    for name in sweep_models if bounds else []:
+        case = (digits / "model.tflite", inputs) if name == "digits" else mlperf_case(name)
+        if case is not None:
+            sweep += measure_block_sweep(name, case[0], args.work / "sweep" / name, case[1], bounds)
+    sweep_facts = machine_facts()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"facts": facts, "rows": [asdict(r) for r in rows]},
-                                                        indent=2) + "\n")
-    text = format_markdown(rows, facts)
+    args.out.with_suffix(".json").write_text(json.dumps(
+        {"facts": facts, "rows": [asdict(r) for r in rows], "sweep_facts": sweep_facts,
+         "block_sweep": [asdict(r) for r in sweep]}, indent=2) + "\n")
+    text = format_markdown(rows, facts, sweep, sweep_facts)
     args.out.with_suffix(".md").write_text(text)
     print(text)
 

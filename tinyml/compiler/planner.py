@@ -11,7 +11,10 @@ Lagged overlap: a convolution or pooling whose (arena) input dies there may writ
 its output over that input, starting `lag` bytes below it, where lag is the
 least aligned shift such that, in the kernels' processing order, no output byte
 is written before the last read of the input byte under it (see overlap_lag).
-Such chains of buffers are placed as one unit, each buffer at its own relative
+A palettized conv run in blocks of output channels (compiler/palette.py) reads its whole input
+once per block, so it never writes over it: the plan runs such a layer in blocks only where that
+makes the arena smaller (its decoded block against the overlap it gives up). Such chains of buffers
+are placed as one unit, each buffer at its own relative
 offset; the plan keeps whichever of the overlapped and the plain layouts is smaller.
 """
 
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from ..errors import TinymlError
 from ..tflite_graph import Graph
 from .layers import Layer
+from . import palette
 
 ALIGNMENT = 4
 
@@ -94,6 +98,8 @@ def overlap_lag(graph: Graph, layer: Layer) -> int | None:
     """
     if layer.opcode not in _LAGGED_OPS or len(layer.inputs) != 1 or len(layer.outputs) != 1:
         return None
+    if layer.extra.get("palette", {}).get("chunk"):   # blocks of output channels: each reads the whole input
+        return None
     if layer.extra.get("path") in _CHANNEL_ORDER_PATHS and int(layer.fields.get("input_c", 0)) != 1:
         return None
     inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
@@ -143,6 +149,26 @@ def _time_overlap(a: Buffer, b: Buffer) -> bool:
 
 
 def plan_memory(graph: Graph, layers: list[Layer], overlap: bool = True) -> MemoryPlan:
+    """The plan of _plan_overlapped, with each palettized conv that may run in blocks of output
+    channels (largest decoded layer first) in blocks if the arena gets smaller so (sets the layers'
+    choice: compiler/palette.py set_conv_blocks)."""
+    blockable = sorted((i for i, layer in enumerate(layers) if "palette_blocks" in layer.extra),
+                       key=lambda i: -layers[i].extra["palette_blocks"]["whole_scratch"])
+    always = palette.CONV_BLOCKS_ALWAYS
+    for i in blockable:
+        palette.set_conv_blocks(layers[i], always)
+    plan = _plan_overlapped(graph, layers, overlap)
+    for i in blockable if not always else []:
+        palette.set_conv_blocks(layers[i], True)
+        trial = _plan_overlapped(graph, layers, overlap)
+        if trial.arena_bytes < plan.arena_bytes:
+            plan = trial
+        else:
+            palette.set_conv_blocks(layers[i], False)
+    return plan
+
+
+def _plan_overlapped(graph: Graph, layers: list[Layer], overlap: bool = True) -> MemoryPlan:
     """Greedy plan; with overlap, lagged overlaps wherever they make the arena smaller.
 
     Every candidate overlap is tried, then each is dropped again in layer order when the
