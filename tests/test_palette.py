@@ -315,7 +315,8 @@ def _big_conv_model():
 @pytest.mark.parametrize("seed", [4, 5, 7])
 def test_plan_takes_conv_blocks_only_where_the_arena_shrinks(seed, tmp_path, monkeypatch):
     """The memory plan runs a palettized conv in blocks where that makes the arena smaller: never larger
-    than decoding every layer whole; a conv whose decoded filter16 dwarfs its activations takes them."""
+    than decoding every layer whole; a conv whose decoded filter16 dwarfs its activations takes the
+    block size of the least arena."""
     from tinyml.compiler import palette
 
     model = convert_keras(_big_conv_model, (4, 4, 32), seed=3, key="palette_big_conv")
@@ -329,8 +330,9 @@ def test_plan_takes_conv_blocks_only_where_the_arena_shrinks(seed, tmp_path, mon
         assert chosen.arena_bytes <= whole.arena_bytes
         assert bool(conv_chunks(tmp_path / "chosen")) == (chosen.arena_bytes < whole.arena_bytes)
         if blocked:
-            assert conv_chunks(tmp_path / "chosen") == [(22, 64)]     # 22 x 592 = 13,024 B <= 16 KB
-            assert chosen.arena_bytes == whole.arena_bytes - (64 - 22) * 592
+            # blocks under 16, 8, 4 and 2 KB: 22, 13, 6 and 3 channels of 592 B; the least arena
+            assert conv_chunks(tmp_path / "chosen") == [(3, 64)]
+            assert chosen.arena_bytes == whole.arena_bytes - (64 - 3) * 592
 
 
 def test_conv_blocks_are_balanced_and_bounded():
