@@ -34,6 +34,7 @@ from machine_facts import machine_facts  # noqa: E402
 VARIANTS = [("palette4", 4, "layer"), ("palette2", 2, "layer"), ("palette2", 2, "channel")]
 ACCURACY_ONLY = [("palette4", 4, "channel")]
 TARGETS = {"palette4": (0.55, 1.15), "palette2": (0.30, 1.15)}   # weight flash ratio, instructions ratio
+FC_CHUNK_NOTE = "at most 2 KB, tm_palette_fully_connected_s8"
 
 
 @dataclass
@@ -195,6 +196,44 @@ def _digits(digits_dir: Path) -> Path:
     return digits_dir
 
 
+def _arena_text(rows: list[VariantRow], sweep: list[BlockRow]) -> str:
+    """The Arena paragraph, its figures from the rows and the block sweep."""
+    def swept(model: str, bound: int) -> BlockRow | None:
+        return next((b for b in sweep if b.model == model and b.bound == bound), None)
+
+    text = ("Arena: a conv layer's decoded filter16 was whole in the arena while it ran, so the largest one set the "
+            "palettized arena (mlperf-resnet8: its last 3x3 conv, 64 channels x 1,168 B = 74,752 B). Now a "
+            "widened-patch conv may run a block of output channels at a time (`tm_palette_conv_2d_s8`: the block's "
+            "filter16 channels decoded, then `tm_conv_2d_widened_channels_s8` over that channel range of every "
+            "pixel, block after block): its decoded weights take one block, but each further block widens every "
+            "output pixel's input patch again (widen_rows_s8: 4.25 instructions per 4 taps) and refills the padded "
+            "rows, and a blocked layer reads its whole input once per block, so it cannot write its output over "
+            "that input (the plan's lagged overlap, which the int8 plans use). So the memory plan chooses "
+            "(planner.plan_memory, largest decoded layer first) among blocks under `CONV_BLOCK_BYTES` and its half, "
+            "quarter and eighth the largest block within 2% of the least arena, and keeps the layer whole unless "
+            "the arena gets at least 2% smaller.")
+    bound = _bound_now()
+    parts = []
+    for model in dict.fromkeys(b.model for b in sweep):
+        whole, chosen = swept(model, 0), swept(model, bound)
+        if whole is None or chosen is None:
+            continue
+        blocks = ", ".join(f"layer {layer} in blocks of {chunk} of {channels} channels"
+                           for layer, chunk, channels in chosen.blocks) or "no layer in blocks"
+        parts.append(f"{model}: arena {whole.arena:,} -> {chosen.arena:,} B (int8 {chosen.arena_int8:,} B), "
+                     f"instructions {whole.instructions_ratio:.3f} -> {chosen.instructions_ratio:.3f}x the int8 "
+                     f"storage ({blocks})")
+    if parts:
+        text += (f" With the bound at {bound:,} B, against every layer whole (sweep below, palette4 per layer): "
+                 + "; ".join(parts) + ".")
+    text += (" The mlperf-resnet8 arena stays above int8 at its first stage: layer 2 (16 channels, 4,864 B "
+             "decoded) writes its 16 KB output over its input with the overlap, which blocks would give up. "
+             "DS-CNN's convs (9,216 B decoded each) write their 8 KB outputs over their inputs too, so blocks win "
+             "little there. The fully connected layers are unchanged (`fc_lookup`, or blocks of "
+             f"{FC_CHUNK_NOTE}).")
+    return text
+
+
 def format_markdown(rows: list[VariantRow], facts: dict, sweep: list[BlockRow] | None = None,
                     sweep_facts: dict | None = None) -> str:
     lines = [
@@ -236,10 +275,12 @@ def format_markdown(rows: list[VariantRow], facts: dict, sweep: list[BlockRow] |
                      f"({'meets' if r.weight_ratio <= flash_target else 'misses'} ≤ {flash_target}), instructions "
                      f"{r.instructions_ratio:.3f} ({'meets' if r.instructions_ratio <= instr_target else 'misses'} "
                      f"≤ {instr_target}), agreement {r.agreement:.3f}")
-    lines += ["", "Where the cost goes: conv and depthwise layers are decoded whole, once per inference, into their "
-              "arena scratch (the fast paths loop over output channels inside each pixel, so a per-channel decode "
-              "would repeat per pixel pair): a few instructions per weight, small against layers that use each "
-              "weight at many pixels, and RAM of the largest decoded layer (the arena column). A fully connected "
+    lines += ["", "Where the cost goes: conv and depthwise layers are decoded once per inference into their arena "
+              "scratch, whole or (a widened-patch conv, where the memory plan takes it: Arena below) a block of "
+              "output channels at a time (the fast paths loop over output channels inside each pixel, so a "
+              "per-channel decode would repeat per pixel pair): a few instructions per weight, small against "
+              "layers that use each weight at many pixels, and RAM of the decoded weights (the arena column). A "
+              "fully connected "
               "layer uses each weight once, so on the Cortex-M4 it is not decoded (`fc_lookup`, tm_palette.h): "
               "per index byte a table of int16 pairs built once per inference gives what SMLAD consumes, against "
               "the input row widened once. Its loops (Thumb-2, four output channels, per 16 MACs): 27 instructions "
@@ -261,22 +302,16 @@ def format_markdown(rows: list[VariantRow], facts: dict, sweep: list[BlockRow] |
               "words, two STR), ~20 per channel (tail words, loop), and with a table per channel at 2 bits its pair "
               "words (~48).",
               "",
-              "Arena: a conv layer's decoded filter16 is whole in the arena while it runs, so the largest one sets "
-              "the palettized arena (mlperf-resnet8: its last 3x3 conv, 64 channels x 1,168 B = 74,752 B). Decoding a "
-              "block of output channels at a time (the widened conv run over a channel range) would bound that by the "
-              "block, but re-widen every output pixel's input patch once per block (widen_rows_s8: 4.25 instructions "
-              "per 4 taps). Estimate for mlperf-resnet8 with blocks of at most 16 KB (layer 5: 2 blocks of 16 "
-              "channels, layer 8: 4 of 16, layer 9: 6 of at most 12): 1 x 256 x 288 + 3 x 64 x 288 + 5 x 64 x 576 "
-              "re-widened taps = 333,000 instructions (+3.0% of 11.26 M, palette4 ~1.027 -> ~1.056x) for a largest "
-              "decoded block of 14,016 B instead of 74,752 B (int8 arena 35,560 B). Not built here: it needs an "
-              "output-channel range in the widened conv and a block loop in the compiled model."]
+              _arena_text(rows, sweep or [])]
     if sweep:
-        lines += ["", f"Decoded-block bound (compiler/palette.py `CONV_BLOCK_BYTES`, now {_bound_now():,} B), swept on "
-                  f"palette4 per layer (commit `{(sweep_facts or {}).get('commit')}`"
+        lines += ["", f"Decoded-block bound (compiler/palette.py `CONV_BLOCK_BYTES`, now {_bound_now():,} B, with "
+                  "its half, quarter and eighth as the smaller block sizes), swept on palette4 per layer "
+                  f"(commit `{(sweep_facts or {}).get('commit')}`"
                   f"{' with uncommitted changes' if (sweep_facts or {}).get('dirty') else ''}, "
                   f"{(sweep_facts or {}).get('measured_at')}): a widened-patch conv whose decoded filter16 exceeds it "
-                  "runs in blocks of output channels (`tm_palette_conv_2d_s8`); 0: every layer decoded whole (the "
-                  "build before blocks). Instructions: median per inference on the emulated Cortex-M4, against the "
+                  "may run in blocks of output channels (`tm_palette_conv_2d_s8`) where the memory plan takes "
+                  "them; whole: every layer decoded whole (the build before blocks). Instructions: median per "
+                  "inference on the emulated Cortex-M4, against the "
                   "same model with int8 storage.", "",
                   "| model | bound | blocked layers (layer: channels per block / channels) | arena int8 → packed "
                   "| instructions int8 storage → packed (ratio) | agreement |",

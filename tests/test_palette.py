@@ -284,7 +284,8 @@ def test_palettized_conv_in_channel_blocks_matches_tflm_on_host(bits, granularit
         assert all(chunk == 1 for chunk, _ in chunks)
     else:   # several blocks of several channels, the last one partial
         assert all(1 < chunk and channels % chunk for chunk, channels in chunks), chunks
-    decoded = {layer["index"]: layer["decoded_bytes"] for layer in json.loads((out / "compile.json").read_text())["layers"]}
+    layers = json.loads((out / "compile.json").read_text())["layers"]
+    decoded = {layer["index"]: layer["decoded_bytes"] for layer in layers}
     assert all(decoded[i] < whole_decoded for i, whole_decoded in
                ((layer.index, layer.decoded_bytes) for layer in whole.layers if layer.op == "CONV_2D"))
 

@@ -148,35 +148,45 @@ def _time_overlap(a: Buffer, b: Buffer) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
-# A block size is taken only for an arena at least this fraction smaller than without it, and the
-# largest block (fewest re-widened patches) within this fraction of the smallest arena: a DS-CNN conv
-# saving 128 of 19,520 B for 2% more instructions stays whole (benchmarks/results/palette.md).
-BLOCK_ARENA_GAIN = 0.02
+# Blocks cost instructions (every further block widens each pixel's patch again): after the smallest
+# arena is found, each blocked layer takes the largest block, or none, that keeps the arena within this
+# fraction of it (a DS-CNN conv saving 128 of 19,520 B for 2% more instructions stays whole:
+# benchmarks/results/palette.md).
+BLOCK_ARENA_MARGIN = 0.02
 
 
 def plan_memory(graph: Graph, layers: list[Layer], overlap: bool = True) -> MemoryPlan:
     """The plan of _plan_overlapped, with each palettized conv that may run in blocks of output
-    channels (largest decoded layer first) in blocks where they make the arena BLOCK_ARENA_GAIN smaller
-    (sets the layers' choice: compiler/palette.py set_conv_blocks)."""
+    channels in blocks where they make the arena smaller (sets the layers' choice: compiler/palette.py
+    set_conv_blocks). First, largest decoded layer first, the block of the least arena (the largest on a
+    tie) wherever it is smaller; then each blocked layer back to whole or to its largest block that keeps
+    the arena within BLOCK_ARENA_MARGIN of that least."""
     blockable = sorted((i for i, layer in enumerate(layers) if "palette_blocks" in layer.extra),
                        key=lambda i: -layers[i].extra["palette_blocks"]["whole_scratch"])
     always = palette.CONV_BLOCKS_ALWAYS   # (tests: the largest block everywhere)
     for i in blockable:
         palette.set_conv_blocks(layers[i], next(iter(layers[i].extra["palette_blocks"]["blocks"])) if always else 0)
     plan = _plan_overlapped(graph, layers, overlap)
-    for i in blockable if not always else []:
-        trials = []
-        for chunk in layers[i].extra["palette_blocks"]["blocks"]:   # largest first
+    if always or not blockable:
+        return plan
+    chosen = {i: 0 for i in blockable}
+    for i in blockable:
+        for chunk in layers[i].extra["palette_blocks"]["blocks"]:   # largest first: fewest blocks on a tie
             palette.set_conv_blocks(layers[i], chunk)
-            trials.append((chunk, _plan_overlapped(graph, layers, overlap)))
-        least = min(trial.arena_bytes for _, trial in trials)
-        chunk, trial = next((c, t) for c, t in trials if t.arena_bytes <= least * (1 + BLOCK_ARENA_GAIN))
-        if least <= plan.arena_bytes * (1 - BLOCK_ARENA_GAIN):
-            plan = trial
-        else:
-            chunk = 0
-        palette.set_conv_blocks(layers[i], chunk)
-    return plan
+            trial = _plan_overlapped(graph, layers, overlap)
+            if trial.arena_bytes < plan.arena_bytes:
+                plan, chosen[i] = trial, chunk
+        palette.set_conv_blocks(layers[i], chosen[i])
+    bound = plan.arena_bytes * (1 + BLOCK_ARENA_MARGIN)
+    for i in [i for i in blockable if chosen[i]]:
+        for chunk in [0, *(c for c in layers[i].extra["palette_blocks"]["blocks"] if c > chosen[i])]:
+            palette.set_conv_blocks(layers[i], chunk)
+            trial = _plan_overlapped(graph, layers, overlap)
+            if trial.arena_bytes <= bound:
+                plan, chosen[i] = trial, chunk
+                break
+        palette.set_conv_blocks(layers[i], chosen[i])
+    return _plan_overlapped(graph, layers, overlap)
 
 
 def _plan_overlapped(graph: Graph, layers: list[Layer], overlap: bool = True) -> MemoryPlan:
