@@ -209,9 +209,10 @@ def _arena_text(rows: list[VariantRow], sweep: list[BlockRow]) -> str:
             "output pixel's input patch again (widen_rows_s8: 4.25 instructions per 4 taps) and refills the padded "
             "rows, and a blocked layer reads its whole input once per block, so it cannot write its output over "
             "that input (the plan's lagged overlap, which the int8 plans use). So the memory plan chooses "
-            "(planner.plan_memory, largest decoded layer first) among blocks under `CONV_BLOCK_BYTES` and its half, "
-            "quarter and eighth the largest block within 2% of the least arena, and keeps the layer whole unless "
-            "the arena gets at least 2% smaller.")
+            "(planner.plan_memory) among blocks under `CONV_BLOCK_BYTES` and its half, quarter and eighth: first, "
+            "largest decoded layer first, the block of the least arena wherever the arena gets smaller, then each "
+            "blocked layer back to whole or to its largest block that keeps the arena within 2% of that least "
+            "(fewer blocks, fewer instructions).")
     bound = _bound_now()
     parts = []
     for model in dict.fromkeys(b.model for b in sweep):
