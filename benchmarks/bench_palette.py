@@ -34,6 +34,7 @@ from machine_facts import machine_facts  # noqa: E402
 VARIANTS = [("palette4", 4, "layer"), ("palette2", 2, "layer"), ("palette2", 2, "channel")]
 ACCURACY_ONLY = [("palette4", 4, "channel")]
 TARGETS = {"palette4": (0.55, 1.15), "palette2": (0.30, 1.15)}   # weight flash ratio, instructions ratio
+FC_CHUNK_NOTE = "at most 2 KB, tm_palette_fully_connected_s8"
 
 
 @dataclass
@@ -127,6 +128,66 @@ def measure_model(name: str, tflite: Path, work: Path, inputs: np.ndarray, vecto
     return rows
 
 
+@dataclass
+class BlockRow:
+    """One decoded-block bound (compiler/palette.py CONV_BLOCK_BYTES) on one palettized model."""
+    model: str
+    variant: str
+    granularity: str
+    bound: int                        # bytes; 0: every conv layer decoded whole (no blocks)
+    arena_int8: int                   # the same model with int8 storage
+    arena: int
+    instructions_int8: float
+    instructions: float
+    instructions_ratio: float
+    agreement: float
+    blocks: list[list[int]] = field(default_factory=list)   # [layer, chunk, channels] of the blocked layers
+
+
+def _bound_now() -> int:
+    from tinyml.compiler.palette import CONV_BLOCK_BYTES
+
+    return CONV_BLOCK_BYTES
+
+
+def measure_block_sweep(name: str, tflite: Path, work: Path, inputs: np.ndarray, bounds: list[int],
+                        variant: tuple[str, int, str] = ("palette4", 4, "layer")) -> list[BlockRow]:
+    """Arena and Cortex-M4 instructions of one palettized variant per CONV_BLOCK_BYTES bound (0: none)."""
+    import re
+
+    from tinyml.compiler import palette
+    from tinyml.palettize import palettize_tflite
+    from tinyml.verify import run_tflm
+
+    encoding, bits, granularity = variant
+    path = work / f"{encoding}-{granularity}.tflite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(palettize_tflite(tflite, bits, granularity).model)
+    expected = run_tflm(path.read_bytes(), inputs)
+    plain, plain_instr, _, _ = _run(path, "int8", inputs, expected, work / "sweep-int8")
+    rows = []
+    default = palette.CONV_BLOCK_BYTES
+    try:
+        for bound in bounds:
+            palette.CONV_BLOCK_BYTES = bound or 1 << 40
+            result, instr, agree, _ = _run(path, encoding, inputs, expected, work / f"sweep-{bound}")
+            text = (work / f"sweep-{bound}" / "compiled" / "model.c").read_text()
+            blocked = {int(i) for i in re.findall(r"tm_palette_conv_2d_s8\(&l(\d+)_params", text)}
+            blocks = [[int(i), int(re.search(r"\.chunk = (\d+)", body)[1]),
+                       int(re.search(r"\.channels = (\d+)", body)[1])]
+                      for i, body in re.findall(r"tm_palette_t l(\d+)_palette = \{(.*?)\};", text, re.S)
+                      if int(i) in blocked]
+            row = BlockRow(name, encoding, granularity, bound, plain.arena_bytes, result.arena_bytes, plain_instr,
+                           instr, instr / plain_instr, agree, blocks)
+            print(f"{name}: {encoding} per {granularity}, block bound {bound or 'none'}: arena "
+                  f"{plain.arena_bytes:,} -> {result.arena_bytes:,} B, instructions {plain_instr:,.0f} -> "
+                  f"{instr:,.0f} ({row.instructions_ratio:.3f}), agreement {agree:.3f}, blocks {blocks}", flush=True)
+            rows.append(row)
+    finally:
+        palette.CONV_BLOCK_BYTES = default
+    return rows
+
+
 def _digits(digits_dir: Path) -> Path:
     if not (digits_dir / "model.tflite").is_file():
         print(f"no digits student in {digits_dir}: running tinyml prepare", flush=True)
@@ -135,7 +196,47 @@ def _digits(digits_dir: Path) -> Path:
     return digits_dir
 
 
-def format_markdown(rows: list[VariantRow], facts: dict) -> str:
+def _arena_text(rows: list[VariantRow], sweep: list[BlockRow]) -> str:
+    """The Arena paragraph, its figures from the rows and the block sweep."""
+    def swept(model: str, bound: int) -> BlockRow | None:
+        return next((b for b in sweep if b.model == model and b.bound == bound), None)
+
+    text = ("Arena: a conv layer's decoded filter16 was whole in the arena while it ran, so the largest one set the "
+            "palettized arena (mlperf-resnet8: its last 3x3 conv, 64 channels x 1,168 B = 74,752 B). Now a "
+            "widened-patch conv may run a block of output channels at a time (`tm_palette_conv_2d_s8`: the block's "
+            "filter16 channels decoded, then `tm_conv_2d_widened_channels_s8` over that channel range of every "
+            "pixel, block after block): its decoded weights take one block, but each further block widens every "
+            "output pixel's input patch again (widen_rows_s8: 4.25 instructions per 4 taps) and refills the padded "
+            "rows, and a blocked layer reads its whole input once per block, so it cannot write its output over "
+            "that input (the plan's lagged overlap, which the int8 plans use). So the memory plan chooses "
+            "(planner.plan_memory) among blocks under `CONV_BLOCK_BYTES` and its half, quarter and eighth: first, "
+            "largest decoded layer first, the block of the least arena wherever the arena gets smaller, then each "
+            "blocked layer back to whole or to its largest block that keeps the arena within 2% of that least "
+            "(fewer blocks, fewer instructions).")
+    bound = _bound_now()
+    parts = []
+    for model in dict.fromkeys(b.model for b in sweep):
+        whole, chosen = swept(model, 0), swept(model, bound)
+        if whole is None or chosen is None:
+            continue
+        blocks = ", ".join(f"layer {layer} in blocks of {chunk} of {channels} channels"
+                           for layer, chunk, channels in chosen.blocks) or "no layer in blocks"
+        parts.append(f"{model}: arena {whole.arena:,} -> {chosen.arena:,} B (int8 {chosen.arena_int8:,} B), "
+                     f"instructions {whole.instructions_ratio:.3f} -> {chosen.instructions_ratio:.3f}x the int8 "
+                     f"storage ({blocks})")
+    if parts:
+        text += (f" With the bound at {bound:,} B, against every layer whole (sweep below, palette4 per layer): "
+                 + "; ".join(parts) + ".")
+    text += (" The mlperf-resnet8 arena stays above int8 at its first stage: layer 2 (16 channels, 4,864 B "
+             "decoded) writes its 16 KB output over its input with the overlap, which blocks would give up. "
+             "DS-CNN's convs (9,216 B decoded each) write their 8 KB outputs over their inputs too, so blocks win "
+             "little there. The fully connected layers are unchanged (`fc_lookup`, or blocks of "
+             f"{FC_CHUNK_NOTE}).")
+    return text
+
+
+def format_markdown(rows: list[VariantRow], facts: dict, sweep: list[BlockRow] | None = None,
+                    sweep_facts: dict | None = None) -> str:
     lines = [
         "# Palettized weights (issue 18 item 3)",
         "",
@@ -175,10 +276,12 @@ def format_markdown(rows: list[VariantRow], facts: dict) -> str:
                      f"({'meets' if r.weight_ratio <= flash_target else 'misses'} ≤ {flash_target}), instructions "
                      f"{r.instructions_ratio:.3f} ({'meets' if r.instructions_ratio <= instr_target else 'misses'} "
                      f"≤ {instr_target}), agreement {r.agreement:.3f}")
-    lines += ["", "Where the cost goes: conv and depthwise layers are decoded whole, once per inference, into their "
-              "arena scratch (the fast paths loop over output channels inside each pixel, so a per-channel decode "
-              "would repeat per pixel pair): a few instructions per weight, small against layers that use each "
-              "weight at many pixels, and RAM of the largest decoded layer (the arena column). A fully connected "
+    lines += ["", "Where the cost goes: conv and depthwise layers are decoded once per inference into their arena "
+              "scratch, whole or (a widened-patch conv, where the memory plan takes it: Arena below) a block of "
+              "output channels at a time (the fast paths loop over output channels inside each pixel, so a "
+              "per-channel decode would repeat per pixel pair): a few instructions per weight, small against "
+              "layers that use each weight at many pixels, and RAM of the decoded weights (the arena column). A "
+              "fully connected "
               "layer uses each weight once, so on the Cortex-M4 it is not decoded (`fc_lookup`, tm_palette.h): "
               "per index byte a table of int16 pairs built once per inference gives what SMLAD consumes, against "
               "the input row widened once. Its loops (Thumb-2, four output channels, per 16 MACs): 27 instructions "
@@ -200,15 +303,25 @@ def format_markdown(rows: list[VariantRow], facts: dict) -> str:
               "words, two STR), ~20 per channel (tail words, loop), and with a table per channel at 2 bits its pair "
               "words (~48).",
               "",
-              "Arena: a conv layer's decoded filter16 is whole in the arena while it runs, so the largest one sets "
-              "the palettized arena (mlperf-resnet8: its last 3x3 conv, 64 channels x 1,168 B = 74,752 B). Decoding a "
-              "block of output channels at a time (the widened conv run over a channel range) would bound that by the "
-              "block, but re-widen every output pixel's input patch once per block (widen_rows_s8: 4.25 instructions "
-              "per 4 taps). Estimate for mlperf-resnet8 with blocks of at most 16 KB (layer 5: 2 blocks of 16 "
-              "channels, layer 8: 4 of 16, layer 9: 6 of at most 12): 1 x 256 x 288 + 3 x 64 x 288 + 5 x 64 x 576 "
-              "re-widened taps = 333,000 instructions (+3.0% of 11.26 M, palette4 ~1.027 -> ~1.056x) for a largest "
-              "decoded block of 14,016 B instead of 74,752 B (int8 arena 35,560 B). Not built here: it needs an "
-              "output-channel range in the widened conv and a block loop in the compiled model."]
+              _arena_text(rows, sweep or [])]
+    if sweep:
+        lines += ["", f"Decoded-block bound (compiler/palette.py `CONV_BLOCK_BYTES`, now {_bound_now():,} B, with "
+                  "its half, quarter and eighth as the smaller block sizes), swept on palette4 per layer "
+                  f"(commit `{(sweep_facts or {}).get('commit')}`"
+                  f"{' with uncommitted changes' if (sweep_facts or {}).get('dirty') else ''}, "
+                  f"{(sweep_facts or {}).get('measured_at')}): a widened-patch conv whose decoded filter16 exceeds it "
+                  "may run in blocks of output channels (`tm_palette_conv_2d_s8`) where the memory plan takes "
+                  "them; whole: every layer decoded whole (the build before blocks). Instructions: median per "
+                  "inference on the emulated Cortex-M4, against the "
+                  "same model with int8 storage.", "",
+                  "| model | bound | blocked layers (layer: channels per block / channels) | arena int8 → packed "
+                  "| instructions int8 storage → packed (ratio) | agreement |",
+                  "| --- | ---: | --- | ---: | ---: | ---: |"]
+        for b in sweep:
+            blocks = ", ".join(f"{layer}: {chunk}/{channels}" for layer, chunk, channels in b.blocks) or "-"
+            lines.append(f"| {b.model} | {f'{b.bound:,}' if b.bound else 'whole'} | {blocks} "
+                         f"| {b.arena_int8:,} → {b.arena:,} | {b.instructions_int8:,.0f} → {b.instructions:,.0f} "
+                         f"({b.instructions_ratio:.3f}) | {b.agreement:.3f} |")
     for r in rows:
         if not r.layers:
             continue
@@ -235,38 +348,65 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "palette")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite OUT.md from the stored OUT.json without measuring")
+    parser.add_argument("--block-bounds", default="0,2048,4096,8192,12288,16384,24576",
+                        help="decoded-block bounds (bytes, 0: whole layers) swept on palette4 per layer; empty: none")
+    parser.add_argument("--sweep-models", default="digits,mlperf-resnet8,mlperf-dscnn",
+                        help="models of the block sweep (digits and bench_engine names)")
+    parser.add_argument("--sweep-only", action="store_true",
+                        help="measure only the block sweep; keep OUT.json's other rows")
     args = parser.parse_args()
 
     if args.report_only:
         stored = json.loads(args.out.with_suffix(".json").read_text())
-        text = format_markdown([VariantRow(**row) for row in stored["rows"]], stored["facts"])
+        text = format_markdown([VariantRow(**row) for row in stored["rows"]], stored["facts"],
+                               [BlockRow(**row) for row in stored.get("block_sweep", [])],
+                               stored.get("sweep_facts"))
         args.out.with_suffix(".md").write_text(text)
         print(text)
         return
     rows: list[VariantRow] = []
-    digits = _digits(args.digits_dir)
-    vectors = digits / "test_vectors.npz"
-    with np.load(vectors) as data:
-        inputs = data["inputs"][:args.samples]
-    rows += measure_model("digits", digits / "model.tflite", args.work / "digits", inputs, vectors)
+    sweep_models = [m for m in args.sweep_models.split(",") if m]
+    inputs = np.zeros(0)
+    if not args.sweep_only or "digits" in sweep_models:
+        digits = _digits(args.digits_dir)
+        vectors = digits / "test_vectors.npz"
+        with np.load(vectors) as data:
+            inputs = data["inputs"][:args.samples]
     mlperf_dir = args.mlperf_dir or default_mlperf_dir()
-    for name in [m for m in args.models.split(",") if m]:
+
+    def mlperf_case(name: str) -> tuple[Path, np.ndarray] | None:
+        from tinyml.tflite_graph import load_tflite
+
         tflite = mlperf_dir / REAL_MODELS[name]
         if not tflite.is_file():
             print(f"{name}: {tflite} missing, skipped", flush=True)
-            continue
-        from tinyml.tflite_graph import load_tflite
-
-        graph = load_tflite(tflite)
-        shape = graph.tensors[graph.inputs[0]].shape
-        model_inputs = np.random.default_rng(1).integers(-128, 128, size=(args.mlperf_samples, *shape[1:]),
+            return None
+        shape = load_tflite(tflite).tensors[load_tflite(tflite).inputs[0]].shape
+        return tflite, np.random.default_rng(1).integers(-128, 128, size=(args.mlperf_samples, *shape[1:]),
                                                          dtype=np.int8)
-        rows += measure_model(name, tflite, args.work / name, model_inputs, None)
+
+    stored = json.loads(args.out.with_suffix(".json").read_text()) if args.sweep_only else None
     facts = machine_facts()
+    if stored is None:
+        rows += measure_model("digits", digits / "model.tflite", args.work / "digits", inputs, vectors)
+        for name in [m for m in args.models.split(",") if m]:
+            case = mlperf_case(name)
+            if case is not None:
+                rows += measure_model(name, case[0], args.work / name, case[1], None)
+    else:
+        rows, facts = [VariantRow(**row) for row in stored["rows"]], stored["facts"]
+    bounds = [int(b) for b in args.block_bounds.split(",") if b]
+    sweep: list[BlockRow] = []
+    for name in sweep_models if bounds else []:
+        case = (digits / "model.tflite", inputs) if name == "digits" else mlperf_case(name)
+        if case is not None:
+            sweep += measure_block_sweep(name, case[0], args.work / "sweep" / name, case[1], bounds)
+    sweep_facts = machine_facts()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"facts": facts, "rows": [asdict(r) for r in rows]},
-                                                        indent=2) + "\n")
-    text = format_markdown(rows, facts)
+    args.out.with_suffix(".json").write_text(json.dumps(
+        {"facts": facts, "rows": [asdict(r) for r in rows], "sweep_facts": sweep_facts,
+         "block_sweep": [asdict(r) for r in sweep]}, indent=2) + "\n")
+    text = format_markdown(rows, facts, sweep, sweep_facts)
     args.out.with_suffix(".md").write_text(text)
     print(text)
 

@@ -448,7 +448,8 @@ def palette() -> Row:
     figure = (f"byte agreement with `tflite-micro` {pct(agreement, 0)} on every variant; " + " | ".join(parts)
               + " (targets: 4-bit <= 0.55x, 2-bit <= 0.30x, <= 1.15x instructions; fully connected layers look "
                 "their weights up inside the dot product, still above 1.15x on the all-FC autoencoder since each "
-                "weight costs an index fetch and a table load there; conv layers are decoded whole into the arena)")
+                "weight costs an index fetch and a table load there; conv layers are decoded into the arena whole or, where "
+                "the memory plan finds the arena smaller so, a block of output channels at a time)")
     return Row("palettized weights (`tinyml palettize`, `compile --weights palette4|palette2`), Cortex-M4 path on "
                "QEMU mps2-an386, accuracy on host TFLite-Micro over the digits test split", figure,
                f"`bench_palette.py` ({results_link('palette.json', data['facts'])})")

@@ -293,7 +293,9 @@ def test_engine_text_fits_16_kb(tmp_path):
     (an invariant of the engine, as its flash budget on the smallest boards; bench_engine.py prints
     the figure per target)."""
     total = 0
-    optional = {"tm_palette.c": 2560}  # linked only by `--weights palette*` models, bounded on its own
+    # linked only by `--weights palette*` models, bounded on its own: 2,514 B before its conv block loop
+    # (tm_palette_conv_2d_s8, 82 B: the arena of a decoded conv bounded by a block), 2,596 B with it
+    optional = {"tm_palette.c": 2624}
     for source in sorted(ENGINE.glob("*.c")):
         obj = tmp_path / (source.stem + ".o")
         subprocess.run([*ARM, "-ffunction-sections", f"-I{ENGINE}", str(source), "-o", str(obj)], check=True,

@@ -220,6 +220,154 @@ def test_palettized_fully_connected_matches_tflm_on_host(name, bits, granularity
     assert flags == expected, (flags, expected)
 
 
+# ---------------------------------------------------------------- conv layers in blocks of output channels
+
+
+def block_conv_model_builder():
+    """CONV_2D layers of every widened-patch flow: a first 3x3 conv of 3 input channels (rows padded to
+    four taps), a 1x1 from 8 channels with the full int8 range (the kp-8 row kernel), a 2x2 stride-2
+    conv with relu6 (a clamp) of 11 channels (an odd count), a 2x2 conv of 7; then FC."""
+    def build():
+        import tensorflow as tf
+
+        layers = tf.keras.layers
+        inp = tf.keras.Input((9, 8, 3), batch_size=1)
+        x = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+        x = layers.Conv2D(10, 1, activation="linear")(x)
+        x = layers.Conv2D(11, 2, strides=2, padding="same", activation="relu6")(x)
+        x = layers.Conv2D(7, 2, padding="valid", activation="linear")(x)
+        return tf.keras.Model(inp, layers.Dense(5)(layers.Flatten()(x)))
+
+    return build, (9, 8, 3)
+
+
+def block_conv_model(bits: int, granularity: str, tmp: Path) -> Path:
+    model = convert_keras(*block_conv_model_builder(), seed=21, low=-1.0, high=1.5, key="palette_block_conv")
+    path = tmp / f"block_conv_p{bits}{granularity[0]}.tflite"
+    path.write_bytes(palettize_tflite(model, bits, granularity).model)
+    return path
+
+
+def conv_chunks(out: Path) -> list[tuple[int, int]]:
+    """(chunk, channels) of every CONV_2D that model.c runs in blocks (tm_palette_conv_2d_s8)."""
+    text = (out / "model.c").read_text()
+    blocked = {int(i) for i in re.findall(r"tm_palette_conv_2d_s8\(&l(\d+)_params", text)}
+    structs = re.findall(r"tm_palette_t l(\d+)_palette = \{(.*?)\};", text, re.S)
+    return [(int(re.search(r"\.chunk = (\d+)", body)[1]), int(re.search(r"\.channels = (\d+)", body)[1]))
+            for i, body in structs if int(i) in blocked]
+
+
+# Decoded-block bounds: one channel at a time (1); blocks of a few channels with a partial last block
+# in every layer (300 B: 88, 32, 96 and 112 B per channel -> blocks of 3, 6, 3 and 2 channels).
+BLOCK_BOUNDS = [1, 300]
+
+
+@pytest.mark.parametrize("bound", BLOCK_BOUNDS)
+@pytest.mark.parametrize("bits,granularity", [(4, "layer"), (2, "channel"), (4, "channel")])
+def test_palettized_conv_in_channel_blocks_matches_tflm_on_host(bits, granularity, bound, tmp_path, monkeypatch):
+    """tm_palette_conv_2d_s8: each block of filter16 channels decoded, then the widened conv over that
+    channel range (every output pixel's part), on the host with the DSP data flow (TM_DSP_EMULATE)."""
+    from tinyml.compiler import palette
+
+    model = block_conv_model(bits, granularity, tmp_path)
+    inputs = random_inputs(model, 6, bits)
+    theirs = tflm_outputs(model, inputs)
+    whole = compile_tflite(model, tmp_path / "whole", target="cortex-m4", weights=f"palette{bits}")
+    monkeypatch.setattr(palette, "CONV_BLOCK_BYTES", bound)
+    monkeypatch.setattr(palette, "CONV_BLOCKS_ALWAYS", True)
+    out = tmp_path / "blocks"
+    ours = engine_outputs(model, "cortex-m4", f"palette{bits}", inputs, out, ("TM_DSP_EMULATE",))
+    assert np.array_equal(ours.reshape(theirs.shape), theirs)
+    chunks = conv_chunks(out)
+    assert len(chunks) == 4 and all(chunk < channels for chunk, channels in chunks)
+    if bound == 1:
+        assert all(chunk == 1 for chunk, _ in chunks)
+    else:   # several blocks of several channels, the last one partial
+        assert all(1 < chunk and channels % chunk for chunk, channels in chunks), chunks
+    layers = json.loads((out / "compile.json").read_text())["layers"]
+    decoded = {layer["index"]: layer["decoded_bytes"] for layer in layers}
+    assert all(decoded[i] < whole_decoded for i, whole_decoded in
+               ((layer.index, layer.decoded_bytes) for layer in whole.layers if layer.op == "CONV_2D"))
+
+
+@pytest.mark.parametrize("seed,bits,granularity", [(4, 2, "layer"), (7, 4, "channel")])
+def test_palettized_random_models_in_channel_blocks_match_tflm_on_host(seed, bits, granularity, tmp_path,
+                                                                        monkeypatch):
+    from tinyml.compiler import palette
+
+    model = palettized_model(seed, bits, granularity, tmp_path)
+    inputs = random_inputs(model, 5, seed)
+    theirs = tflm_outputs(model, inputs)
+    monkeypatch.setattr(palette, "CONV_BLOCK_BYTES", 100)
+    monkeypatch.setattr(palette, "CONV_BLOCKS_ALWAYS", True)
+    out = tmp_path / "blocks"
+    ours = engine_outputs(model, "cortex-m4", f"palette{bits}", inputs, out, ("TM_DSP_EMULATE",))
+    assert np.array_equal(ours.reshape(theirs.shape), theirs)
+    assert conv_chunks(out)
+
+
+def _big_conv_model():
+    import tensorflow as tf
+
+    inp = tf.keras.Input((4, 4, 32), batch_size=1)   # 64 x 592 B of filter16 against 1 KB of activations
+    return tf.keras.Model(inp, tf.keras.layers.Conv2D(64, 3, padding="same", activation="relu")(inp))
+
+
+@pytest.mark.parametrize("seed", [4, 5, 7])
+def test_plan_takes_conv_blocks_only_where_the_arena_shrinks(seed, tmp_path, monkeypatch):
+    """The memory plan runs a palettized conv in blocks where that makes the arena smaller: never larger
+    than decoding every layer whole; a conv whose decoded filter16 dwarfs its activations takes the
+    block size of the least arena."""
+    from tinyml.compiler import palette
+
+    model = convert_keras(_big_conv_model, (4, 4, 32), seed=3, key="palette_big_conv")
+    big = tmp_path / "big.tflite"
+    big.write_bytes(palettize_tflite(model, 4, "layer").model)
+    for path, blocked in ((big, True), (palettized_model(seed, 4, "layer", tmp_path), None)):
+        monkeypatch.setattr(palette, "CONV_BLOCK_BYTES", 1 << 40)
+        whole = compile_tflite(path, tmp_path / "whole", target="cortex-m4", weights="palette4")
+        monkeypatch.setattr(palette, "CONV_BLOCK_BYTES", 300 if blocked is None else 16384)
+        chosen = compile_tflite(path, tmp_path / "chosen", target="cortex-m4", weights="palette4")
+        assert chosen.arena_bytes <= whole.arena_bytes
+        assert bool(conv_chunks(tmp_path / "chosen")) == (chosen.arena_bytes < whole.arena_bytes)
+        if blocked:
+            # blocks under 16, 8, 4 and 2 KB: 22, 13, 6 and 3 channels of 592 B; the least arena
+            assert conv_chunks(tmp_path / "chosen") == [(3, 64)]
+            assert chosen.arena_bytes == whole.arena_bytes - (64 - 3) * 592
+
+
+def test_conv_blocks_are_balanced_and_bounded():
+    from tinyml.compiler.palette import conv_block_channels
+
+    assert conv_block_channels(64, 1168, 1 << 20) == 64                 # fits: one block, the whole layer
+    assert conv_block_channels(64, 1168, 16384) == 14                   # 5 blocks of 14 (4 x 14 + 8)
+    assert conv_block_channels(11, 100, 500) == 4                       # 3 blocks: 4, 4, 3 (even: 4)
+    assert conv_block_channels(10, 100, 1) == 1                         # a channel larger than the bound
+    for channels in range(1, 40):
+        for channel_bytes in (4, 48, 100, 1168):
+            for bound in (1, 100, 333, 1000, 16384):
+                chunk = conv_block_channels(channels, channel_bytes, bound)
+                assert 1 <= chunk <= channels
+                assert chunk == 1 or chunk * channel_bytes <= bound
+                fewest = -(-channels // max(1, bound // channel_bytes))
+                assert -(-channels // chunk) == min(fewest, channels) or chunk == channels
+
+
+def test_non_dsp_build_of_conv_blocks_is_refused(tmp_path, monkeypatch):
+    """A blocked layer's scratch holds filter16 channels, not the whole int8 filter a non-DSP build of
+    the same model.c would decode: that build stops at an #error naming the layer."""
+    from tinyml.compiler import palette
+
+    model = block_conv_model(4, "layer", tmp_path)
+    monkeypatch.setattr(palette, "CONV_BLOCK_BYTES", 300)
+    monkeypatch.setattr(palette, "CONV_BLOCKS_ALWAYS", True)
+    compile_tflite(model, tmp_path / "out", target="cortex-m4", weights="palette4")
+    build = subprocess.run(["gcc", *C_FLAGS, "-c", f"-I{ENGINE_DIR}", f"-I{tmp_path / 'out'}",
+                            str(tmp_path / "out" / "model.c"), "-o", str(tmp_path / "model.o")],
+                           capture_output=True, text=True)
+    assert build.returncode != 0 and "needs the DSP build" in build.stderr
+
+
 def test_palette_flash_is_below_int8(tmp_path):
     model = palettized_model(6, 4, "layer", tmp_path)
     for target in ("generic", "cortex-m4"):

@@ -97,3 +97,48 @@ def test_int8_layout(decoder, bits, per_channel, channel_minor, channels, per):
     ours = _decode(decoder, LAYOUT_S8, bits, tables, indices, channels, channel_minor, 0, 0, None, 0, channels,
                    expected.nbytes)
     assert np.array_equal(ours.view(np.int8), expected)
+
+
+def test_conv_block_scratch_matches_the_c(tmp_path, monkeypatch):
+    """A palettized CONV_2D run in blocks (tm_palette_conv_2d_s8): the compiler's scratch is the widened
+    kernel's (tm_conv_2d_get_buffer_size) then one decoded block, tm_palette_conv_2d_block_bytes(p, chunk)."""
+    from engine.kernel_harness import HOST_CFLAGS, header_structs
+    from test_palette import block_conv_model
+
+    from tinyml.compiler import palette
+    from tinyml.compiler.layers import lower_graph
+    from tinyml.tflite_graph import load_tflite
+
+    probe = tmp_path / "probe.c"
+    probe.write_text('#include "tm_palette.h"\n'
+                     "int32_t probe_block_bytes(const tm_conv_2d_params_t *p, int32_t channels)\n"
+                     "{\n    return tm_palette_conv_2d_block_bytes(p, channels);\n}\n"
+                     "int32_t probe_kernel_bytes(const tm_conv_2d_params_t *p)\n"
+                     "{\n    return tm_conv_2d_get_buffer_size(p);\n}\n")
+    lib_path = tmp_path / "probe.so"
+    subprocess.run(["gcc", *HOST_CFLAGS, "-DTM_DSP_EMULATE", f"-I{ENGINE_DIR}", str(probe), "-o", str(lib_path)],
+                   check=True, capture_output=True, text=True)
+    lib = ctypes.CDLL(str(lib_path))
+    struct_type = header_structs(Path(ENGINE_DIR) / "tm_conv_2d.h")["tm_conv_2d_params_t"]
+    monkeypatch.setattr(palette, "CONV_BLOCK_BYTES", 300)
+    monkeypatch.setattr(palette, "CONV_BLOCKS_ALWAYS", True)
+    blocked = 0
+    for bits, granularity in [(4, "layer"), (2, "channel")]:
+        layers = lower_graph(load_tflite(block_conv_model(bits, granularity, tmp_path)), "cortex-m4", "speed")
+        for i, layer in enumerate(layers):
+            kernel_bytes = layer.scratch_bytes
+            if palette.palettize_layer(layer, i, f"palette{bits}") is None or not layer.extra["palette"]["chunk"]:
+                continue
+            if layer.opcode != "CONV_2D":
+                continue
+            params = struct_type()
+            for name, ctype in params._fields_:   # integers; a non-NULL stand-in where an array is given
+                value = layer.fields.get(name, 0)
+                setattr(params, name, (None if value in (0, "NULL") else 16) if ctype is ctypes.c_void_p
+                        else int(value))
+            chunk = layer.extra["palette"]["chunk"]
+            assert layer.extra["palette_offset"] == lib.probe_kernel_bytes(ctypes.byref(params)) == kernel_bytes
+            assert layer.scratch_bytes - layer.extra["palette_offset"] == \
+                lib.probe_block_bytes(ctypes.byref(params), ctypes.c_int32(chunk)) <= 300
+            blocked += 1
+    assert blocked == 8

@@ -10,7 +10,8 @@ import pytest
 from engine.model_harness import convert_keras, tflm_outputs
 from test_compiler_qemu import _register_paths_model, run_compiled_on_m4
 from test_compiler_qemu import pytestmark as qemu_marks
-from test_palette import fc_lookup_flags, fc_stack_model, palettized_model, random_inputs
+from test_palette import (BLOCK_BOUNDS, block_conv_model, conv_chunks, fc_lookup_flags, fc_stack_model,
+                          palettized_model, random_inputs)
 from tinyml.palettize import palettize_tflite
 
 pytestmark = qemu_marks
@@ -54,3 +55,20 @@ def test_palettized_fully_connected_on_cortex_m4_match_tflm(name, bits, granular
     assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
     # (odd at 4 bits: its depth-10 layer; 4 bits per channel: the block decode)
     assert any(fc_lookup_flags(tmp_path / "m4")) == (granularity == "layer" or bits == 2)
+
+
+@pytest.mark.parametrize("bound", BLOCK_BOUNDS)
+@pytest.mark.parametrize("bits,granularity", [(4, "layer"), (2, "channel")])
+def test_palettized_conv_in_channel_blocks_on_cortex_m4_match_tflm(bits, granularity, bound, tmp_path, monkeypatch):
+    """tm_palette_conv_2d_s8 with the Thumb-2 kernels over a channel range (the kp-8 row kernel a pixel at
+    a time, the pair kernels with and without a clamp, an odd last channel), partial last blocks."""
+    from tinyml.compiler import palette
+
+    model = block_conv_model(bits, granularity, tmp_path)
+    inputs = random_inputs(model, 4, bits)[:, None]
+    monkeypatch.setattr(palette, "CONV_BLOCK_BYTES", bound)
+    monkeypatch.setattr(palette, "CONV_BLOCKS_ALWAYS", True)
+    ours, _ = run_palettized_on_m4(model, "cortex-m4", f"palette{bits}", inputs, tmp_path / "m4")
+    assert np.array_equal(ours, tflm_outputs(model, inputs).reshape(ours.shape))
+    chunks = conv_chunks(tmp_path / "m4")
+    assert len(chunks) == 4 and all(chunk < channels for chunk, channels in chunks)

@@ -404,9 +404,11 @@ static void dot16_row_8(const int8_t *p0, const int8_t *p1, int32_t step, int32_
 }
 #endif
 
-/* The widened-patch algorithm (above). TM_HOT (tm_common.h): without the pre-allocation scheduler
+/* The widened-patch algorithm (above) over output channels first .. first + channels - 1, filter16
+   holding those channels' records (from channel first's on). TM_HOT (tm_common.h): without the pre-allocation scheduler
    the pixel-pair loop keeps more of its values in registers (fewer instructions per pixel). */
-TM_HOT void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+TM_HOT void tm_conv_2d_widened_channels_s8(const tm_conv_2d_params_t *p, const int32_t *filter16, int32_t first,
+                                           int32_t channels, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     const int32_t c = p->input_c;
     const int32_t rw = TM_CONV_2D_RW(p);
@@ -414,7 +416,8 @@ TM_HOT void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *in
     const int32_t kh = p->filter_h;
     const int32_t in_row = p->input_w * c;
     const int32_t step = p->stride_w * c;
-    const int32_t oc_n = p->output_c;
+    const int32_t oc_n = channels;      /* computed per pixel */
+    const int32_t out_c = p->output_c;  /* output bytes per pixel */
     const int32_t direct = TM_CONV_2D_DIRECT16(p);
     const int32_t padded = TM_CONV_2D_ROW_BYTES(p);
     const int32_t left = p->pad_w * c;
@@ -422,15 +425,16 @@ TM_HOT void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *in
     int16_t *wide = (int16_t *)(void *)scratch; /* 2 x kp int16, then the ring of kh padded rows */
     int32_t *const wide32 = (int32_t *)(void *)scratch; /* the same pair buffer as words */
     int8_t *out_a = NULL;                               /* pixel a's output while its pair waits for b */
-    const int8_t *const output_end = output + (size_t)p->batches * p->output_h * p->output_w * p->output_c;
+    const int8_t *output_end;
     int8_t *ring = scratch + 4 * kp;
     /* A direct 1x1 with stride 1 reads the input pixels in output order: all rows as one. */
     const int32_t flat = direct && p->stride_h == 1 && p->stride_w == 1;
     tm_dot16_pairs_fn *const pairs_fn = dot16_pairs_for(p);
     const int32_t row_kernels = kp <= 8 && p->act_min == TM_INT8_MIN && p->act_max == TM_INT8_MAX && !p->filter16_post;
-    const int32_t *const filter16 = p->filter16; /* read once, not through p in the pixel-pair loop */
     const int32_t out_h = flat ? 1 : p->output_h, out_w = flat ? p->output_h * p->output_w : p->output_w;
     int32_t n, oy, ox, r, i;
+    output += first;
+    output_end = output + (size_t)p->batches * p->output_h * p->output_w * out_c;
     for (n = 0; n < p->batches; ++n) {
         const int8_t *in_n = input + (size_t)n * p->input_h * in_row;
         int32_t held[TM_CONV_2D_K16_MAX_ROWS]; /* input row in each ring slot */
@@ -475,21 +479,24 @@ TM_HOT void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *in
                 /* Word j of a patch: row j / (rw / 4), bytes 4 * (j % (rw / 4)) on. */
                 const int8_t *const p0 = x[0];
                 const int8_t *const p1 = kp == 4 ? p0 : (rw == 4 ? x[1] : p0 + 4);
-                if (kp == 4) {
-                    dot16_row_4(p0, p1, step, out_w, p->filter16, oc_n, output);
-                } else {
-                    dot16_row_8(p0, p1, step, out_w, p->filter16, oc_n, output);
+                /* A block of the channels (oc_n < out_c) writes a pixel's part at a time. */
+                const int32_t pixels = oc_n == out_c ? out_w : 1;
+                for (ox = 0; ox < out_w; ox += pixels, output += pixels * out_c) {
+                    if (kp == 4) {
+                        dot16_row_4(p0 + ox * step, p1 + ox * step, step, pixels, filter16, oc_n, output);
+                    } else {
+                        dot16_row_8(p0 + ox * step, p1 + ox * step, step, pixels, filter16, oc_n, output);
+                    }
                 }
-                output += out_w * oc_n;
                 continue;
             }
             /* Pixels pair in output order, across rows too (an odd row width leaves none alone
                before the last): a's patch is widened into the pair buffer before the ring moves on. */
-            for (ox = 0; ox < out_w; ++ox, output += oc_n) {
+            for (ox = 0; ox < out_w; ++ox, output += out_c) {
                 widen_rows_s8(x, kh, ox * step, rw, out_a == NULL ? wide : wide + 4);
                 if (out_a == NULL) {
                     out_a = output;
-                    if (output + oc_n != output_end) {
+                    if (output + out_c != output_end) {
                         continue;
                     }
                     for (i = 0; i < kp; i += 4) { /* the last pixel alone: b = a, out1 = out0 */
@@ -502,6 +509,11 @@ TM_HOT void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *in
             }
         }
     }
+}
+
+void tm_conv_2d_widened_s8(const tm_conv_2d_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    tm_conv_2d_widened_channels_s8(p, p->filter16, 0, p->output_c, input, output, scratch);
 }
 
 #endif /* TM_DSP_AVAILABLE */

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "tm_conv_2d_widened.h"
 #include "tm_dsp.h"
 
 /* Locals of a tm_palette_t: the decode loops store through int8/int16/int32 pointers that
@@ -306,6 +307,19 @@ void tm_palette_decode(const tm_palette_t *p, void *dst)
 }
 
 #if TM_DSP_AVAILABLE
+/* Os: a call per block, around the decode loop and the conv's pixel loop (tm_palette.c's .text bound) */
+TM_SIZE void tm_palette_conv_2d_s8(const tm_conv_2d_params_t *p, const tm_palette_t *palette, const int8_t *input,
+                                   int8_t *output, int8_t *scratch, int32_t *decoded)
+{
+    const int32_t chunk = palette->chunk;
+    int32_t first;
+    for (first = 0; first < p->output_c; first += chunk) {
+        const int32_t channels = p->output_c - first < chunk ? p->output_c - first : chunk;
+        tm_palette_decode_channels(palette, first, channels, decoded);
+        tm_conv_2d_widened_channels_s8(p, decoded, first, channels, input, output, scratch);
+    }
+}
+
 /*
  * FULLY_CONNECTED without decoding (fc_lookup, tm_palette.h). Per index byte, the int16 pairs
  * SMLAD consumes come from a 256-word table built once per invocation from the layer's int8

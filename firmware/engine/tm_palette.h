@@ -35,6 +35,7 @@
 
 #include <stdint.h>
 
+#include "tm_conv_2d.h"
 #include "tm_fully_connected.h"
 
 #define TM_PALETTE_S8 0
@@ -52,7 +53,8 @@ typedef struct {
     int32_t layout;         /* TM_PALETTE_S8, _FILTER16 or _DW3 */
     int32_t rows, width;    /* FILTER16: filter rows per channel, taps per row */
     const int32_t *tail;    /* FILTER16, DW3: [channels][4] words, or NULL */
-    int32_t chunk;          /* FULLY_CONNECTED: output channels decoded at a time (0: whole layer) */
+    int32_t chunk;          /* FULLY_CONNECTED, CONV_2D (FILTER16): output channels decoded at a time
+                               (0: whole layer) */
     int32_t fc_lookup;      /* FULLY_CONNECTED, FILTER16: DSP builds look the weights up in the dot
                                product instead of decoding them (tm_palette_fully_connected_s8) */
 } tm_palette_t;
@@ -83,5 +85,24 @@ void tm_palette_decode_channels(const tm_palette_t *p, int32_t first, int32_t ch
  */
 void tm_palette_fully_connected_s8(const tm_fully_connected_params_t *p, const tm_palette_t *palette,
                                    const int8_t *input, int8_t *output, int8_t *scratch);
+
+/*
+ * CONV_2D on the widened-patch path (DSP builds, FILTER16) `chunk` output channels at a time, so
+ * that only a block of the decoded filter16 is in the arena: each block's channels are decoded into
+ * `decoded` (tm_palette_conv_2d_block_bytes(p, chunk) bytes), then the widened conv computes those
+ * channels of every pixel (tm_conv_2d_widened_channels_s8, its scratch: tm_conv_2d_get_buffer_size).
+ * The same sums per channel, so the same bytes; the price is the input patches widened once per
+ * block instead of once (and the padded rows refilled per block).
+ */
+#if TM_DSP_AVAILABLE
+void tm_palette_conv_2d_s8(const tm_conv_2d_params_t *p, const tm_palette_t *palette, const int8_t *input,
+                           int8_t *output, int8_t *scratch, int32_t *decoded);
+#endif
+
+/* Bytes of `channels` decoded filter16 channels of conv p (tm_conv_2d_widened.c: kp / 2 + 4 words each). */
+static inline int32_t tm_palette_conv_2d_block_bytes(const tm_conv_2d_params_t *p, int32_t channels)
+{
+    return channels * (TM_CONV_2D_KP(p) / 2 + 4) * 4;
+}
 
 #endif /* TM_PALETTE_H */

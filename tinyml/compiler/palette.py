@@ -13,7 +13,7 @@ in numpy: the compiler checks that it reproduces the lowering's arrays byte for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,15 @@ LAYOUT_S8, LAYOUT_FILTER16, LAYOUT_DW3 = 0, 1, 2
 DW3_WORDS = 18              # per channel, tm_depthwise_conv_2d.h
 SCRATCH_PLACEHOLDER = "@palette_scratch"   # cwriter: the decoded weights' address in the arena
 FC_CHUNK_BYTES = 2048       # a fully connected layer's decoded block (at least 4 channels)
+# A widened-patch conv layer whose decoded filter16 is above this may run a block of output channels at
+# a time (tm_palette_conv_2d_s8), blocks under this bound or its half, quarter or eighth: the memory
+# plan takes, layer by layer, the largest block that makes the arena smallest (planner.plan_memory):
+# a blocked layer cannot write its output over its input, and every further block widens each pixel's
+# patch again (benchmarks/results/palette.md: the bound chosen from a sweep).
+CONV_BLOCK_BYTES = 16384
+CONV_BLOCK_DIVISORS = (1, 2, 4, 8)
+# Tests: every layer that may run in blocks does, whatever the arena (the kernels' block paths).
+CONV_BLOCKS_ALWAYS = False
 
 
 @dataclass(frozen=True)
@@ -37,8 +46,21 @@ class PaletteStats:
     index_bytes: int
     table_bytes: int
     tail_bytes: int          # per-channel non-weight words of the DSP layouts
-    decoded_bytes: int       # scratch the decoded array takes
     replaced_bytes: int      # the int8/int16 weight arrays it replaces
+    layer: Layer = field(repr=False, compare=False)
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Scratch the decoded array takes (a block of channels where the memory plan chose blocks)."""
+        return int(self.layer.scratch_bytes) - int(self.layer.extra["palette_offset"])
+
+
+def set_conv_blocks(layer: Layer, chunk: int) -> None:
+    """Run a palettized conv that may take blocks (extra["palette_blocks"]: its whole scratch and, per
+    block size it offers, channels -> scratch) CHUNK output channels at a time, or whole (0)."""
+    option = layer.extra["palette_blocks"]
+    layer.extra["palette"]["chunk"] = chunk
+    layer.scratch_bytes = option["blocks"][chunk] if chunk else option["whole_scratch"]
 
 
 def _align4(n: int) -> int:
@@ -133,6 +155,20 @@ def fc_lookup_scratch_bytes(bits: int, depth: int, tables: int) -> int:
     return _align4(depth) * 2 + (0 if tables > 1 else (256 if bits == 4 else 512) * 4)
 
 
+def conv_block_channels(channels: int, channel_bytes: int, bound: int) -> int:
+    """Output channels per decoded block of a conv layer (channels: the whole layer in one): the fewest
+    blocks under BOUND bytes, balanced, of an even count (the widened kernel's channel pairs) where
+    that still fits; at least one channel."""
+    if channels * channel_bytes <= bound:
+        return channels
+    fit = max(1, bound // channel_bytes)
+    blocks = -(-channels // fit)
+    chunk = -(-channels // blocks)
+    if chunk % 2 and (chunk + 1) * channel_bytes <= bound:
+        chunk += 1
+    return chunk
+
+
 def _const(layer: Layer, name: str) -> ConstArray | None:
     return next((a for a in layer.consts if a.name == name), None)
 
@@ -196,6 +232,13 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
         decoded_bytes = max(decoded_bytes, dsp_array.nbytes)
     if chunk:
         decoded_bytes = max(chunk * channel_bytes, lookup_bytes)
+    blocks: list[int] = []
+    if layer.opcode == "CONV_2D" and layout == LAYOUT_FILTER16:
+        # Blocks of output channels (tm_palette_conv_2d_s8; DSP builds only: the int8 filter other
+        # builds would decode is not bounded by the block, so model.c refuses them), if the plan takes them.
+        sizes = {conv_block_channels(channels, dsp_array.nbytes // channels, CONV_BLOCK_BYTES // d)
+                 for d in CONV_BLOCK_DIVISORS}
+        blocks = sorted((b for b in sizes if b < channels), reverse=True)
     packed = pack_indices(encoded.indices, bits)
     if fc_lookup and bits == 4 and depth % 4 == 2:
         packed = np.concatenate([packed, np.zeros(4, np.uint8)])   # the last row's read of one byte past it
@@ -221,6 +264,10 @@ def palettize_layer(layer: Layer, index: int, encoding: str) -> PaletteStats | N
     kernel_scratch = _align4(layer.scratch_bytes)
     layer.extra["palette_offset"] = kernel_scratch
     layer.scratch_bytes = kernel_scratch + _align4(decoded_bytes)
+    if blocks:
+        layer.extra["palette_blocks"] = dict(
+            whole_scratch=layer.scratch_bytes,
+            blocks={b: kernel_scratch + b * dsp_array.nbytes // channels for b in blocks})   # largest first
+        set_conv_blocks(layer, blocks[0] if CONV_BLOCKS_ALWAYS else 0)
     return PaletteStats(encoding, int(encoded.tables.shape[0]), consts[0].nbytes, consts[1].nbytes,
-                        consts[2].nbytes if tail is not None else 0, _align4(decoded_bytes),
-                        sum(a.nbytes for a in replaced))
+                        consts[2].nbytes if tail is not None else 0, sum(a.nbytes for a in replaced), layer)

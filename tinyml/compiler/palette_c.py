@@ -14,9 +14,17 @@ def _decoded_offset(layer: Layer, scratch_offset: int) -> int:
     return scratch_offset + int(layer.extra["palette_offset"])
 
 
+def _conv_blocks(layer: Layer) -> bool:
+    return layer.opcode == "CONV_2D" and bool(layer.extra["palette"]["chunk"])
+
+
 def palette_struct(index: int, layer: Layer) -> str:
     fields = ",\n".join(f"    .{name} = {value}" for name, value in layer.extra["palette"].items())
-    return f"static const tm_palette_t l{index}_palette = {{\n{fields},\n}};\n"
+    guard = ""
+    if _conv_blocks(layer):   # its scratch holds a block of filter16, not the int8 filter other builds decode
+        guard = (f"#if !TM_DSP_AVAILABLE\n#error \"layer {index}: palettized CONV_2D in blocks of filter16 channels "
+                 f"needs the DSP build of its target\"\n#endif\n")
+    return f"{guard}static const tm_palette_t l{index}_palette = {{\n{fields},\n}};\n"
 
 
 def palette_fields(layer: Layer, scratch_offset: int) -> dict:
@@ -32,6 +40,9 @@ def palette_call(index: int, layer: Layer, scratch_offset: int, args: list[str])
     layer decoded in blocks goes through tm_palette_fully_connected_s8."""
     offset = _decoded_offset(layer, scratch_offset)
     scratch = "arena" if offset == 0 else f"arena + {offset}"
+    if _conv_blocks(layer):   # args: params, input, output, the kernel's scratch
+        return (f"tm_palette_conv_2d_s8({args[0]}, &l{index}_palette, {args[1]}, {args[2]}, {args[3]}, "
+                f"(int32_t *)(void *)({scratch}));\n")
     if layer.extra["palette"]["chunk"]:
         return f"tm_palette_fully_connected_s8({args[0]}, &l{index}_palette, {args[1]}, {args[2]}, {scratch});\n"
     return f"tm_palette_decode(&l{index}_palette, {scratch});\n    {layer.kernel}({', '.join(args)});\n"

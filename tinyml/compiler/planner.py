@@ -11,7 +11,10 @@ Lagged overlap: a convolution or pooling whose (arena) input dies there may writ
 its output over that input, starting `lag` bytes below it, where lag is the
 least aligned shift such that, in the kernels' processing order, no output byte
 is written before the last read of the input byte under it (see overlap_lag).
-Such chains of buffers are placed as one unit, each buffer at its own relative
+A palettized conv run in blocks of output channels (compiler/palette.py) reads its whole input
+once per block, so it never writes over it: the plan runs such a layer in blocks only where that
+makes the arena smaller (its decoded block against the overlap it gives up). Such chains of buffers
+are placed as one unit, each buffer at its own relative
 offset; the plan keeps whichever of the overlapped and the plain layouts is smaller.
 """
 
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from ..errors import TinymlError
 from ..tflite_graph import Graph
 from .layers import Layer
+from . import palette
 
 ALIGNMENT = 4
 
@@ -94,6 +98,8 @@ def overlap_lag(graph: Graph, layer: Layer) -> int | None:
     """
     if layer.opcode not in _LAGGED_OPS or len(layer.inputs) != 1 or len(layer.outputs) != 1:
         return None
+    if layer.extra.get("palette", {}).get("chunk"):   # blocks of output channels: each reads the whole input
+        return None
     if layer.extra.get("path") in _CHANNEL_ORDER_PATHS and int(layer.fields.get("input_c", 0)) != 1:
         return None
     inp, out = graph.tensors[layer.inputs[0]], graph.tensors[layer.outputs[0]]
@@ -142,7 +148,48 @@ def _time_overlap(a: Buffer, b: Buffer) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
+# Blocks cost instructions (every further block widens each pixel's patch again): after the smallest
+# arena is found, each blocked layer takes the largest block, or none, that keeps the arena within this
+# fraction of it (a DS-CNN conv saving 128 of 19,520 B for 2% more instructions stays whole:
+# benchmarks/results/palette.md).
+BLOCK_ARENA_MARGIN = 0.02
+
+
 def plan_memory(graph: Graph, layers: list[Layer], overlap: bool = True) -> MemoryPlan:
+    """The plan of _plan_overlapped, with each palettized conv that may run in blocks of output
+    channels in blocks where they make the arena smaller (sets the layers' choice: compiler/palette.py
+    set_conv_blocks). First, largest decoded layer first, the block of the least arena (the largest on a
+    tie) wherever it is smaller; then each blocked layer back to whole or to its largest block that keeps
+    the arena within BLOCK_ARENA_MARGIN of that least."""
+    blockable = sorted((i for i, layer in enumerate(layers) if "palette_blocks" in layer.extra),
+                       key=lambda i: -layers[i].extra["palette_blocks"]["whole_scratch"])
+    always = palette.CONV_BLOCKS_ALWAYS   # (tests: the largest block everywhere)
+    for i in blockable:
+        palette.set_conv_blocks(layers[i], next(iter(layers[i].extra["palette_blocks"]["blocks"])) if always else 0)
+    plan = _plan_overlapped(graph, layers, overlap)
+    if always or not blockable:
+        return plan
+    chosen = {i: 0 for i in blockable}
+    for i in blockable:
+        for chunk in layers[i].extra["palette_blocks"]["blocks"]:   # largest first: fewest blocks on a tie
+            palette.set_conv_blocks(layers[i], chunk)
+            trial = _plan_overlapped(graph, layers, overlap)
+            if trial.arena_bytes < plan.arena_bytes:
+                plan, chosen[i] = trial, chunk
+        palette.set_conv_blocks(layers[i], chosen[i])
+    bound = plan.arena_bytes * (1 + BLOCK_ARENA_MARGIN)
+    for i in [i for i in blockable if chosen[i]]:
+        for chunk in [0, *(c for c in layers[i].extra["palette_blocks"]["blocks"] if c > chosen[i])]:
+            palette.set_conv_blocks(layers[i], chunk)
+            trial = _plan_overlapped(graph, layers, overlap)
+            if trial.arena_bytes <= bound:
+                plan, chosen[i] = trial, chunk
+                break
+        palette.set_conv_blocks(layers[i], chosen[i])
+    return _plan_overlapped(graph, layers, overlap)
+
+
+def _plan_overlapped(graph: Graph, layers: list[Layer], overlap: bool = True) -> MemoryPlan:
     """Greedy plan; with overlap, lagged overlaps wherever they make the arena smaller.
 
     Every candidate overlap is tried, then each is dropped again in layer order when the
