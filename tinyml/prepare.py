@@ -47,7 +47,7 @@ class PrepareOptions:
     pruned_variants: int = 2            # pruned variants trained beside the chosen architecture (search)
     student: str | None = None          # this one student (a StudentConfig name) instead of the family
     rotate_degrees: float = 0.0         # training augmentation: random rotations (distill.TrainConfig)
-    final_fit: bool = True              # search: the chosen route retrained on train + validation (_final_fit)
+    final_fit: str = "warm"             # search, after the choice: "warm" | "scratch" | "off" (FINAL_FIT_MODES)
 
 
 @dataclass
@@ -220,37 +220,63 @@ def _train_route(options: PrepareOptions, splits: Any, teacher: Any, route: Any,
     return route.ratio, pruned_config, tuned, pruning
 
 
-# The final fit trains this many times the student's epochs: on digits 60 epochs of c28.36 beat 20
-# on validation (benchmarks/results/tinydigits.md), 120 did not beat 60.
-FINAL_FIT_EPOCH_FACTOR = 3
+# The final fit after the search's choice (_final_fit):
+#   warm     the chosen model itself fine-tuned on train + validation (the student's epochs, a tenth
+#            of the learning rate): it starts from the weights validation chose
+#   scratch  the chosen route trained again from scratch on train + validation, 3x the epochs: a new
+#            draw of the network, which on digits' seed 3 came out 1.1 points below the chosen model
+#            (benchmarks/results/tinydigits.md, search-final-fit-30k)
+#   off      the chosen model as validated
+FINAL_FIT_MODES = ("warm", "scratch", "off")
+FINAL_FIT_EPOCH_FACTOR = 3          # scratch: on digits 60 epochs of c28.36 beat 20 on validation, 120 not 60
+WARM_FIT_LR_SHARE = 0.1             # warm: of the one-cycle peak (TrainConfig.lr): a nudge, not a retraining
+
+
+def check_final_fit(mode: str) -> None:
+    if mode not in FINAL_FIT_MODES:
+        raise TinymlError(f"unknown --final-fit '{mode}' (choose {', '.join(FINAL_FIT_MODES)})")
 
 
 def _final_fit(options: PrepareOptions, splits: Any, teacher: Any, outcome: SearchOutcome,
                student_epochs: int) -> dict[str, Any]:
-    """The search has chosen on validation; its route (the member distilled, then pruned at the
-    chosen ratio and fine-tuned) is trained again on train + validation, FINAL_FIT_EPOCH_FACTOR x
-    the epochs, the weights of the last epoch kept (no held-out split is left to pick an epoch
-    by), quantized as the choice was (PTQ or QAT) and encoded in the chosen encoding. Replaces
-    outcome's model; returns the report's section. The validation figures of the choice stay in
-    the search's report (evaluated): after this, validation is training data."""
+    """The search has chosen on validation; the chosen model is trained on train + validation
+    (options.final_fit: warm from its weights, or its route again from scratch), the weights of
+    the last epoch kept (no held-out split is left to pick an epoch by), quantized as the choice
+    was (PTQ or QAT) and encoded in the chosen encoding. Replaces outcome's model; returns the
+    report's section. The validation figures of the choice stay in the search's report
+    (evaluated): after this, validation is training data."""
+    import copy
+
     from . import distill, models
     from .budgets import encode_weights
 
     chosen = outcome.chosen
     merged = replace(splits, x_train=np.concatenate([splits.x_train, splits.x_val]),
                      y_train=np.concatenate([splits.y_train, splits.y_val]))
-    epochs = FINAL_FIT_EPOCH_FACTOR * student_epochs
-    member = models.StudentConfig.parse(chosen.member)
-    _say(options, f"final fit: {chosen.label} chosen on validation; its route trained again on train + validation "
+    warm = options.final_fit == "warm"
+    epochs = student_epochs if warm else FINAL_FIT_EPOCH_FACTOR * student_epochs
+    teaching = teacher if options.kd != "none" else None
+    _say(options, f"final fit ({options.final_fit}): {chosen.label} chosen on validation; "
+                  f"{'fine-tuned' if warm else 'its route trained again'} on train + validation "
                   f"({len(merged.x_train)} images, {epochs} epochs, the last epoch kept)")
-    recipe = distill.TrainConfig(epochs=epochs, seed=options.seed, kd=options.kd,
-                                 rotate_degrees=options.rotate_degrees, keep="last")
-    run = distill.train_student(models.build_student(member, splits.input_shape, splits.num_classes), merged,
-                                recipe, teacher=teacher if options.kd != "none" else None, progress=options.progress)
-    config, pruning = member, None
-    if chosen.ratio is not None:
-        run, pruning, config = _prune_and_finetune(options, merged, teacher, run, member, chosen.ratio,
-                                                   "the search under the budgets (final fit)", epochs, keep="last")
+    if warm:
+        ratio, config, chosen_run, pruning = outcome.variant
+        recipe = distill.TrainConfig(epochs=epochs, seed=options.seed, kd=options.kd, keep="last",
+                                     lr=WARM_FIT_LR_SHARE * distill.TrainConfig.lr,
+                                     rotate_degrees=options.rotate_degrees)
+        run = distill.train_student(copy.deepcopy(chosen_run.model), merged, recipe, teacher=teaching,
+                                    progress=options.progress, initialize=False)
+    else:
+        member = models.StudentConfig.parse(chosen.member)
+        recipe = distill.TrainConfig(epochs=epochs, seed=options.seed, kd=options.kd,
+                                     rotate_degrees=options.rotate_degrees, keep="last")
+        run = distill.train_student(models.build_student(member, splits.input_shape, splits.num_classes), merged,
+                                    recipe, teacher=teaching, progress=options.progress)
+        config, pruning = member, None
+        if chosen.ratio is not None:
+            run, pruning, config = _prune_and_finetune(options, merged, teacher, run, member, chosen.ratio,
+                                                       "the search under the budgets (final fit)", epochs,
+                                                       keep="last")
     if config.name() != outcome.variant[1].name():
         raise TinymlError(f"final fit: {chosen.member} pruned at {chosen.ratio} gave {config.name()}, "
                           f"not the chosen {outcome.variant[1].name()}")
@@ -263,7 +289,8 @@ def _final_fit(options: PrepareOptions, splits: Any, teacher: Any, outcome: Sear
     outcome.encoded = encode_weights((directory / "model.tflite").read_bytes(), chosen.encoding)
     outcome.variant = (chosen.ratio, config, run, pruning)
     outcome.directory, outcome.exported, outcome.quantization = directory, exported, quantization
-    return {"epochs": epochs, "train_images": len(merged.x_train), "kept_epoch": "last",
+    return {"mode": options.final_fit, "epochs": epochs, "lr": recipe.lr, "train_images": len(merged.x_train),
+            "kept_epoch": "last",
             "route": {"member": chosen.member, "ratio": chosen.ratio}, "quantization": kept,
             "encoding": chosen.encoding, "chosen_val_accuracy": chosen.val_accuracy,
             "note": "validation images are trained on: the validation figures are those of the choice"}
@@ -354,6 +381,7 @@ def prepare(options: PrepareOptions) -> PrepareResult:
     from .search import check_weights_option
 
     check_weights_option(options.weights)
+    check_final_fit(options.final_fit)
     if options.pruned_variants < 0:
         raise TinymlError(f"--pruned-variants must be 0 or more, got {options.pruned_variants}")
     if not 0.0 <= options.rotate_degrees <= 45.0:   # distill.TrainConfig's range, checked before any training
@@ -500,9 +528,10 @@ def prepare(options: PrepareOptions) -> PrepareResult:
                                    (prune_ratio, config, distilled, pruning), student_epochs)
         selection += f"; then {outcome.chosen.label}: {outcome.reason}"
         t = lap("search_variants", t)
-        if options.final_fit:
+        if options.final_fit != "off":
             outcome.report["final_fit"] = _final_fit(options, splits, teacher, outcome, student_epochs)
-            selection += "; then trained again on train + validation (final fit)"
+            selection += (f"; then {'fine-tuned' if options.final_fit == 'warm' else 'trained again'} on "
+                          "train + validation (final fit)")
             t = lap("final_fit", t)
         picked = outcome.variant
         _, config, distilled, pruning = picked
