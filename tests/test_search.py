@@ -60,6 +60,10 @@ def test_with_only_a_mac_budget_the_best_on_validation_is_chosen():
             _row("b", 0.976, 2000, 150_000), _row("d", 0.980, 3000, 180_000)]
     assert choose(rows, tolerance=0.005, accuracy_first=True).label == "d"   # ties: the fewest instructions
     assert choose(rows, tolerance=0.005).label == "b"
+    # A palette of a fitting int8 model does not compete, however it scores on validation.
+    palette = Evaluated("d palette4/layer", "m", None, _architecture("d"), "palette4/layer", "ptq", 0.984, 0.984,
+                        2000, 100, 1000, 270_000, "measured", 1.0, True)
+    assert choose(rows + [palette], tolerance=0.005, accuracy_first=True).label == "d"
 
 
 def test_unknown_weight_encoding_is_one_line():
@@ -118,9 +122,9 @@ def test_search_meets_the_budgets_and_reports_the_front(searched):
     assert report["weight_encoding"] in search["chosen"]
     evaluated = search["evaluated"]
     assert len(search["trained_variants"]) == 1    # --pruned-variants 0: the chosen architecture only
-    # The final fit (warm): the chosen model fine-tuned on train + validation, the student's epochs.
+    # The final fit (scratch): the chosen route trained again on train + validation, 3x the epochs.
     fit = search["final_fit"]
-    assert fit["mode"] == "warm" and fit["epochs"] == 1 and fit["lr"] < 1e-2
+    assert fit["mode"] == "scratch" and fit["epochs"] == 3
     assert fit["train_images"] == report["samples"]["train"] + report["samples"]["val"]
     assert fit["encoding"] == report["weight_encoding"] and "final fit" in report["selection"]
     assert len(evaluated) >= 2                      # its fitting encodings, each measured
