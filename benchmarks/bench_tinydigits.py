@@ -55,8 +55,8 @@ ROUTES: dict[str, list[str]] = {
     "c40.52-pruned-0.3": ["--student", "w1.00-d1-e1-f-c40.52", "--prune", "0.3", "--epochs", EPOCHS],
     "search-max-macs-30k": ["--max-macs", "30K"],
     "search-routes-30k": ["--max-macs", "30K"],
-    "search-final-fit-30k": ["--max-macs", "30K", "--final-fit", "scratch"],
-    "search-warm-fit-30k": ["--max-macs", "30K"],
+    "search-final-fit-30k": ["--max-macs", "30K"],
+    "search-warm-fit-30k": ["--max-macs", "30K", "--final-fit", "warm"],
 }
 # The two search routes are one command at two commits: a fresh --work prepares both with the
 # checked-out code (run the first from a checkout of 85bc4c5 to measure it again).
@@ -64,13 +64,15 @@ ROUTE_NOTES: dict[str, str] = {
     "search-max-macs-30k": "prepared with the search at 85bc4c5, before same-shape routes (c40.52 outside it)",
     "search-routes-30k": "prepared with the search after 2a1bb17: c40.52 pruned 0.3 is trained beside the chosen "
                          "c28.36, the better on validation kept",
-    "search-final-fit-30k": "the search choosing the best on validation when --max-macs is the only budget, then "
-                            "training the chosen route again from scratch on train + validation (3x the epochs, the "
-                            "last epoch kept); prepared at 55218b2, where this final fit was the default (`--max-macs "
-                            "30K` alone): its validation figures are those of the choice, before the final fit",
-    "search-warm-fit-30k": "the one command as it is now: the same choice, then the chosen model itself fine-tuned on "
-                           "train + validation (20 epochs at a tenth of the learning rate, the last epoch kept); "
-                           "validation figures: the choice's",
+    "search-final-fit-30k": "the one command as it is now: the search chooses the best on validation when --max-macs "
+                            "is the only budget (a palette whose int8 model fits not competing), then trains the "
+                            "chosen route again from scratch on train + validation (3x the epochs, the last epoch "
+                            "kept; `--final-fit scratch`, the default); validation figures: the choice's, before the "
+                            "final fit. Seeds 0-3 prepared at 55218b2 (same choice and final fit: no palette was "
+                            "chosen there, and training is deterministic), seed 4 at 1556875",
+    "search-warm-fit-30k": "prepared at 2da7669: the same choice (palettes still competing: seed 4 chose "
+                           "palette4/layer), then the chosen model itself fine-tuned on train + validation (20 epochs "
+                           "at a tenth of the learning rate, the last epoch kept); validation figures: the choice's",
 }
 
 
@@ -294,9 +296,9 @@ def markdown(rows: list[Row], references: list[dict], facts: dict, command: str)
               for r in rows if r.name.startswith("search-")]
     before = [r.chosen_host_test_before_final_fit for r in rows
               if r.chosen_host_test_before_final_fit is not None and ROUTE_OF.get(r.name, ("", 0))[0]
-              == "search-warm-fit-30k"]
+              == "search-final-fit-30k"]
     if before:
-        lines += ["", f"The choice alone (search-warm-fit-30k's chosen model before its final fit, int8 on host "
+        lines += ["", f"The choice alone (search-final-fit-30k's chosen model before its final fit, int8 on host "
                       f"tflite-micro, {len(before)} seeds): mean {statistics.fmean(before):.2%}, min {min(before):.2%}, "
                       f"per seed {', '.join(f'{b:.2%}' for b in before)}."]
     lines += ["", "p50 instructions of one shape differ between commits (the engine changed in between): "
