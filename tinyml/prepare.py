@@ -345,7 +345,8 @@ def _search_variants(options: PrepareOptions, splits: Any, teacher: Any, board: 
         chosen = search.choose(rows, budgets.accuracy_tolerance, accuracy_first)
         best_val = max((r.val_accuracy for r in rows if r.fits), default=chosen.val_accuracy)
         reason = (f"--max-macs is the only budget: the best validation accuracy of the trained candidates "
-                  f"({best_val:.2%}), then the fewest instructions, then the least flash" if accuracy_first else
+                  f"({chosen.val_accuracy:.2%}; a palette of a fitting int8 model not competing), then the fewest "
+                  "instructions, then the least flash" if accuracy_first else
                   f"within {100 * budgets.accuracy_tolerance:.2f} points of the best validation accuracy of the "
                   f"trained candidates ({best_val:.2%}), the fewest instructions, then the least flash")
         _say(options, f"search: chose {chosen.label} (validation {chosen.val_accuracy:.2%}, "

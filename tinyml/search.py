@@ -16,7 +16,9 @@ validation samples over the serial protocol, outputs checked against TFLite-Micr
 MACs x the target's instructions per MAC, labelled as an estimate.
 
 The choice: the candidates within --accuracy-tolerance of the best validation accuracy,
-of them the one with the fewest instructions, then the least flash. The Pareto front over
+of them the one with the fewest instructions, then the least flash; with --max-macs the only
+budget, the best validation accuracy (accuracy_first). tinyml/prepare.py then trains the
+chosen route again on train + validation (the final fit). The Pareto front over
 (validation accuracy, weight flash, instructions) goes into the report.
 """
 
