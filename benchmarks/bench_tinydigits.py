@@ -45,7 +45,8 @@ EPOCHS = "60"
 # --seed sets the initialisation, the shuffling and the data split (tinyml.data): each seed is
 # judged on its own validation and test split. The search trains ~10 students a run: 3 seeds.
 ROUTE_SEEDS: dict[str, tuple[int, ...]] = {"direct-c28.36": (0, 1, 2, 3, 4), "c40.52-pruned-0.3": (0, 1, 2, 3, 4),
-                                           "search-max-macs-30k": (0, 1, 2), "search-routes-30k": (0, 1, 2)}
+                                           "search-max-macs-30k": (0, 1, 2), "search-routes-30k": (0, 1, 2),
+                                           "search-final-fit-30k": (0, 1, 2, 3, 4), "search-warm-fit-30k": (0, 1, 2, 3, 4)}
 # Issue 18's routes to the c28.36 shape (29,952 MACs), each over its seeds: trained at that width;
 # trained wider (c40.52, 53,152 MACs) then pruned 0.3 with distillation fine-tuning; and the one
 # command, the budget search (tinyml/search.py) at the default epochs.
@@ -54,6 +55,8 @@ ROUTES: dict[str, list[str]] = {
     "c40.52-pruned-0.3": ["--student", "w1.00-d1-e1-f-c40.52", "--prune", "0.3", "--epochs", EPOCHS],
     "search-max-macs-30k": ["--max-macs", "30K"],
     "search-routes-30k": ["--max-macs", "30K"],
+    "search-final-fit-30k": ["--max-macs", "30K"],
+    "search-warm-fit-30k": ["--max-macs", "30K", "--final-fit", "warm"],
 }
 # The two search routes are one command at two commits: a fresh --work prepares both with the
 # checked-out code (run the first from a checkout of 85bc4c5 to measure it again).
@@ -61,6 +64,15 @@ ROUTE_NOTES: dict[str, str] = {
     "search-max-macs-30k": "prepared with the search at 85bc4c5, before same-shape routes (c40.52 outside it)",
     "search-routes-30k": "prepared with the search after 2a1bb17: c40.52 pruned 0.3 is trained beside the chosen "
                          "c28.36, the better on validation kept",
+    "search-final-fit-30k": "the one command as it is now: the search chooses the best on validation when --max-macs "
+                            "is the only budget (a palette whose int8 model fits not competing), then trains the "
+                            "chosen route again from scratch on train + validation (3x the epochs, the last epoch "
+                            "kept; `--final-fit scratch`, the default); validation figures: the choice's, before the "
+                            "final fit. Seeds 0-3 prepared at 55218b2 (same choice and final fit: no palette was "
+                            "chosen there, and training is deterministic), seed 4 at 1556875",
+    "search-warm-fit-30k": "prepared at 2da7669: the same choice (palettes still competing: seed 4 chose "
+                           "palette4/layer), then the chosen model itself fine-tuned on train + validation (20 epochs "
+                           "at a tenth of the learning rate, the last epoch kept); validation figures: the choice's",
 }
 
 
@@ -110,6 +122,9 @@ class Row:
     firmware_flash_bytes: int | None
     prepare_wall_seconds: float | None
     commit: str | None = None          # the code the row was measured with (rows are kept across runs)
+    # With the final fit: the chosen candidate's int8 test accuracy on host tflite-micro before it
+    # (the search's own figure), to tell the choice's share from the final fit's.
+    chosen_host_test_before_final_fit: float | None = None
 
     @property
     def meets_target(self) -> bool:
@@ -128,11 +143,17 @@ def measure(name: str, extra: list[str], work: Path, commit: str) -> Row:
     device = bench_compress.on_device(compiled, work / f"{name}-device")
     quant = report.get("quantization") or {}
     kept = quant.get("kept", "ptq")
+    final_fit = (report.get("search") or {}).get("final_fit")
+    chosen = next((e for e in (report.get("search") or {}).get("evaluated", []) if e.get("chosen")), None)
+    int8_val = quant.get("qat_int8_val_accuracy" if kept == "qat" else "ptq_int8_val_accuracy")
+    float_val = quant.get("float_val_accuracy")
+    if final_fit is not None:       # validation was trained on: the figures of the choice, before the final fit
+        int8_val, float_val = final_fit["chosen_val_accuracy"], None
     return Row(name=name, prepare_options=" ".join(extra), student=report["student"], selection=report["selection"],
                macs=report["macs"], params=report["params"], weight_bytes=weight_bytes,
                engine_constants_bytes=compile_json["weight_bytes"], arena_bytes=compile_json["arena_bytes"],
-               quantization=kept, float_val_accuracy=quant.get("float_val_accuracy"),
-               int8_val_accuracy=quant.get("qat_int8_val_accuracy" if kept == "qat" else "ptq_int8_val_accuracy"),
+               quantization=kept, float_val_accuracy=float_val, int8_val_accuracy=int8_val,
+               chosen_host_test_before_final_fit=chosen["test_accuracy"] if final_fit and chosen else None,
                teacher_accuracy=report["teacher_accuracy"], float_test_accuracy=report["student_float_accuracy"],
                host_int8_accuracy=host, samples=samples, device_accuracy=device["on_device_accuracy"],
                agreement_with_host=device["agreement_with_host"], instructions_p50=device["instructions_p50"],
@@ -268,8 +289,18 @@ def markdown(rows: list[Row], references: list[dict], facts: dict, command: str)
               "(w1.00-d1-e1-f-c28.36: 60 or 120 epochs, trained at that width or pruned from c40.52) do not come "
               "out in the same order on the two.", "",
               "What `--max-macs 30K` (the search) chose, per seed:", ""]
-    lines += [f"- {r.name}: {r.student} ({r.macs:,} MACs): {r.selection}" for r in rows
-              if r.name.startswith("search-")]
+    lines += [f"- {r.name}: {r.student} ({r.macs:,} MACs): {r.selection}"
+              + ("" if r.chosen_host_test_before_final_fit is None else
+                 f" (the chosen candidate before the final fit: int8 {r.chosen_host_test_before_final_fit:.2%} on "
+                 f"the test split, host tflite-micro; after it: {r.device_accuracy:.2%} on the device)")
+              for r in rows if r.name.startswith("search-")]
+    before = [r.chosen_host_test_before_final_fit for r in rows
+              if r.chosen_host_test_before_final_fit is not None and ROUTE_OF.get(r.name, ("", 0))[0]
+              == "search-final-fit-30k"]
+    if before:
+        lines += ["", f"The choice alone (search-final-fit-30k's chosen model before its final fit, int8 on host "
+                      f"tflite-micro, {len(before)} seeds): mean {statistics.fmean(before):.2%}, min {min(before):.2%}, "
+                      f"per seed {', '.join(f'{b:.2%}' for b in before)}."]
     lines += ["", "p50 instructions of one shape differ between commits (the engine changed in between): "
               "compare rows of one commit.", "",
               "Reference, the default family (compress.md, int8 on the device):", ""]

@@ -74,6 +74,8 @@ def files(tmp_path):
      "unknown weight encoding 'palette3' (choose from int8, palette4/layer, palette4/channel, palette2/channel)"),
     (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--pruned-variants", "-1"),
      "--pruned-variants must be 0 or more, got -1"),
+    (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--final-fit", "hot"),
+     "unknown --final-fit 'hot' (choose scratch, warm, off)"),
     (("flash", "--board", "stm32f405", "--model-dir", ".", "--weights", "palette4", "--backend", "tflm"),
      "--weights chooses how the engine backend compiles MODEL_DIR: it cannot go with --image or --backend tflm"),
     (("flash", "--runtime", "micropython", "--port", "loop://", "--model-dir", ".", "--weights", "palette4"),

@@ -54,6 +54,11 @@ def test_best_epoch_is_chosen_on_validation(digits):
     assert result.val_accuracy == max(val) and val[result.best_epoch - 1] == max(val)
     assert distill.evaluate(result.model, digits.x_val, digits.y_val) == pytest.approx(result.val_accuracy)
     assert not result.model.training
+    # keep="last" (validation trained on too): the last epoch's weights, whatever validation says
+    last = distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=2, kd="none", keep="last"),
+                                 progress=False)
+    assert last.best_epoch == 2 and last.val_accuracy == last.history[-1]["val_acc"]
+    assert distill.evaluate(last.model, digits.x_val, digits.y_val) == pytest.approx(last.history[-1]["val_acc"])
 
 
 def test_training_is_deterministic_for_a_seed(digits):
@@ -98,6 +103,8 @@ def test_bad_configs_raise(digits, teacher):
         distill.train_student(_student(digits), digits, distill.TrainConfig(kd="magic"), teacher=teacher.model)
     with pytest.raises(TinymlError, match="needs a teacher"):
         distill.train_student(_student(digits), digits, distill.TrainConfig(kd="hinton"))
+    with pytest.raises(TinymlError, match="keep must be 'best' or 'last'"):
+        distill.train_student(_student(digits), digits, distill.TrainConfig(kd="none", keep="middle"))
     with pytest.raises(TinymlError, match="epochs >= 1"):
         distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=0, kd="none"))
     with pytest.raises(TinymlError, match="cannot evaluate"):

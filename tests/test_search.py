@@ -13,7 +13,7 @@ from tinyml.boards import load_board
 from tinyml.budgets import Budgets, figures_of_tflite, member_figures, untrained_tflite
 from tinyml.errors import TinymlError
 from tinyml.models import StudentConfig, footprint
-from tinyml.search import Evaluated, check_weights_option, choose, dominates, mark_front
+from tinyml.search import Evaluated, accuracy_first, check_weights_option, choose, dominates, mark_front
 
 DIGITS = (8, 8, 1)
 
@@ -48,6 +48,22 @@ def test_choice_is_the_fewest_instructions_within_tolerance_of_the_best_fitting(
         choose([Evaluated("x", "m", None, _architecture("x"), "int8", "ptq", 0.9, 0.9, 1, 1, 1, 1.0, "", None, False,
                           ["flash"])],
                0.005)
+
+
+def test_with_only_a_mac_budget_the_best_on_validation_is_chosen():
+    """Every fitting candidate meets --max-macs: fewer instructions buy nothing the user asked for."""
+    assert accuracy_first(Budgets(max_macs=30_000))
+    assert not accuracy_first(Budgets(max_macs=30_000, max_flash_bytes=8000))
+    assert not accuracy_first(Budgets(max_macs=30_000, max_latency_ms=1.0))
+    assert not accuracy_first(Budgets())
+    rows = [_row("big", 0.99, 9000, 300_000, fits=False), _row("a", 0.980, 4000, 200_000),
+            _row("b", 0.976, 2000, 150_000), _row("d", 0.980, 3000, 180_000)]
+    assert choose(rows, tolerance=0.005, accuracy_first=True).label == "d"   # ties: the fewest instructions
+    assert choose(rows, tolerance=0.005).label == "b"
+    # A palette of a fitting int8 model does not compete, however it scores on validation.
+    palette = Evaluated("d palette4/layer", "m", None, _architecture("d"), "palette4/layer", "ptq", 0.984, 0.984,
+                        2000, 100, 1000, 270_000, "measured", 1.0, True)
+    assert choose(rows + [palette], tolerance=0.005, accuracy_first=True).label == "d"
 
 
 def test_unknown_weight_encoding_is_one_line():
@@ -106,6 +122,11 @@ def test_search_meets_the_budgets_and_reports_the_front(searched):
     assert report["weight_encoding"] in search["chosen"]
     evaluated = search["evaluated"]
     assert len(search["trained_variants"]) == 1    # --pruned-variants 0: the chosen architecture only
+    # The final fit (scratch): the chosen route trained again on train + validation, 3x the epochs.
+    fit = search["final_fit"]
+    assert fit["mode"] == "scratch" and fit["epochs"] == 3
+    assert fit["train_images"] == report["samples"]["train"] + report["samples"]["val"]
+    assert fit["encoding"] == report["weight_encoding"] and "final fit" in report["selection"]
     assert len(evaluated) >= 2                      # its fitting encodings, each measured
     assert [e["chosen"] for e in evaluated].count(True) == 1
     chosen = next(e for e in evaluated if e["chosen"])

@@ -114,10 +114,13 @@ def boards_cmd(as_json: bool) -> None:
               "w1.00-d1-e1-f-c28.36) instead of choosing from the family; it must still meet the budgets.")
 @click.option("--rotate-degrees", type=float, default=0.0, show_default=True,
               help="Augment the student's training images with random rotations of up to this many degrees.")
+@click.option("--final-fit", default="scratch", show_default=True,
+              help="Search, after the choice on validation: scratch (train the chosen route again on train + "
+                   "validation, 3x the epochs), warm (fine-tune the chosen model on them) or off.")
 @click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, max_flash,
                 max_ram, max_macs, prune_ratio, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, qat,
-                qat_epochs, weights, search, pruned_variants, student, rotate_degrees,
+                qat_epochs, weights, search, pruned_variants, student, rotate_degrees, final_fit,
                 quiet) -> None:
     """Distill a tiny CNN student for a board, quantize it to full int8, check it
     on the real TFLite-Micro kernels on the host, and write every file a
@@ -143,7 +146,7 @@ def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teac
         max_weight_bytes=int(max_weight_kb * 1024) if max_weight_kb else None, budgets=budgets, prune=prune_ratio,
         qat={None: "auto", True: "on", False: "off"}[qat], qat_epochs=qat_epochs,
         weights=weights, search=search, pruned_variants=pruned_variants, student=student,
-        rotate_degrees=rotate_degrees,
+        rotate_degrees=rotate_degrees, final_fit=final_fit,
     ))
     r = result.report
     click.echo(f"teacher {r['teacher_accuracy']:.2%}  student alone {r['student_alone_accuracy']:.2%}  "

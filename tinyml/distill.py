@@ -60,6 +60,9 @@ class TrainConfig:
     # everyone). 1 by default: these models are small, and on a loaded machine 2 threads
     # spin against each other and ran 13x slower than 1 in our measurements.
     threads: int = 1
+    # Which epoch's weights are kept: "best" on the validation split, or "last" (the end of the
+    # one-cycle schedule) when the validation images are trained on too (prepare's final fit).
+    keep: str = "best"
 
     def check(self) -> None:
         if self.kd not in KD_MODES:
@@ -68,6 +71,8 @@ class TrainConfig:
             raise TinymlError(f"threads must be 1 or 2, got {self.threads}")
         if self.epochs < 1 or self.batch_size < 2:
             raise TinymlError(f"need epochs >= 1 and batch_size >= 2, got {self.epochs} and {self.batch_size}")
+        if self.keep not in ("best", "last"):
+            raise TinymlError(f"keep must be 'best' or 'last', got '{self.keep}'")
         if not 0.0 <= self.rotate_degrees <= 45.0:
             raise TinymlError(f"rotate_degrees must be in [0, 45], got {self.rotate_degrees:g}")
         if not (0.0 <= self.alpha <= 1.0) or self.temperature <= 0 or self.lr <= 0:
@@ -463,7 +468,7 @@ def _fit_loop(model: nn.Module, splits: Splits, config: TrainConfig, teacher: Te
             row["feature_loss"] = sums["feature"] / seen
         history.append(row)
         # >= : among equal validation scores keep the later, lower-learning-rate weights
-        if val_accuracy >= best_accuracy:
+        if val_accuracy >= best_accuracy or config.keep == "last":
             best_accuracy, best_epoch = val_accuracy, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val_accuracy:.4f}", best=f"{best_accuracy:.4f}")
