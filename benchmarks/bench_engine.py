@@ -261,6 +261,9 @@ class Row:
     layers: list[dict] = field(default_factory=list)
     tflm_arena_bytes_32bit: int = 0     # the same allocation with 32-bit pointer-holding records
     kind: str = "synthetic"             # "synthetic" (random weights) or "trained" (MLPerf Tiny reference, a prepare output)
+    constants_bytes: int = 0            # every const array of the compile (compile.json weight_bytes): the model's flash
+    image_flash_bytes: int = 0          # .text + .data of the target's board firmware with this model (0: no board built)
+    image_board: str = ""               # the board IMAGE_BOARDS builds that image for
 
 
 def tflm_arena_32bit(model: bytes) -> tuple[int, int, str]:
@@ -327,6 +330,29 @@ def engine_text_bytes(engine_dir: Path, work: Path, target: str = "cortex-m4", o
 
 # The emulated board each target's firmware runs on (instructions counted by QEMU -icount).
 FIRMWARE_BOARDS = {"rv32": "rv32_virt"}
+
+
+# The board whose firmware image measures a target's flash (the protocol firmware `tinyml flash` builds).
+IMAGE_BOARDS = {"cortex-m4": "stm32f405", "rv32": "rv32_virt", "cortex-m0": "mps2_an385_m0"}
+
+
+def image_flash(compiled: Path, work: Path, engine_dir: Path, target: str) -> tuple[int, str]:
+    """(.text + .data of the firmware image for the target's board with this compiled model, the board);
+    (0, "") for a target without one."""
+    from tinyml.boards import load_board
+    from tinyml.host.build import build_firmware
+
+    board_name = IMAGE_BOARDS.get(target)
+    if board_name is None:
+        return 0, ""
+    from tinyml.errors import TinymlError
+
+    try:
+        image = build_firmware(load_board(board_name), compiled, work / "image", engine_dir=engine_dir)
+    except TinymlError as exc:  # e.g. a model larger than the board's flash: the row still has its other figures
+        print(f"no {board_name} image: {exc}", flush=True)
+        return 0, ""
+    return image.flash_bytes, board_name
 
 
 def run_firmware(compiled: Path, model_dir: Path, work: Path, samples: int, engine_dir: Path,
@@ -485,6 +511,7 @@ def measure(name: str, tflite: Path, target: str, runner: str, work: Path, sampl
     compiled = work / f"{name}-{target}" / "compiled"
     result = compile_tflite(tflite, compiled, target=target, optimize=optimize)
     code, model_text = code_bytes(compiled, engine_dir, work / f"{name}-{target}" / "obj", target)
+    flash, flash_board = image_flash(compiled, work / f"{name}-{target}", engine_dir, target)
     tflm_arena, tflm_arena32, _ = tflm_arena_32bit(tflite.read_bytes())
     if model_dir is None:
         model_dir = work / name / "model_dir"
@@ -525,7 +552,8 @@ def measure(name: str, tflite: Path, target: str, runner: str, work: Path, sampl
                                "fallback": getattr(info, "fallback", None)})
     return Row(name, target, runner, result.macs, instructions, instructions / max(result.macs, 1),
                result.arena_bytes, tflm_arena, result.arena_bytes / tflm_arena32, code, model_text, agreement,
-               samples, layer_rows, tflm_arena32, "trained" if name in REAL_MODELS or name == "prepared" else "synthetic")
+               samples, layer_rows, tflm_arena32, "trained" if name in REAL_MODELS or name == "prepared" else "synthetic",
+               result.weight_bytes, flash, flash_board)
 
 
 # ---------------------------------------------------------------- report
@@ -533,12 +561,14 @@ def measure(name: str, tflite: Path, target: str, runner: str, work: Path, sampl
 
 def format_table(rows: list[Row]) -> str:
     head = ("| model | weights | target | runner | inputs | MACs | instructions | instr/MAC | arena ours / TFLM 32-bit "
-            "(64-bit host) | ratio | code bytes | byte-exact |\n"
-            "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+            "(64-bit host) | ratio | code bytes | constants | image flash | byte-exact |\n"
+            "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
     body = "".join(
         f"| {r.model} | {r.kind} | {r.target} | {r.runner} | {r.samples} | {r.macs:,} | {r.instructions / 1e6:.3f} M | "
         f"{r.instructions_per_mac:.2f} | {r.arena_bytes:,} / {r.tflm_arena_bytes_32bit:,} ({r.tflm_arena_bytes:,}) | "
-        f"{r.arena_ratio:.2f} | {r.code_bytes:,} | {r.agreement:.3f} |\n" for r in rows)
+        f"{r.arena_ratio:.2f} | {r.code_bytes:,} | {r.constants_bytes:,} | "
+        f"{f'{r.image_flash_bytes:,} ({r.image_board})' if r.image_flash_bytes else '–'} | {r.agreement:.3f} |\n"
+        for r in rows)
     return head + body
 
 
@@ -671,7 +701,8 @@ def main() -> None:
             print(f"{name:<14} {target:<10} {row.runner:<9} {row.samples:>3} in {row.macs:>11,} MACs "
                   f"{row.instructions:>14,.0f} instr {row.instructions_per_mac:6.2f}/MAC  arena "
                   f"{row.arena_bytes:,}/{row.tflm_arena_bytes_32bit:,} ({row.arena_ratio:.2f})  code "
-                  f"{row.code_bytes:,} B  byte-exact {row.agreement:.3f}  [{time.monotonic() - started:.0f} s]",
+                  f"{row.code_bytes:,} B  constants {row.constants_bytes:,} B  image "
+                  f"{row.image_flash_bytes:,} B  byte-exact {row.agreement:.3f}  [{time.monotonic() - started:.0f} s]",
                   flush=True)
             if row.layers:
                 print(format_layers(row), flush=True)

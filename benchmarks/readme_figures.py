@@ -151,6 +151,21 @@ def _rows_by(data: dict, target: str, kind: str | None = None) -> dict[str, dict
             if row["target"] == target and (kind is None or row.get("kind") == kind)}
 
 
+def _engine_flash(trained: dict[str, dict]) -> str:
+    """The models' compiled constants and firmware image on the emulated STM32F405, against the
+    compile that kept each widened layer's unused int8 filter beside its int16 copy."""
+    if not all(row.get("constants_bytes") for row in trained.values()):
+        return ""
+    kept = load("engine-mlperf-keepint8.json")
+    before = _rows_by(kept, "cortex-m4", "trained")
+    parts = [f"{name} {num(trained[m]['constants_bytes'])} B ({num(before[m]['constants_bytes'])} B before), "
+             f"image {num(trained[m]['image_flash_bytes'])} B ({num(before[m]['image_flash_bytes'])} B)"
+             for m, name in MLPERF_NAMES.items() if m in before]
+    return (". Flash, model constants and the stm32f405 firmware image with them: " + "; ".join(parts)
+            + " (before: the int8 filter, bias and multipliers stored beside the int16-widened layout the "
+              f"kernel reads, {results_link('engine-mlperf-keepint8.json', kept['facts'])})")
+
+
 def engine() -> Row:
     after = load("engine-mlperf.json")
     before = _rows_by(load("engine-before.json"), "cortex-m4", "trained")
@@ -196,7 +211,8 @@ def engine() -> Row:
               f"Engine `.text`, all kernels: {per_target['cortex-m4'] / 1024:.1f} KB Cortex-M4, "
               f"{per_target['rv32'] / 1024:.1f} KB rv32, {per_target['cortex-m0'] / 1024:.1f} KB Cortex-M0"
               + "".join(f"; {name}, linked only by palettized models, {size / 1024:.1f} KB"
-                        for name, size in after.get("engine_text_optional", {}).items()))
+                        for name, size in after.get("engine_text_optional", {}).items())
+              + _engine_flash(trained))
     return Row("engine on the four trained MLPerf Tiny int8 reference models, Cortex-M4 path (QEMU, instructions, "
                f"{'/'.join(map(str, samples))} inputs each, every output byte-exact with `tflite-micro`: agreement "
                f"{pct(min(row['agreement'] for row in trained.values()), 0)})", figure,

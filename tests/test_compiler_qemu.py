@@ -218,7 +218,9 @@ def test_depthwise_and_mean_on_cortex_m4_match_tflm(target, tmp_path):
     assert np.array_equal(ours, theirs)
     if target == "cortex-m4":
         source = (tmp_path / f"{target}-speed" / "model.c").read_text()
-        assert "l0_bias_folded" in source and "l0_requant" in source  # the DSP depthwise path ran
+        layers = json.loads((tmp_path / f"{target}-speed" / "compile.json").read_text())["layers"]
+        assert layers[0]["path"] == "3x3 DSP", layers[0]   # the DSP depthwise path ran, on its packed words alone
+        assert "l0_packed[" in source and "l0_filter[" not in source and "l0_bias_folded[" not in source
     if target == "cortex-m0":  # the 3x3 layers (stride 1 and 2) on the int32 plane, in Thumb-1
         layers = json.loads((tmp_path / f"{target}-speed" / "compile.json").read_text())["layers"]
         assert [layer["path"] for layer in layers[:2]] == ["3x3 scalar plane"] * 2, layers[:2]

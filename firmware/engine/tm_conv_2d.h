@@ -29,7 +29,8 @@
  *                       two pixels gathered (im2col), then 2 pixel x 2 channel dot products
  *                       (tm_support_dot_s8.c: SMLAD on DSP cores, a scalar block elsewhere)
  *   TM_CONV_2D_WIDENED  tm_conv_2d_widened.c  DSP cores, given filter16: int16-widened weights
- *                       and patches, packed requantization records
+ *                       and patches, packed requantization records (the layer then carries no
+ *                       int8 filter, bias or multipliers: see tm_conv_2d_has_data)
  * The compiler (tinyml/compiler/ops_conv.py) gives each layer the data of one algorithm and
  * the scratch of tm_conv_2d_get_buffer_size; tests/engine/test_interface.py holds its figures
  * to these C functions.
@@ -125,6 +126,24 @@ static inline tm_conv_2d_algorithm_t tm_conv_2d_choose(const tm_conv_2d_params_t
         return TM_CONV_2D_IM2COL;
     }
     return TM_CONV_2D_GENERIC;
+}
+
+/*
+ * 1 when p gives every array the algorithm reads. The compiler emits only the arrays of the
+ * algorithm it chose (tinyml/compiler/unread.py: a widened layer has filter16 and no int8 filter),
+ * so this holds for tm_conv_2d_choose's pick on the compiler's data: tests/engine/test_interface.py
+ * checks it for every lowered layer (not at run time, where it would cost every call).
+ */
+static inline int32_t tm_conv_2d_has_data(const tm_conv_2d_params_t *p, tm_conv_2d_algorithm_t algorithm)
+{
+    switch (algorithm) {
+    case TM_CONV_2D_WIDENED:
+        return p->filter16 != NULL;
+    case TM_CONV_2D_IM2COL:
+        return p->filter != NULL && p->bias_folded != NULL && p->requant != NULL;
+    default:
+        return p->filter != NULL && (p->requant != NULL || (p->multiplier != NULL && p->shift != NULL));
+    }
 }
 
 /* Scratch bytes tm_conv_2d_s8 needs for p in this build (the chosen algorithm's; 0: none). */

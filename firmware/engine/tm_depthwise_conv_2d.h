@@ -137,6 +137,27 @@ static inline tm_depthwise_conv_2d_algorithm_t tm_depthwise_conv_2d_choose(const
     return TM_DEPTHWISE_CONV_2D_GENERIC;
 }
 
+/*
+ * 1 when p gives every array the algorithm reads. The compiler emits only the arrays of the
+ * algorithm it chose (tinyml/compiler/unread.py: a 3x3 DSP layer has packed and no int8 filter),
+ * so this holds for tm_depthwise_conv_2d_choose's pick on the compiler's data:
+ * tests/engine/test_interface.py checks it for every lowered layer.
+ */
+static inline int32_t tm_depthwise_conv_2d_has_data(const tm_depthwise_conv_2d_params_t *p,
+                                                    tm_depthwise_conv_2d_algorithm_t algorithm)
+{
+    switch (algorithm) {
+    case TM_DEPTHWISE_CONV_2D_3X3:
+        return p->packed != NULL;
+    case TM_DEPTHWISE_CONV_2D_DSP:
+    case TM_DEPTHWISE_CONV_2D_SCALAR:
+    case TM_DEPTHWISE_CONV_2D_3X3_SCALAR:
+        return p->filter != NULL && p->bias_folded != NULL && p->requant != NULL;
+    default:
+        return p->filter != NULL && (p->requant != NULL || (p->multiplier != NULL && p->shift != NULL));
+    }
+}
+
 /* Scratch bytes tm_depthwise_conv_2d_s8 needs for p in this build (0: none). */
 static inline int32_t tm_depthwise_conv_2d_get_buffer_size(const tm_depthwise_conv_2d_params_t *p)
 {

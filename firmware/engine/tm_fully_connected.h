@@ -28,7 +28,8 @@
  *
  * Given filter16 (the compiler's speed trade on DSP targets; it needs neither bias_folded nor
  * requant, and covers every shift TFLite produces), each row runs tm_fully_connected_row16_s8:
- * int16-widened weights, four output channels per pass.
+ * int16-widened weights, four output channels per pass (the layer then carries no int8 filter,
+ * bias or multipliers: see tm_fully_connected_has_data).
  */
 #ifndef TM_FULLY_CONNECTED_H
 #define TM_FULLY_CONNECTED_H
@@ -78,6 +79,25 @@ static inline tm_fully_connected_algorithm_t tm_fully_connected_choose(const tm_
         return TM_FULLY_CONNECTED_ROWS;
     }
     return TM_FULLY_CONNECTED_GENERIC;
+}
+
+/*
+ * 1 when p gives every array the algorithm reads. The compiler emits only the arrays of the
+ * algorithm it chose (tinyml/compiler/unread.py: a row16 layer has filter16 and no int8 filter),
+ * so this holds for tm_fully_connected_choose's pick on the compiler's data:
+ * tests/engine/test_interface.py checks it for every lowered layer.
+ */
+static inline int32_t tm_fully_connected_has_data(const tm_fully_connected_params_t *p,
+                                                  tm_fully_connected_algorithm_t algorithm)
+{
+    switch (algorithm) {
+    case TM_FULLY_CONNECTED_ROW16:
+        return p->filter16 != NULL;
+    case TM_FULLY_CONNECTED_ROWS:
+        return p->filter != NULL && p->bias_folded != NULL && p->requant != NULL;
+    default:
+        return p->filter != NULL && (p->requant != NULL || (p->multiplier != NULL && p->shift != NULL));
+    }
 }
 
 void tm_fully_connected_s8(const tm_fully_connected_params_t *p, const int8_t *input, int8_t *output);

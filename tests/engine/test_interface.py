@@ -1,8 +1,10 @@
 """The engine's interface has one owner, the C: the compiler's algorithm choice, scratch sizes
-and limits for CONV_2D and DEPTHWISE_CONV_2D are held to the C functions of the kernels' headers
-(tm_conv_2d_choose, tm_conv_2d_*_get_buffer_size, ...), compiled for the host, over a grid of
-shapes, quantizations and targets; and every kernel's source closure (compile.json's
-engine_sources, derived from the #includes) links without an undefined tm_* symbol."""
+and limits for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED are held to the C functions of the
+kernels' headers (tm_conv_2d_choose, tm_conv_2d_*_get_buffer_size, ...), compiled for the host,
+over a grid of shapes, quantizations and targets; on the arrays the compiler emits (only those its
+chosen algorithm reads, compiler/unread.py) the C's choice finds every array it reads
+(tm_*_has_data); and every kernel's source closure (compile.json's engine_sources, derived from
+the #includes) links without an undefined tm_* symbol."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pytest
 from tinyml.compiler import ops_conv
 from tinyml.compiler.engine_sources import source_closure
 from tinyml.compiler.layers import lower_graph
+from tinyml.compiler.unread import drop_unread_arrays
 from tinyml.tflite_graph import load_tflite
 
 from .kernel_harness import ENGINE_DIR, HOST_CFLAGS, TensorSpec, header_structs, one_op_model, options
@@ -29,6 +32,7 @@ CONV_ALGORITHM = {"generic": 0, "im2col DSP": 1, "1x1 DSP": 1, "im2col scalar": 
                   "widened patch": 2, "widened patch (zero point after the shift)": 2}
 DEPTHWISE_ALGORITHM = {"generic": 0, "3x3 DSP": 1, "depthwise DSP": 2, "depthwise scalar": 3,
                        "3x3 scalar plane": 4}
+FULLY_CONNECTED_ALGORITHM = {"generic": 0, "DSP": 1, "scalar": 1, "row16": 2, "row16 (zero point after the shift)": 2}
 # The build each target's model runs on: the DSP path (emulated on the host) or a core without it.
 BUILDS = {"cortex-m4": "dsp", "cortex-m7": "dsp", "rv32": "plain", "cortex-m0": "plain", "generic": "plain"}
 
@@ -48,7 +52,8 @@ class Probe:
                        check=True, capture_output=True, text=True)
         self.lib = ctypes.CDLL(str(library))
         self.structs = {**header_structs(ENGINE_DIR / "tm_conv_2d.h"),
-                        **header_structs(ENGINE_DIR / "tm_depthwise_conv_2d.h")}
+                        **header_structs(ENGINE_DIR / "tm_depthwise_conv_2d.h"),
+                        **header_structs(ENGINE_DIR / "tm_fully_connected.h")}
 
     @classmethod
     def get(cls, build: str) -> "Probe":
@@ -117,21 +122,35 @@ def _conv_model(rng: np.random.Generator, depthwise: bool) -> bytes | None:
 
 
 def _check_layer(layer, target: str) -> str:
-    """The C's choice and scratch for a lowered layer equal the compiler's; returns the path."""
+    """The C's choice and scratch for a lowered layer equal the compiler's, and on the arrays the
+    compiler emits (after compiler/unread.py) the chosen algorithm finds all it reads; returns the path."""
     probe = Probe.get(BUILDS[target])
     path = layer.extra["path"]
     has_scratch = int(layer.scratch_bytes > 0)
+    drop_unread_arrays([layer])
+    emitted = {array.name for array in layer.consts}
+    assert all(value in emitted for value in layer.fields.values() if isinstance(value, str) and value != "NULL")
     if layer.kernel == "tm_conv_2d_s8":
         p = probe.params("tm_conv_2d_params_t", layer.fields)
         chosen = probe.call("probe_conv_2d_choose", p, has_scratch)
         assert chosen == CONV_ALGORITHM[path], (target, path, layer.fields)
         assert probe.call("probe_conv_2d_get_buffer_size", p) == layer.scratch_bytes, (target, path, layer.fields)
+        assert probe.call("probe_conv_2d_has_data", p, has_scratch) == 1, (target, path, layer.fields)
+    elif layer.kernel == "tm_fully_connected_s8":
+        p = probe.params("tm_fully_connected_params_t", layer.fields)
+        assert probe.call("probe_fully_connected_choose", p) == FULLY_CONNECTED_ALGORITHM[path], (target, path)
+        assert probe.call("probe_fully_connected_has_data", p) == 1, (target, path, layer.fields)
     else:
         assert layer.kernel == "tm_depthwise_conv_2d_s8"
         p = probe.params("tm_depthwise_conv_2d_params_t", layer.fields)
         chosen = probe.call("probe_depthwise_conv_2d_choose", p, has_scratch)
         assert chosen == DEPTHWISE_ALGORITHM[path], (target, path, layer.fields)
         assert probe.call("probe_depthwise_conv_2d_get_buffer_size", p) == layer.scratch_bytes, (target, path)
+        assert probe.call("probe_depthwise_conv_2d_has_data", p, has_scratch) == 1, (target, path, layer.fields)
+    if path.startswith(("widened patch", "row16", "3x3 DSP")):
+        # The DSP layout alone: no int8 filter, bias, multipliers or records beside it in flash.
+        assert [name for name, value in layer.fields.items() if value in emitted] == \
+            ["packed" if path == "3x3 DSP" else "filter16"], (target, path, layer.fields)
     return path
 
 
@@ -157,6 +176,39 @@ def test_compiler_choice_and_scratch_match_the_c(depthwise):
     kernel, paths = ("tm_depthwise_conv_2d_s8", DEPTHWISE_ALGORITHM) if depthwise else ("tm_conv_2d_s8", CONV_ALGORITHM)
     expected = {(kernel, path) for path in paths}
     assert expected <= seen, sorted(expected - seen)
+
+
+def _fully_connected_model(rng: np.random.Generator) -> bytes:
+    """A one-op FULLY_CONNECTED of random depth, batches and (per-tensor) quantization; a filter
+    zero point now and then, which the DSP paths do not take."""
+    depth, out_c, batches = int(rng.integers(1, 70)), int(rng.integers(1, 20)), int(rng.integers(1, 4))
+    ratio = float(rng.choice([2.0 ** -7, 2.0 ** -27, 0.7]))
+    in_scale, out_scale = 0.05, 0.1
+    filter_scale = ratio * out_scale / in_scale
+    filter_zp = int(rng.integers(-3, 4)) if rng.random() < 0.2 else 0
+    weights = rng.integers(-127, 128, size=(out_c, depth), dtype=np.int8)
+    inputs = [TensorSpec((batches, depth), in_scale, int(rng.integers(-20, 20))),
+              TensorSpec((out_c, depth), filter_scale, filter_zp, data=weights),
+              TensorSpec((out_c,), in_scale * filter_scale, 0, dtype="INT32",
+                         data=rng.integers(-2000, 2000, size=out_c, dtype=np.int32))]
+    outputs = [TensorSpec((batches, out_c), out_scale, int(rng.integers(-20, 20)))]
+    activation = str(rng.choice(["NONE", "RELU", "RELU6"]))
+    return one_op_model("FULLY_CONNECTED", inputs, outputs,
+                        options("FullyConnected", fusedActivationFunction=activation))
+
+
+def test_fully_connected_choice_matches_the_c():
+    """Random fully connected layers for every target and trade: the C runs the compiler's `path`
+    and, on the arrays the compiler emits, finds every array that path reads."""
+    rng = np.random.default_rng(17)
+    seen: set[str] = set()
+    for _ in range(60):
+        graph = load_tflite(_fully_connected_model(rng))
+        for target, optimize in [("cortex-m4", "speed"), ("cortex-m4", "size"), ("rv32", "speed"),
+                                 ("cortex-m0", "speed"), ("generic", "speed")]:
+            (layer,) = lower_graph(graph, target, optimize)
+            seen.add(_check_layer(layer, target))
+    assert {"generic", "DSP", "scalar", "row16"} <= seen, sorted(seen)
 
 
 def test_scratch_functions_match_the_c_over_a_grid():

@@ -17,6 +17,7 @@ from .palette import WEIGHT_ENCODINGS, PaletteStats, palettize_layer
 from .planner import MemoryPlan, plan_memory
 from .requant import sizing_all_fast_paths
 from .plot import plot_memory_plan
+from .unread import drop_unread_arrays
 
 
 @dataclass
@@ -120,6 +121,7 @@ def compiled_size(model: str | Path | bytes, target: str = "generic", optimize: 
     with sizing_all_fast_paths() if all_fast_paths else nullcontext():
         layers = lower_graph(graph, target, optimize)
     encoded = _apply_weight_encoding(layers, weights)
+    drop_unread_arrays(layers, sizing_bound=all_fast_paths)
     plan = plan_memory(graph, layers)
     infos = _with_encoding(_layer_infos(graph, layers), encoded)
     return CompiledSize(sum(info.weight_bytes for info in infos), plan.arena_bytes, sum(info.macs for info in infos))
@@ -142,6 +144,7 @@ def compile_tflite(model: str | Path, out_dir: Path, target: str = "generic", pr
     graph = load_tflite(model)
     layers = lower_graph(graph, target, optimize)
     encoded = _apply_weight_encoding(layers, weights)
+    drop_unread_arrays(layers)
     plan = plan_memory(graph, layers)
     infos = _with_encoding(_layer_infos(graph, layers), encoded)
     weight_bytes = sum(info.weight_bytes for info in infos)

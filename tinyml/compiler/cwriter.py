@@ -11,6 +11,7 @@ from ..tflite_graph import Graph
 from .layers import ConstArray, Layer
 from .palette_c import palette_call, palette_fields, palette_struct
 from .planner import MemoryPlan
+from .unread import needs_dsp_build
 
 _PER_LINE = {"int8_t": 20, "uint8_t": 20, "int16_t": 14, "int32_t": 8, "float": 6}
 _C_TYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.float32): "float", np.dtype(np.int16): "int16_t"}
@@ -125,6 +126,16 @@ void tinyml_profile_layer_end(int layer);
 """
 
 
+# Layers whose kernel reads only its DSP layout carry no int8 filter (compiler/unread.py): a build
+# without the DSP algorithms would run their generic C on NULL arrays, so it must not compile.
+_DSP_ONLY_GUARD = """
+#if !TM_DSP_AVAILABLE
+#error "model.c compiled for {target} holds only the DSP layouts of some layers: build it for a core with \
+the DSP extension (or with TM_DSP_EMULATE on a host), or compile the model for this core's target"
+#endif
+"""
+
+
 def model_source(graph: Graph, layers: list[Layer], plan: MemoryPlan, target: str) -> str:
     palettized = any("palette" in layer.extra for layer in layers)
     headers = sorted({layer.header for layer in layers if not layer.alias} | ({"tm_palette.h"} if palettized else set()))
@@ -133,7 +144,8 @@ def model_source(graph: Graph, layers: list[Layer], plan: MemoryPlan, target: st
         f" * model sha256 {graph.sha256}, target {target}\n"
         " * Constants live in flash; activations in one static arena planned at compile time. */\n",
         "#include <stddef.h>\n#include <stdint.h>\n\n#include \"model.h\"\n",
-        "".join(f'#include "{h}"\n' for h in headers),
+        "".join(f'#include "{h}"\n' for h in headers)
+        + (_DSP_ONLY_GUARD.format(target=target) if needs_dsp_build(layers) else ""),
         "\n#ifdef TINYML_PROFILE\n"
         "#define TM_LAYER_BEGIN(i) tinyml_profile_layer_begin(i)\n"
         "#define TM_LAYER_END(i) tinyml_profile_layer_end(i)\n"

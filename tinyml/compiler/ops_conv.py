@@ -109,6 +109,13 @@ def _window(context: LoweringContext, op: Operator, in_h: int, in_w: int, k_h: i
     return stride_h, stride_w, dil_h, dil_w, pad_h, pad_w
 
 
+# Layer.extra key: the params arrays the chosen algorithm reads, when it reads only its DSP layout
+# (tm_conv_2d_widened.c: filter16; tm_fully_connected_row16.c: filter16; tm_depthwise_conv_2d_3x3.c:
+# packed), else None (it reads the arrays it is given). The lowering still makes every array (the
+# palette encoder rebuilds the DSP layouts from the int8 filter); compiler/unread.py then drops the rest.
+KERNEL_READS = "kernel_reads"
+
+
 def _filter_consts(index: int, weights: np.ndarray, multipliers: np.ndarray, shifts: np.ndarray) -> list[ConstArray]:
     """The int8 filter and its per-channel (or per-tensor) multipliers and shifts, in flash."""
     return [
@@ -213,7 +220,8 @@ def lower_conv_2d(context: LoweringContext, op: Operator, index: int) -> Layer:
         fields, consts, [inp.index], [out.index],
         [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch" if scratch else "null")],
         scratch_bytes=scratch, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
-        extra={"path": path, "fallback": note if path == "generic" else None},
+        extra={"path": path, "fallback": note if path == "generic" else None,
+               KERNEL_READS: ("filter16",) if path.startswith("widened patch") else None},
     )
 
 
@@ -476,7 +484,7 @@ def _depthwise_layer(context: LoweringContext, op: Operator, index: int, inp, ou
         fields, consts, [inp.index], [out.index],
         [Arg("tensor", inp.index, const=True), Arg("tensor", out.index), Arg("scratch" if scratch else "null")],
         scratch_bytes=scratch, macs=macs, params=int(weights.size + (0 if bias is None else bias.size)),
-        extra={"path": path, "fallback": note},
+        extra={"path": path, "fallback": note, KERNEL_READS: ("packed",) if path == "3x3 DSP" else None},
     )
 
 
@@ -560,5 +568,5 @@ def lower_fully_connected(context: LoweringContext, op: Operator, index: int) ->
         fields, consts, [inp.index], [out.index],
         [Arg("tensor", inp.index, const=True), Arg("tensor", out.index)],
         macs=batches * out_c * depth, params=int(weights.size + (0 if bias is None else bias.size)),
-        extra={"path": path, "fallback": note},
+        extra={"path": path, "fallback": note, KERNEL_READS: ("filter16",) if path.startswith("row16") else None},
     )
