@@ -247,7 +247,7 @@ def format_markdown(rows: list[VariantRow], facts: dict, sweep: list[BlockRow] |
         "instructions per inference; *int8 storage* is the same palettized model compiled with `--weights int8`. "
         "Weight bytes: the encoded layers' weights as int8 vs packed indices + tables (the per-channel bias and "
         "requantization words the DSP layouts interleave are counted in the constants, not here). Constants: every "
-        "const array of the compile (the int8 build stores the int8 filter and its int16-widened copy). "
+        "const array of the compile (the int8 build's fast layers store only their int16-widened filter with the bias and requantization words, about 2x the int8 weights; palettized layers store packed indices, tables and the per-channel words, and decode into the arena). "
         "Accuracy: host tflite-micro on the whole digits test split. Agreement: engine outputs vs tflite-micro on "
         "the same .tflite, byte for byte.",
         "",
