@@ -116,7 +116,8 @@ def boards_cmd(as_json: bool) -> None:
               help="Augment the student's training images with random rotations of up to this many degrees.")
 @click.option("--final-fit", default="scratch", show_default=True,
               help="Search, after the choice on validation: scratch (train the chosen route again on train + "
-                   "validation, 3x the epochs), warm (fine-tune the chosen model on them) or off.")
+                   "validation, 3x the epochs), warm (fine-tune the chosen model on them), swa (scratch, the "
+                   "weights of the last third averaged) or off.")
 @click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, max_flash,
                 max_ram, max_macs, prune_ratio, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, qat,
