@@ -76,7 +76,7 @@ ROUTE_NOTES: dict[str, str] = {
     "search-warm-fit-30k": "prepared at 2da7669: the same choice (palettes still competing: seed 4 chose "
                            "palette4/layer), then the chosen model itself fine-tuned on train + validation (20 epochs "
                            "at a tenth of the learning rate, the last epoch kept); validation figures: the choice's",
-    "search-swa-fit-30k": "the one command as it is now (`--final-fit swa`, made the default on these figures; measured at "
+    "search-swa-fit-30k": "the one command as it is now (`--final-fit swa`, made the default on these figures; prepared at "
                           "26401da): the same "
                           "choice, then the chosen route trained again from scratch on train + validation "
                           "(3x the epochs) with the weights of the last third of each training averaged (SWA: 20 "
