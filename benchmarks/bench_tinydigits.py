@@ -46,7 +46,8 @@ EPOCHS = "60"
 # judged on its own validation and test split. The search trains ~10 students a run: 3 seeds.
 ROUTE_SEEDS: dict[str, tuple[int, ...]] = {"direct-c28.36": (0, 1, 2, 3, 4), "c40.52-pruned-0.3": (0, 1, 2, 3, 4),
                                            "search-max-macs-30k": (0, 1, 2), "search-routes-30k": (0, 1, 2),
-                                           "search-final-fit-30k": (0, 1, 2, 3, 4), "search-warm-fit-30k": (0, 1, 2, 3, 4)}
+                                           "search-final-fit-30k": (0, 1, 2, 3, 4), "search-warm-fit-30k": (0, 1, 2, 3, 4),
+                                           "search-swa-fit-30k": (0, 1, 2, 3, 4)}
 # Issue 18's routes to the c28.36 shape (29,952 MACs), each over its seeds: trained at that width;
 # trained wider (c40.52, 53,152 MACs) then pruned 0.3 with distillation fine-tuning; and the one
 # command, the budget search (tinyml/search.py) at the default epochs.
@@ -55,8 +56,9 @@ ROUTES: dict[str, list[str]] = {
     "c40.52-pruned-0.3": ["--student", "w1.00-d1-e1-f-c40.52", "--prune", "0.3", "--epochs", EPOCHS],
     "search-max-macs-30k": ["--max-macs", "30K"],
     "search-routes-30k": ["--max-macs", "30K"],
-    "search-final-fit-30k": ["--max-macs", "30K"],
+    "search-final-fit-30k": ["--max-macs", "30K", "--final-fit", "scratch"],   # the default before swa
     "search-warm-fit-30k": ["--max-macs", "30K", "--final-fit", "warm"],
+    "search-swa-fit-30k": ["--max-macs", "30K", "--final-fit", "swa"],
 }
 # The two search routes are one command at two commits: a fresh --work prepares both with the
 # checked-out code (run the first from a checkout of 85bc4c5 to measure it again).
@@ -64,15 +66,22 @@ ROUTE_NOTES: dict[str, str] = {
     "search-max-macs-30k": "prepared with the search at 85bc4c5, before same-shape routes (c40.52 outside it)",
     "search-routes-30k": "prepared with the search after 2a1bb17: c40.52 pruned 0.3 is trained beside the chosen "
                          "c28.36, the better on validation kept",
-    "search-final-fit-30k": "the one command as it is now: the search chooses the best on validation when --max-macs "
+    "search-final-fit-30k": "the one command before swa became the default (its rows were prepared without --final-fit, "
+                            "scratch being the default then): the search chooses the best on validation when --max-macs "
                             "is the only budget (a palette whose int8 model fits not competing), then trains the "
                             "chosen route again from scratch on train + validation (3x the epochs, the last epoch "
-                            "kept; `--final-fit scratch`, the default); validation figures: the choice's, before the "
+                            "kept; `--final-fit scratch`); validation figures: the choice's, before the "
                             "final fit. Seeds 0-3 prepared at 55218b2 (same choice and final fit: no palette was "
                             "chosen there, and training is deterministic), seed 4 at 1556875",
     "search-warm-fit-30k": "prepared at 2da7669: the same choice (palettes still competing: seed 4 chose "
                            "palette4/layer), then the chosen model itself fine-tuned on train + validation (20 epochs "
                            "at a tenth of the learning rate, the last epoch kept); validation figures: the choice's",
+    "search-swa-fit-30k": "the one command as it is now (`--final-fit swa`, made the default on these figures; prepared at "
+                          "26401da): the same "
+                          "choice, then the chosen route trained again from scratch on train + validation "
+                          "(3x the epochs) with the weights of the last third of each training averaged (SWA: 20 "
+                          "end-of-epoch snapshots of 60; BatchNorm statistics recomputed on the training images "
+                          "after, before export folds them); validation figures: the choice's",
 }
 
 

@@ -75,7 +75,7 @@ def files(tmp_path):
     (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--pruned-variants", "-1"),
      "--pruned-variants must be 0 or more, got -1"),
     (("prepare", "--dataset", "digits", "--board", "stm32f405", "--out", "out", "--final-fit", "hot"),
-     "unknown --final-fit 'hot' (choose scratch, warm, off)"),
+     "unknown --final-fit 'hot' (choose scratch, warm, swa, off)"),
     (("flash", "--board", "stm32f405", "--model-dir", ".", "--weights", "palette4", "--backend", "tflm"),
      "--weights chooses how the engine backend compiles MODEL_DIR: it cannot go with --image or --backend tflm"),
     (("flash", "--runtime", "micropython", "--port", "loop://", "--model-dir", ".", "--weights", "palette4"),

@@ -61,6 +61,43 @@ def test_best_epoch_is_chosen_on_validation(digits):
     assert distill.evaluate(last.model, digits.x_val, digits.y_val) == pytest.approx(last.history[-1]["val_acc"])
 
 
+def test_weight_averaging_keeps_the_mean_of_the_last_epochs(digits, monkeypatch):
+    # Every epoch ends with a validation pass on the model: record its weights there.
+    snapshots: list[dict[str, torch.Tensor]] = []
+    original = distill.evaluate
+
+    def recording(model, x, y, threads=1):
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return original(model, x, y, threads)
+
+    monkeypatch.setattr(distill, "evaluate", recording)
+    config = distill.TrainConfig(epochs=3, kd="none", keep="last", average_share=2 / 3)
+    result = distill.train_student(_student(digits), digits, config, progress=False)
+    assert distill.averaged_epochs(config) == 2 and result.history[-1]["averaged_epochs"] == 2
+    kept = result.model.state_dict()
+    weights = [name for name, module in result.model.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
+    assert weights
+    for name in weights:
+        mean = (snapshots[1][f"{name}.weight"] + snapshots[2][f"{name}.weight"]) / 2
+        assert torch.allclose(kept[f"{name}.weight"], mean, atol=1e-6)
+        assert not torch.allclose(kept[f"{name}.weight"], snapshots[2][f"{name}.weight"])
+    # The kept figure is the averaged model's (after its BatchNorm statistics were recomputed).
+    assert result.val_accuracy == result.history[-1]["averaged_val_acc"]
+    assert original(result.model, digits.x_val, digits.y_val) == pytest.approx(result.val_accuracy)
+
+
+def test_recompute_batchnorm_takes_the_mean_over_the_images():
+    torch.manual_seed(0)
+    conv, norm = nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3, momentum=0.1)
+    model = nn.Sequential(conv, norm).eval()
+    images = torch.rand(64, 1, 6, 6)
+    assert distill.recompute_batchnorm(model, images, batch_size=16) == 1
+    with torch.no_grad():
+        expected = conv(images).mean(dim=(0, 2, 3))
+    assert torch.allclose(norm.running_mean, expected, atol=1e-5)
+    assert norm.momentum == 0.1 and not model.training      # the caller's settings back
+
+
 def test_training_is_deterministic_for_a_seed(digits):
     config = distill.TrainConfig(epochs=1, kd="none", seed=5)
     first = distill.train_student(_student(digits), digits, config, progress=False)
@@ -105,6 +142,10 @@ def test_bad_configs_raise(digits, teacher):
         distill.train_student(_student(digits), digits, distill.TrainConfig(kd="hinton"))
     with pytest.raises(TinymlError, match="keep must be 'best' or 'last'"):
         distill.train_student(_student(digits), digits, distill.TrainConfig(kd="none", keep="middle"))
+    with pytest.raises(TinymlError, match="needs keep='last'"):
+        distill.train_student(_student(digits), digits, distill.TrainConfig(kd="none", average_share=0.5))
+    with pytest.raises(TinymlError, match="average_share must be in"):
+        distill.train_student(_student(digits), digits, distill.TrainConfig(kd="none", keep="last", average_share=2))
     with pytest.raises(TinymlError, match="epochs >= 1"):
         distill.train_student(_student(digits), digits, distill.TrainConfig(epochs=0, kd="none"))
     with pytest.raises(TinymlError, match="cannot evaluate"):

@@ -122,9 +122,10 @@ def test_search_meets_the_budgets_and_reports_the_front(searched):
     assert report["weight_encoding"] in search["chosen"]
     evaluated = search["evaluated"]
     assert len(search["trained_variants"]) == 1    # --pruned-variants 0: the chosen architecture only
-    # The final fit (scratch): the chosen route trained again on train + validation, 3x the epochs.
+    # The final fit (swa, the default): the chosen route trained again on train + validation, 3x the
+    # epochs, the weights of the last third averaged (here the last of 3 epochs).
     fit = search["final_fit"]
-    assert fit["mode"] == "scratch" and fit["epochs"] == 3
+    assert fit["mode"] == "swa" and fit["epochs"] == 3 and fit["kept_epoch"] == "average of the last 1"
     assert fit["train_images"] == report["samples"]["train"] + report["samples"]["val"]
     assert fit["encoding"] == report["weight_encoding"] and "final fit" in report["selection"]
     assert len(evaluated) >= 2                      # its fitting encodings, each measured

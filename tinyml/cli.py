@@ -114,9 +114,10 @@ def boards_cmd(as_json: bool) -> None:
               "w1.00-d1-e1-f-c28.36) instead of choosing from the family; it must still meet the budgets.")
 @click.option("--rotate-degrees", type=float, default=0.0, show_default=True,
               help="Augment the student's training images with random rotations of up to this many degrees.")
-@click.option("--final-fit", default="scratch", show_default=True,
-              help="Search, after the choice on validation: scratch (train the chosen route again on train + "
-                   "validation, 3x the epochs), warm (fine-tune the chosen model on them) or off.")
+@click.option("--final-fit", default="swa", show_default=True,
+              help="Search, after the choice on validation: swa (train the chosen route again on train + "
+                   "validation, 3x the epochs, the weights of the last third averaged), scratch (the same, the "
+                   "last epoch kept), warm (fine-tune the chosen model on them) or off.")
 @click.option("--quiet", is_flag=True, help="No progress lines or bars.")
 def prepare_cmd(dataset, board, out_dir, kd, teacher, teacher_arch, epochs, teacher_epochs, max_weight_kb, max_flash,
                 max_ram, max_macs, prune_ratio, max_latency_ms, accuracy_tolerance, optimize, sweep, seed, qat,

@@ -63,6 +63,11 @@ class TrainConfig:
     # Which epoch's weights are kept: "best" on the validation split, or "last" (the end of the
     # one-cycle schedule) when the validation images are trained on too (prepare's final fit).
     keep: str = "best"
+    # Weight averaging (SWA): the share of the last epochs whose end-of-epoch weights are averaged
+    # into the kept model (0 = none; only with keep="last", where no validation picks an epoch).
+    # The BatchNorm statistics are recomputed on the training images after averaging: an average
+    # of weights does not match the average of the running statistics, and export folds them.
+    average_share: float = 0.0
 
     def check(self) -> None:
         if self.kd not in KD_MODES:
@@ -73,6 +78,10 @@ class TrainConfig:
             raise TinymlError(f"need epochs >= 1 and batch_size >= 2, got {self.epochs} and {self.batch_size}")
         if self.keep not in ("best", "last"):
             raise TinymlError(f"keep must be 'best' or 'last', got '{self.keep}'")
+        if not 0.0 <= self.average_share <= 1.0:
+            raise TinymlError(f"average_share must be in [0, 1], got {self.average_share:g}")
+        if self.average_share > 0 and self.keep != "last":
+            raise TinymlError("weight averaging (average_share > 0) needs keep='last'")
         if not 0.0 <= self.rotate_degrees <= 45.0:
             raise TinymlError(f"rotate_degrees must be in [0, 45], got {self.rotate_degrees:g}")
         if not (0.0 <= self.alpha <= 1.0) or self.temperature <= 0 or self.lr <= 0:
@@ -359,6 +368,34 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     return chunks
 
 
+def averaged_epochs(config: TrainConfig) -> int:
+    """How many of the last epochs are averaged (at least one when averaging is on)."""
+    return 0 if config.average_share <= 0 else max(1, round(config.average_share * config.epochs))
+
+
+@torch.no_grad()
+def recompute_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int) -> int:
+    """Running mean/variance of every BatchNorm recomputed as the plain average over the images x
+    (NCHW, not augmented: the statistics the test images will meet), in training-mode forward
+    passes without gradients. Returns the number of BatchNorm layers reset."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None            # cumulative average over the batches
+    was_training = model.training
+    model.train()
+    batches = _batches(len(x), batch_size, torch.Generator().manual_seed(0))
+    for index in batches:
+        model(x[index])
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    model.train(was_training)
+    return len(norms)
+
+
 def _fit(model: nn.Module, splits: Splits, config: TrainConfig, teacher: Teacher | None, progress: bool,
          label: str, initialize: bool) -> TrainResult:
     config.check()
@@ -412,6 +449,9 @@ def _fit_loop(model: nn.Module, splits: Splits, config: TrainConfig, teacher: Te
                                                    pct_start=0.2, anneal_strategy="cos")
 
     history: list[dict[str, Any]] = []
+    averaging_from = config.epochs - averaged_epochs(config) + 1 if config.average_share > 0 else None
+    averaged: dict[str, torch.Tensor] = {}
+    averaged_count = 0
     best_state: dict[str, torch.Tensor] | None = None
     best_accuracy, best_epoch = -1.0, 0
     bar = tqdm(range(1, config.epochs + 1), desc=label, unit="epoch", disable=not progress, leave=True)
@@ -471,10 +511,24 @@ def _fit_loop(model: nn.Module, splits: Splits, config: TrainConfig, teacher: Te
         if val_accuracy >= best_accuracy or config.keep == "last":
             best_accuracy, best_epoch = val_accuracy, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if averaging_from is not None and epoch >= averaging_from:
+            averaged_count += 1
+            for name, value in model.state_dict().items():
+                if value.is_floating_point():       # BN running stats too; recomputed below anyway
+                    previous = averaged.get(name)
+                    averaged[name] = value.detach().clone() if previous is None else \
+                        previous + (value.detach() - previous) / averaged_count
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val_accuracy:.4f}", best=f"{best_accuracy:.4f}")
     bar.close()
     assert best_state is not None
+    if averaged:
+        best_state = {**best_state, **averaged}
     model.load_state_dict(best_state)
+    if averaged:
+        recompute_batchnorm(model, x_train, config.batch_size)
+        best_accuracy = evaluate(model, splits.x_val, splits.y_val, threads=config.threads)
+        history[-1]["averaged_epochs"] = averaged_count
+        history[-1]["averaged_val_acc"] = best_accuracy
     model.eval()
     return TrainResult(model=model, history=history, val_accuracy=best_accuracy, best_epoch=best_epoch,
                        seconds=round(time.perf_counter() - started, 3))
@@ -488,4 +542,5 @@ def recommended_epochs(dataset: str) -> dict[str, int]:
 __all__ = [
     "TrainConfig", "TrainResult", "Teacher", "TorchTeacher", "OnnxTeacher", "train_teacher", "train_student",
     "evaluate", "predict_logits", "load_teacher", "hinton_loss", "attention_loss", "recommended_epochs",
+    "recompute_batchnorm", "averaged_epochs",
 ]
