@@ -1,4 +1,4 @@
-/* tm_cortex_m.c - the C runtime's start and the SysTick count; see tm_cortex_m.h. */
+/* tm_cortex_m.c - the C runtime's start, the SysTick count, idle and reset; see tm_cortex_m.h. */
 #include "tm_cortex_m.h"
 
 #define REG32(addr) (*(volatile uint32_t *)(addr))
@@ -7,6 +7,8 @@
 #define SYST_CVR REG32(0xE000E018u)
 #define SCB_ICSR REG32(0xE000ED04u)
 #define ICSR_PENDSTSET (1u << 26)
+#define SCB_AIRCR REG32(0xE000ED0Cu)
+#define AIRCR_SYSRESETREQ 0x05FA0004u /* VECTKEY | SYSRESETREQ */
 #define SYSTICK_RELOAD 0x00FFFFFFu
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss;
@@ -56,4 +58,20 @@ uint64_t tm_systick_ticks(void)
         wraps++;
     }
     return (uint64_t)wraps * (SYSTICK_RELOAD + 1u) + (SYSTICK_RELOAD - value);
+}
+
+void tm_cortex_m_idle(const tm_rx_ring_t *ring)
+{
+    __asm volatile("cpsid i" ::: "memory");
+    if (tm_rx_ring_empty(ring)) {
+        __asm volatile("wfi");
+    }
+    __asm volatile("cpsie i" ::: "memory");
+}
+
+void tm_cortex_m_reset(void)
+{
+    SCB_AIRCR = AIRCR_SYSRESETREQ;
+    for (;;) {
+    }
 }

@@ -54,9 +54,8 @@
 #define UART_INT_RX (1u << 1)
 #define UART0_RX_IRQ 0u
 
-/* System control space as armv6-m has it (SysTick: tm_cortex_m.c). */
+/* NVIC as armv6-m has it (SysTick, idle and reset: tm_cortex_m.c). */
 #define NVIC_ISER REG32(0xE000E100u)
-#define SCB_AIRCR REG32(0xE000ED0Cu)
 
 static const tm_port_info_t mps2_info = {
     TINYML_BOARD_NAME,
@@ -108,23 +107,12 @@ uint64_t tm_port_timer_now(void)
     return tm_systick_ticks() * INSTRUCTIONS_PER_TICK;
 }
 
-void tm_port_idle(void)
-{
-    /* Interrupts masked between the check and WFI, so a byte arriving in
-     * between still wakes the core (WFI wakes on pending, masked or not). */
-    __asm volatile("cpsid i" ::: "memory");
-    if (tm_rx_ring_empty(&rx_ring)) {
-        __asm volatile("wfi");
-    }
-    __asm volatile("cpsie i" ::: "memory");
-}
+void tm_port_idle(void) { tm_cortex_m_idle(&rx_ring); }
 
 void tm_port_reset(void)
 {
     /* Let the RESET answer leave: the last byte is out once TXFULL clears. */
     while (UART0_STATE & UART_STATE_TXFULL) {
     }
-    SCB_AIRCR = 0x05FA0004u; /* VECTKEY | SYSRESETREQ */
-    for (;;) {
-    }
+    tm_cortex_m_reset();
 }

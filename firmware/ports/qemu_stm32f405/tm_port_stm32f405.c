@@ -49,9 +49,8 @@
 #define USART_CR1_RE (1u << 2)
 #define USART1_IRQ 37u
 
-/* Cortex-M4 system control space (SysTick: tm_cortex_m.c). */
+/* Cortex-M4 NVIC (SysTick, idle and reset: tm_cortex_m.c). */
 #define NVIC_ISER(n) REG32(0xE000E100u + 4u * (n))
-#define SCB_AIRCR REG32(0xE000ED0Cu)
 
 static const tm_port_info_t stm32_info = {
     TINYML_BOARD_NAME,
@@ -106,23 +105,12 @@ uint64_t tm_port_timer_now(void)
     return tm_systick_ticks() * 125u / 21u;
 }
 
-void tm_port_idle(void)
-{
-    /* Interrupts masked between the check and WFI, so a byte arriving in
-     * between still wakes the core (WFI wakes on pending, masked or not). */
-    __asm volatile("cpsid i" ::: "memory");
-    if (tm_rx_ring_empty(&rx_ring)) {
-        __asm volatile("wfi");
-    }
-    __asm volatile("cpsie i" ::: "memory");
-}
+void tm_port_idle(void) { tm_cortex_m_idle(&rx_ring); }
 
 void tm_port_reset(void)
 {
     /* Let the RESET answer leave the shift register first. */
     while (!(USART1_SR & (1u << 6))) {
     }
-    SCB_AIRCR = 0x05FA0004u; /* VECTKEY | SYSRESETREQ */
-    for (;;) {
-    }
+    tm_cortex_m_reset();
 }
