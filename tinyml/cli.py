@@ -41,6 +41,9 @@ def cli() -> None:
       federate  train the student across client processes on Flower
       boards    the board profiles in boards/
     """
+    # Quiet is process-wide state: each invocation starts loud, so a caller that runs
+    # several commands in one process (CliRunner, a notebook) gets each one's own --quiet.
+    set_quiet(False)
 
 
 @cli.command("boards")
