@@ -31,19 +31,24 @@ def test_progress_lines_go_to_stderr_and_quiet_drops_them(capsys):
 
 
 def test_quiet_lasts_one_invocation_when_commands_run_in_one_process(tiny_models, tmp_path, capsys):
-    # CliRunner, a notebook or a test worker runs several commands in one process: the
-    # --quiet of one must not silence the next (it once did, across pytest-xdist files).
+    # CliRunner, a notebook or a test worker runs several commands in one process: the --quiet
+    # of one must silence neither the next command nor the caller's own progress lines (it once
+    # did, across the test files one pytest-xdist worker ran).
     from click.testing import CliRunner
 
     from tinyml.cli import cli
 
     quiet = CliRunner().invoke(cli, ["emit", str(tiny_models["int8"]), "--out", str(tmp_path / "q"), "--quiet"])
     assert quiet.exit_code == 0, quiet.output
-    assert progress.is_quiet()  # what the --quiet command left behind
-    assert CliRunner().invoke(cli, ["boards"]).exit_code == 0
     assert not progress.is_quiet()
     progress.say("build", "shown again")
     assert capsys.readouterr().err == "[build] shown again\n"
+    progress.set_quiet(True)       # a caller that chose quiet keeps it
+    try:
+        assert CliRunner().invoke(cli, ["boards"]).exit_code == 0
+        assert progress.is_quiet()
+    finally:
+        progress.set_quiet(False)
 
 
 def test_emit_says_it_runs_the_test_vectors_unless_quiet(tiny_models, tmp_path):

@@ -4,6 +4,7 @@ as one line and the command exits non-zero."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import click
 
 from .errors import TinymlError
-from .progress import say, set_quiet
+from .progress import is_quiet, say, set_quiet
 from .stderr_filter import native_log_filter
 
 # --quiet for commands whose stages report progress through tinyml.progress only.
@@ -41,8 +42,11 @@ def cli() -> None:
       federate  train the student across client processes on Flower
       boards    the board profiles in boards/
     """
-    # Quiet is process-wide state: each invocation starts loud, so a caller that runs
-    # several commands in one process (CliRunner, a notebook) gets each one's own --quiet.
+    # Quiet is process-wide state: each invocation starts loud and gives the state back when it
+    # ends, so a caller that runs commands in one process (CliRunner, a notebook, a test worker)
+    # gets each one's own --quiet, and its own progress lines after them.
+    ctx = click.get_current_context()
+    ctx.call_on_close(functools.partial(set_quiet, is_quiet()))
     set_quiet(False)
 
 
