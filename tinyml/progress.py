@@ -2,7 +2,8 @@
 
 Every stage that can take over ~2 s says so before it starts, as one line on
 stderr: `[stage] what it is doing`. stdout keeps the command's result, so it
-can be piped; `--quiet` turns the lines off for the whole process.
+can be piped; `--quiet` turns the lines off for the command (the flag is process-wide
+state: the CLI group gives the caller's setting back when a command ends, tinyml/cli.py).
 
 The rule the CLI keeps (and tests check): a progress line always starts with
 `[`, never with `error: `; when a command fails on bad input its `error:` line
